@@ -1,0 +1,802 @@
+//! Configuration: TOML, loaded in two phases.
+//!
+//! Phase one reads the file, interpolates `${VAR}` / `${VAR:-default}` and deserializes
+//! into [`RawConfig`] with `deny_unknown_fields`, so a typo is an error rather than a
+//! silently ignored setting. Phase two ([`Config::from_raw`]) checks meaning (addresses,
+//! URLs, references between sections, the `dangerous` section) and produces the
+//! [`Config`] the gateway runs on. Every error carries the file, the line and the reason.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::limits::LimitSpec;
+
+/// A configuration error, located in a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file the error is in.
+    pub file: PathBuf,
+    /// 1-based line, 0 when the error concerns the file as a whole.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.file.display(), self.reason),
+            (l, 0) => write!(f, "{}:{}: {}", self.file.display(), l, self.reason),
+            (l, c) => write!(f, "{}:{}:{}: {}", self.file.display(), l, c, self.reason),
+        }
+    }
+}
+
+impl ConfigError {
+    /// An error about the file as a whole.
+    pub fn whole(file: &Path, reason: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            reason: reason.into(),
+        }
+    }
+
+    /// An error at a byte offset of `text`.
+    pub fn at_offset(file: &Path, text: &str, offset: usize, reason: impl Into<String>) -> Self {
+        let (line, column) = line_col(text, offset);
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Reads environment variables; a trait so tests need not mutate the process environment.
+pub trait Env {
+    /// The value of `name`, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` in `text`; `$${` stands for a literal `${`.
+///
+/// Comment lines are left alone. A value that could change the structure of the TOML
+/// document (quotes, backslashes, newlines, control characters) is refused: the
+/// environment may fill in values, never add settings.
+pub fn interpolate(file: &Path, text: &str, env: &dyn Env) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            offset += line.len();
+            continue;
+        }
+        let mut rest = line;
+        let mut pos = offset;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if tail.starts_with("$${") {
+                out.push_str("${");
+                rest = &tail[3..];
+                pos += i + 3;
+                continue;
+            }
+            if !tail.starts_with("${") {
+                out.push('$');
+                rest = &tail[1..];
+                pos += i + 1;
+                continue;
+            }
+            let Some(end) = tail.find('}') else {
+                return Err(ConfigError::at_offset(
+                    file,
+                    text,
+                    pos + i,
+                    "unterminated `${` (write `$${` for a literal)",
+                ));
+            };
+            let inner = &tail[2..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(ConfigError::at_offset(
+                    file,
+                    text,
+                    pos + i,
+                    format!("invalid variable name `{name}` in `${{{inner}}}`"),
+                ));
+            }
+            let value = match (env.var(name), default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_string(),
+                (None, None) => {
+                    return Err(ConfigError::at_offset(
+                        file,
+                        text,
+                        pos + i,
+                        format!("environment variable `{name}` is not set and has no default (write `${{{name}:-default}}`)"),
+                    ))
+                }
+            };
+            if value
+                .chars()
+                .any(|c| c == '"' || c == '\'' || c == '\\' || c.is_control())
+            {
+                return Err(ConfigError::at_offset(
+                    file,
+                    text,
+                    pos + i,
+                    format!("value of `{name}` contains a quote, backslash or control character, which is not allowed in interpolation"),
+                ));
+            }
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+            pos += i + end + 1;
+        }
+        out.push_str(rest);
+        offset += line.len();
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Phase one: the raw file.
+// ---------------------------------------------------------------------------
+
+/// The configuration file as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, Spanned<RawUpstream>>,
+    #[serde(default)]
+    pub models: BTreeMap<String, Spanned<RawModel>>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub validation: RawValidation,
+    #[serde(default)]
+    pub bootstrap: RawBootstrap,
+    #[serde(default)]
+    pub dangerous: RawDangerous,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub max_body_bytes: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    pub request_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub kind: Option<Spanned<String>>,
+    pub data_dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<Spanned<String>>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// `openai` (any OpenAI-compatible `/v1` server) or `mock` (built in).
+    pub kind: Option<String>,
+    pub base_url: Option<Spanned<String>>,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<String>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub first_byte_timeout: Option<Spanned<String>>,
+    pub total_timeout: Option<Spanned<String>>,
+    pub max_response_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub upstream: Spanned<String>,
+    pub upstream_model: Option<String>,
+    pub provider: Option<String>,
+    pub tier: Option<String>,
+    /// Which endpoints the model serves: `chat`, `embeddings`. Default: both.
+    pub endpoints: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Limits applied to each principal that has no entry of its own.
+    pub default: Option<LimitSpec>,
+    #[serde(default)]
+    pub principals: BTreeMap<String, LimitSpec>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, LimitSpec>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawValidation {
+    pub max_tokens_cap: Option<u64>,
+    pub max_messages: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBootstrap {
+    /// Create a demo key on first start (when the key store is empty) and write it to
+    /// `<data_dir>/demo.key`. Meant for the quickstart only.
+    pub demo_key: Option<RawDemoKey>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemoKey {
+    pub principal: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Settings that weaken security. They live only here, so a reviewer finds them at once.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDangerous {
+    /// Admit requests without credentials as this principal.
+    pub anonymous: Option<RawDemoKey>,
+    /// Upstream credentials written in the file, by upstream name.
+    #[serde(default)]
+    pub plaintext_credentials: BTreeMap<String, SecretString>,
+    /// Upstreams whose TLS certificate is not verified.
+    #[serde(default)]
+    pub skip_tls_verify: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Phase two: the validated configuration.
+// ---------------------------------------------------------------------------
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which store backs keys, counters and decision records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// SQLite in WAL mode under the data directory.
+    Sqlite,
+}
+
+/// Where a credential comes from. The value is read at start, never stored in config.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// No credential (local servers such as vLLM or Ollama without auth).
+    None,
+    /// The named environment variable.
+    Env(String),
+    /// The file's content, trimmed.
+    File(PathBuf),
+    /// Written in the config's `dangerous` section.
+    Plaintext(SecretString),
+}
+
+/// What serves an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// Any OpenAI-compatible HTTP server.
+    OpenAi,
+    /// The built-in mock model.
+    Mock,
+}
+
+/// One upstream model server.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    pub kind: UpstreamKind,
+    /// Base URL ending in the API root (e.g. `https://api.openai.com/v1`), without a trailing slash.
+    pub base_url: String,
+    pub credential: CredentialSource,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_response_bytes: usize,
+    pub skip_tls_verify: bool,
+}
+
+/// A public model name and where it goes.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub upstream: String,
+    pub upstream_model: String,
+    pub provider: String,
+    pub tier: String,
+    pub chat: bool,
+    pub embeddings: bool,
+}
+
+/// A fixed principal (the demo key or anonymous access).
+#[derive(Debug, Clone)]
+pub struct FixedPrincipal {
+    pub principal: String,
+    pub groups: Vec<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub request_timeout: Duration,
+    pub store: StoreKind,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub policy_dir: PathBuf,
+    pub upstreams: BTreeMap<String, Upstream>,
+    pub models: BTreeMap<String, Model>,
+    pub default_limits: LimitSpec,
+    pub principal_limits: BTreeMap<String, LimitSpec>,
+    pub group_limits: BTreeMap<String, LimitSpec>,
+    pub max_tokens_cap: u64,
+    pub max_messages: usize,
+    pub demo_key: Option<FixedPrincipal>,
+    pub anonymous: Option<FixedPrincipal>,
+}
+
+/// Default body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+impl Config {
+    /// Reads, interpolates, parses and validates the file at `path`.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::whole(path, format!("cannot read: {e}")))?;
+        Self::parse(path, &text, env)
+    }
+
+    /// Like [`Config::load`] on text already read.
+    pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Self, ConfigError> {
+        let text = interpolate(path, text, env)?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let mut err = ConfigError::at_offset(path, &text, offset, e.message().trim());
+            if e.span().is_none() {
+                err.line = 0;
+                err.column = 0;
+            }
+            err
+        })?;
+        Self::from_raw(path, &text, raw)
+    }
+
+    /// Phase two: checks meaning and builds the running configuration.
+    pub fn from_raw(path: &Path, text: &str, raw: RawConfig) -> Result<Self, ConfigError> {
+        let at = |span: std::ops::Range<usize>, reason: String| {
+            ConfigError::at_offset(path, text, span.start, reason)
+        };
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                base_dir.join(p)
+            }
+        };
+        let addr = |s: &Option<Spanned<String>>, default: &str| -> Result<SocketAddr, ConfigError> {
+            match s {
+                None => default
+                    .parse()
+                    .map_err(|_| ConfigError::whole(path, "bad default address")),
+                Some(s) => s.get_ref().parse().map_err(|_| {
+                    at(
+                        s.span(),
+                        format!("`{}` is not an address of the form IP:PORT", s.get_ref()),
+                    )
+                }),
+            }
+        };
+        let dur = |s: &Option<Spanned<String>>, default: Duration| -> Result<Duration, ConfigError> {
+            match s {
+                None => Ok(default),
+                Some(s) => humantime::parse_duration(s.get_ref())
+                    .map_err(|e| at(s.span(), format!("`{}` is not a duration: {e}", s.get_ref()))),
+            }
+        };
+
+        let listen = addr(&raw.server.listen, "127.0.0.1:8080")?;
+        let admin_listen = addr(&raw.admin.listen, "127.0.0.1:9090")?;
+        if listen == admin_listen {
+            return Err(ConfigError::whole(
+                path,
+                "server.listen and admin.listen must differ",
+            ));
+        }
+        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::whole(
+                path,
+                "server.max_body_bytes must be between 1024 and 67108864",
+            ));
+        }
+        let max_header_bytes = raw.server.max_header_bytes.unwrap_or(16 * 1024);
+        if !(8192..=1024 * 1024).contains(&max_header_bytes) {
+            return Err(ConfigError::whole(
+                path,
+                "server.max_header_bytes must be between 8192 and 1048576",
+            ));
+        }
+        let request_timeout = dur(&raw.server.request_timeout, Duration::from_secs(600))?;
+
+        let store = match raw.store.kind.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("sqlite") => StoreKind::Sqlite,
+            Some(other) => {
+                // PANIC SAFETY: `kind` is Some in this arm.
+                #[allow(clippy::unwrap_used)]
+                let span = raw.store.kind.as_ref().unwrap().span();
+                return Err(at(
+                    span,
+                    format!("unknown store kind `{other}` (expected `sqlite`)"),
+                ));
+            }
+        };
+        let data_dir = resolve(raw.store.data_dir.as_deref().unwrap_or("data"));
+
+        let log_format = match raw.log.format.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("text", _)) => LogFormat::Text,
+            Some(("json", _)) => LogFormat::Json,
+            Some((other, span)) => {
+                return Err(at(
+                    span,
+                    format!("unknown log format `{other}` (expected `text` or `json`)"),
+                ))
+            }
+        };
+        let log_level = raw.log.level.unwrap_or_else(|| "info".into());
+        let policy_dir = resolve(raw.policy.dir.as_deref().unwrap_or("policies"));
+
+        for name in raw.dangerous.plaintext_credentials.keys() {
+            if !raw.upstreams.contains_key(name) {
+                return Err(ConfigError::whole(
+                    path,
+                    format!("dangerous.plaintext_credentials names unknown upstream `{name}`"),
+                ));
+            }
+        }
+        for name in &raw.dangerous.skip_tls_verify {
+            if !raw.upstreams.contains_key(name) {
+                return Err(ConfigError::whole(
+                    path,
+                    format!("dangerous.skip_tls_verify names unknown upstream `{name}`"),
+                ));
+            }
+        }
+
+        let mut upstreams = BTreeMap::new();
+        for (name, spanned) in &raw.upstreams {
+            let u = spanned.get_ref();
+            let span = spanned.span();
+            let kind = match u.kind.as_deref() {
+                None | Some("openai") => UpstreamKind::OpenAi,
+                Some("mock") => UpstreamKind::Mock,
+                Some(other) => {
+                    return Err(at(
+                        span,
+                        format!("upstream `{name}`: unknown kind `{other}` (expected `openai` or `mock`)"),
+                    ))
+                }
+            };
+            let base_url = match (&kind, &u.base_url) {
+                (UpstreamKind::Mock, None) => "mock://builtin".to_string(),
+                (UpstreamKind::Mock, Some(b)) => {
+                    return Err(at(b.span(), format!("upstream `{name}`: a mock upstream takes no base_url")))
+                }
+                (UpstreamKind::OpenAi, None) => {
+                    return Err(at(span, format!("upstream `{name}`: base_url is required")))
+                }
+                (UpstreamKind::OpenAi, Some(b)) => {
+                    let parsed = url::Url::parse(b.get_ref()).map_err(|e| {
+                        at(b.span(), format!("upstream `{name}`: base_url is not a URL: {e}"))
+                    })?;
+                    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+                        return Err(at(
+                            b.span(),
+                            format!("upstream `{name}`: base_url must be http or https"),
+                        ));
+                    }
+                    if parsed.query().is_some() || parsed.fragment().is_some() {
+                        return Err(at(
+                            b.span(),
+                            format!("upstream `{name}`: base_url must not carry a query or fragment"),
+                        ));
+                    }
+                    if !parsed.username().is_empty() || parsed.password().is_some() {
+                        return Err(at(
+                            b.span(),
+                            format!("upstream `{name}`: credentials in base_url are not allowed; use api_key_env or api_key_file"),
+                        ));
+                    }
+                    b.get_ref().trim_end_matches('/').to_string()
+                }
+            };
+            let plaintext = raw.dangerous.plaintext_credentials.get(name);
+            let credential = match (&u.api_key_env, &u.api_key_file, plaintext) {
+                (None, None, None) => CredentialSource::None,
+                (Some(e), None, None) => CredentialSource::Env(e.clone()),
+                (None, Some(f), None) => CredentialSource::File(resolve(f)),
+                (None, None, Some(s)) => CredentialSource::Plaintext(s.clone()),
+                _ => {
+                    return Err(at(
+                        span,
+                        format!("upstream `{name}`: give at most one of api_key_env, api_key_file, dangerous.plaintext_credentials"),
+                    ))
+                }
+            };
+            if kind == UpstreamKind::Mock && !matches!(credential, CredentialSource::None) {
+                return Err(at(span, format!("upstream `{name}`: a mock upstream takes no credential")));
+            }
+            let max_response_bytes = u.max_response_bytes.unwrap_or(32 * 1024 * 1024);
+            upstreams.insert(
+                name.clone(),
+                Upstream {
+                    name: name.clone(),
+                    kind,
+                    base_url,
+                    credential,
+                    connect_timeout: dur(&u.connect_timeout, Duration::from_secs(5))?,
+                    first_byte_timeout: dur(&u.first_byte_timeout, Duration::from_secs(120))?,
+                    total_timeout: dur(&u.total_timeout, Duration::from_secs(600))?,
+                    max_response_bytes,
+                    skip_tls_verify: raw.dangerous.skip_tls_verify.contains(name),
+                },
+            );
+        }
+
+        let mut models = BTreeMap::new();
+        for (name, spanned) in &raw.models {
+            let m = spanned.get_ref();
+            if name.is_empty() || name.len() > 256 {
+                return Err(at(spanned.span(), "model names must be 1 to 256 bytes".into()));
+            }
+            let Some(up) = upstreams.get(m.upstream.get_ref()) else {
+                return Err(at(
+                    m.upstream.span(),
+                    format!("model `{name}`: unknown upstream `{}`", m.upstream.get_ref()),
+                ));
+            };
+            let (mut chat, mut embeddings) = (true, true);
+            if let Some(eps) = &m.endpoints {
+                chat = false;
+                embeddings = false;
+                for e in eps {
+                    match e.as_str() {
+                        "chat" => chat = true,
+                        "embeddings" => embeddings = true,
+                        other => {
+                            return Err(at(
+                                spanned.span(),
+                                format!("model `{name}`: unknown endpoint `{other}` (expected `chat` or `embeddings`)"),
+                            ))
+                        }
+                    }
+                }
+            }
+            models.insert(
+                name.clone(),
+                Model {
+                    name: name.clone(),
+                    upstream: up.name.clone(),
+                    upstream_model: m.upstream_model.clone().unwrap_or_else(|| name.clone()),
+                    provider: m.provider.clone().unwrap_or_else(|| match up.kind {
+                        UpstreamKind::Mock => "mock".into(),
+                        UpstreamKind::OpenAi => up.name.clone(),
+                    }),
+                    tier: m.tier.clone().unwrap_or_else(|| "standard".into()),
+                    chat,
+                    embeddings,
+                },
+            );
+        }
+
+        let max_tokens_cap = raw.validation.max_tokens_cap.unwrap_or(1_000_000);
+        let max_messages = raw.validation.max_messages.unwrap_or(4096);
+
+        let fixed = |d: RawDemoKey, what: &str| -> Result<FixedPrincipal, ConfigError> {
+            crate::identity::validate_principal_name(&d.principal)
+                .map_err(|e| ConfigError::whole(path, format!("{what}: {e}")))?;
+            for g in &d.groups {
+                crate::identity::validate_principal_name(g)
+                    .map_err(|e| ConfigError::whole(path, format!("{what}: group: {e}")))?;
+            }
+            Ok(FixedPrincipal {
+                principal: d.principal,
+                groups: d.groups,
+            })
+        };
+        let demo_key = raw
+            .bootstrap
+            .demo_key
+            .map(|d| fixed(d, "bootstrap.demo_key"))
+            .transpose()?;
+        let anonymous = raw
+            .dangerous
+            .anonymous
+            .map(|d| fixed(d, "dangerous.anonymous"))
+            .transpose()?;
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            listen,
+            admin_listen,
+            max_body_bytes,
+            max_header_bytes,
+            request_timeout,
+            store,
+            data_dir,
+            log_format,
+            log_level,
+            policy_dir,
+            upstreams,
+            models,
+            default_limits: raw.limits.default.unwrap_or_default(),
+            principal_limits: raw.limits.principals,
+            group_limits: raw.limits.groups,
+            max_tokens_cap,
+            max_messages,
+            demo_key,
+            anonymous,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn interpolation_fills_and_defaults() {
+        let e = env(&[("A", "1.2.3.4:80")]);
+        let out = interpolate(Path::new("c.toml"), "x = \"${A}\"\ny = \"${B:-d}\"\n# ${NOPE}\nz = \"$${lit}\"\n", &e).unwrap();
+        assert_eq!(out, "x = \"1.2.3.4:80\"\ny = \"d\"\n# ${NOPE}\nz = \"${lit}\"\n");
+    }
+
+    #[test]
+    fn missing_env_names_line() {
+        let err = interpolate(Path::new("c.toml"), "a = 1\nb = \"${MISSING}\"\n", &env(&[])).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.reason.contains("MISSING"), "{err}");
+        assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn interpolation_cannot_inject_structure() {
+        let e = env(&[("A", "x\"\n[dangerous]")]);
+        let err = interpolate(Path::new("c.toml"), "a = \"${A}\"\n", &e).unwrap_err();
+        assert!(err.reason.contains("quote"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_names_line() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n";
+        let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.reason.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn unknown_upstream_reference_names_line() {
+        let text = "[models.m]\nupstream = \"nope\"\n";
+        let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.reason.contains("unknown upstream"), "{err}");
+    }
+
+    #[test]
+    fn minimal_config_with_mock() {
+        let text = "[upstreams.local]\nkind = \"mock\"\n[models.mock-model]\nupstream = \"local\"\n";
+        let c = Config::parse(Path::new("/etc/p/c.toml"), text, &env(&[])).unwrap();
+        assert_eq!(c.models["mock-model"].upstream_model, "mock-model");
+        assert_eq!(c.policy_dir, PathBuf::from("/etc/p/policies"));
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY);
+    }
+
+    #[test]
+    fn credential_in_url_is_refused() {
+        let text = "[upstreams.o]\nbase_url = \"https://u:p@example.com/v1\"\n";
+        let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
+        assert!(err.reason.contains("credentials in base_url"), "{err}");
+        assert!(!err.to_string().contains("u:p"));
+    }
+}

@@ -1,0 +1,422 @@
+//! OpenAI-compatible request bodies: typed parsing, validation, and the error shape.
+//!
+//! The fields the gateway decides on (`model`, `messages`, `max_tokens`, `stream`,
+//! `tools`, `input`) are typed; every other field is kept as JSON and passed through to
+//! the upstream unchanged, so new OpenAI parameters work without a gateway release.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The JSON error body every API error uses: `{"error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// OpenAI's error object, plus `policy_id` on policy denials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorDetail {
+    /// Human-readable, safe to show.
+    pub message: String,
+    /// Error class, e.g. `invalid_request_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The offending parameter, if any.
+    pub param: Option<String>,
+    /// Machine-readable code.
+    pub code: Option<String>,
+    /// The deciding policy of a denial.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub policy_id: Option<String>,
+}
+
+/// A request body that failed parsing or validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidRequest {
+    /// What is wrong.
+    pub message: String,
+    /// The JSON path of the offending field.
+    pub param: Option<String>,
+}
+
+impl InvalidRequest {
+    fn new(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
+        Self {
+            message: message.into(),
+            param: param.into(),
+        }
+    }
+}
+
+/// Message content: a string or a list of parts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// Parts (text, images, ...). Text parts count toward the prompt estimate.
+    Parts(Vec<Map<String, Value>>),
+}
+
+/// One chat message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    /// `system`, `developer`, `user`, `assistant`, `tool` or `function`.
+    pub role: String,
+    /// The content; may be null for an assistant message with tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    /// Everything else (`name`, `tool_calls`, `tool_call_id`, ...), passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    /// `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function, when `type` is `function`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<ToolFunction>,
+    /// Passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A function tool.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolFunction {
+    /// The name policy sees in `context.tools`.
+    pub name: String,
+    /// Passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `POST /v1/chat/completions`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatRequest {
+    /// The public model name; rewritten to the upstream's before forwarding.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Stream the answer as server-sent events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Completion token cap (legacy name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Completion token cap (current name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    /// Tools offered to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// Everything else, passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Embedding input.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    /// One string.
+    Text(String),
+    /// Many strings.
+    Texts(Vec<String>),
+    /// One token array.
+    Tokens(Vec<u32>),
+    /// Many token arrays.
+    TokenBatches(Vec<Vec<u32>>),
+}
+
+/// `POST /v1/embeddings`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingsRequest {
+    /// The public model name.
+    pub model: String,
+    /// What to embed.
+    pub input: EmbeddingInput,
+    /// Passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Limits applied to request bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Largest `max_tokens` accepted.
+    pub max_tokens_cap: u64,
+    /// Most messages accepted.
+    pub max_messages: usize,
+}
+
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, InvalidRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(InvalidRequest::new("request body is empty; expected a JSON object", None));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("malformed JSON: {inner}")
+        } else if path == "." {
+            format!("invalid request body: {inner}")
+        } else {
+            format!("invalid value at `{path}`: {inner}")
+        };
+        InvalidRequest::new(message, (path != ".").then_some(path))
+    })
+}
+
+fn check_model(model: &str) -> Result<(), InvalidRequest> {
+    if model.is_empty() {
+        return Err(InvalidRequest::new("`model` must not be empty", Some("model".into())));
+    }
+    if model.len() > 256 {
+        return Err(InvalidRequest::new("`model` is too long", Some("model".into())));
+    }
+    Ok(())
+}
+
+impl ChatRequest {
+    /// Parses and validates a body.
+    pub fn parse(body: &[u8], limits: RequestLimits) -> Result<Self, InvalidRequest> {
+        let req: Self = parse(body)?;
+        check_model(&req.model)?;
+        if req.messages.is_empty() {
+            return Err(InvalidRequest::new(
+                "`messages` must contain at least one message",
+                Some("messages".into()),
+            ));
+        }
+        if req.messages.len() > limits.max_messages {
+            return Err(InvalidRequest::new(
+                format!("`messages` has more than {} messages", limits.max_messages),
+                Some("messages".into()),
+            ));
+        }
+        for (i, m) in req.messages.iter().enumerate() {
+            if !ROLES.contains(&m.role.as_str()) {
+                return Err(InvalidRequest::new(
+                    format!("unknown role `{}`", truncate(&m.role, 32)),
+                    Some(format!("messages[{i}].role")),
+                ));
+            }
+            if m.content.is_none() && m.role != "assistant" {
+                return Err(InvalidRequest::new(
+                    "message content is required",
+                    Some(format!("messages[{i}].content")),
+                ));
+            }
+        }
+        for (name, v) in [
+            ("max_tokens", req.max_tokens),
+            ("max_completion_tokens", req.max_completion_tokens),
+        ] {
+            if let Some(v) = v {
+                if v == 0 || v > limits.max_tokens_cap {
+                    return Err(InvalidRequest::new(
+                        format!("`{name}` must be between 1 and {}", limits.max_tokens_cap),
+                        Some(name.into()),
+                    ));
+                }
+            }
+        }
+        if let Some(tools) = &req.tools {
+            for (i, t) in tools.iter().enumerate() {
+                if t.kind == "function" && t.function.is_none() {
+                    return Err(InvalidRequest::new(
+                        "a function tool needs `function`",
+                        Some(format!("tools[{i}].function")),
+                    ));
+                }
+            }
+        }
+        Ok(req)
+    }
+
+    /// Whether the caller asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// The completion cap the caller asked for, if any.
+    pub fn requested_max_tokens(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// Names of the function tools offered.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.tools
+            .iter()
+            .flatten()
+            .filter_map(|t| t.function.as_ref().map(|f| f.name.clone()))
+            .collect()
+    }
+
+    /// Bytes of text in the prompt (message contents and tool definitions), for the
+    /// token estimate.
+    pub fn prompt_text_bytes(&self) -> usize {
+        let mut n = 0;
+        for m in &self.messages {
+            n += 8; // role and framing
+            match &m.content {
+                Some(Content::Text(t)) => n += t.len(),
+                Some(Content::Parts(parts)) => {
+                    for p in parts {
+                        if let Some(Value::String(t)) = p.get("text") {
+                            n += t.len();
+                        } else {
+                            // Images and audio: a flat charge, upstreams bill them separately.
+                            n += 1024;
+                        }
+                    }
+                }
+                None => {}
+            }
+            if !m.extra.is_empty() {
+                n += Value::Object(m.extra.clone()).to_string().len();
+            }
+        }
+        if let Some(tools) = &self.tools {
+            n += serde_json::to_string(tools).map_or(0, |s| s.len());
+        }
+        n
+    }
+}
+
+impl EmbeddingsRequest {
+    /// Parses and validates a body.
+    pub fn parse(body: &[u8]) -> Result<Self, InvalidRequest> {
+        let req: Self = parse(body)?;
+        check_model(&req.model)?;
+        let empty = match &req.input {
+            EmbeddingInput::Text(t) => t.is_empty(),
+            EmbeddingInput::Texts(v) => v.is_empty() || v.iter().any(String::is_empty),
+            EmbeddingInput::Tokens(v) => v.is_empty(),
+            EmbeddingInput::TokenBatches(v) => v.is_empty() || v.iter().any(Vec::is_empty),
+        };
+        if empty {
+            return Err(InvalidRequest::new("`input` must not be empty", Some("input".into())));
+        }
+        Ok(req)
+    }
+
+    /// Estimated input tokens.
+    pub fn estimated_tokens(&self) -> u64 {
+        match &self.input {
+            EmbeddingInput::Text(t) => crate::tokens::estimate_bytes(t.len()),
+            EmbeddingInput::Texts(v) => v.iter().map(|t| crate::tokens::estimate_bytes(t.len())).sum(),
+            EmbeddingInput::Tokens(v) => v.len() as u64,
+            EmbeddingInput::TokenBatches(v) => v.iter().map(|b| b.len() as u64).sum(),
+        }
+    }
+}
+
+/// Token usage as upstreams report it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Completion tokens (absent for embeddings).
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Total.
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Reads `usage` from a response body or a stream chunk, if present.
+    pub fn from_json(body: &[u8]) -> Option<Usage> {
+        #[derive(Deserialize)]
+        struct WithUsage {
+            usage: Option<Usage>,
+        }
+        let w: WithUsage = serde_json::from_slice(body).ok()?;
+        let mut u = w.usage?;
+        if u.total_tokens == 0 {
+            u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        }
+        Some(u)
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: RequestLimits = RequestLimits {
+        max_tokens_cap: 1000,
+        max_messages: 4,
+    };
+
+    #[test]
+    fn parses_and_keeps_unknown_fields() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi","name":"x"}],"temperature":0.2,"stream":true}"#;
+        let r = ChatRequest::parse(body, L).unwrap();
+        assert!(r.is_stream());
+        assert_eq!(r.extra["temperature"], 0.2);
+        let out = serde_json::to_value(&r).unwrap();
+        assert_eq!(out["messages"][0]["name"], "x");
+        assert_eq!(out["temperature"], 0.2);
+    }
+
+    #[test]
+    fn clear_errors() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "empty"),
+            (b"{", "malformed JSON"),
+            (br#"{"model":"m","messages":[]}"#, "at least one"),
+            (br#"{"model":"m","messages":"hi"}"#, "messages"),
+            (br#"{"model":"m","messages":[{"role":"user","content":5}]}"#, "messages[0].content"),
+            (br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#, "unknown role"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":99999999}"#, "max_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#, "max_tokens"),
+            (br#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
+            (br#"[1,2]"#, "invalid"),
+        ];
+        for (body, want) in cases {
+            let e = ChatRequest::parse(body, L).unwrap_err();
+            let text = format!("{} {:?}", e.message, e.param);
+            assert!(text.contains(want), "{}: {text}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn usage_from_json() {
+        let u = Usage::from_json(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#).unwrap();
+        assert_eq!(u.total_tokens, 7);
+        assert!(Usage::from_json(br#"{"choices":[]}"#).is_none());
+    }
+
+    #[test]
+    fn embeddings_validation() {
+        assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":"hello"}"#).is_ok());
+        assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":""}"#).is_err());
+        assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":[]}"#).is_err());
+        assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":{"a":1}}"#).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = ChatRequest::parse(&body, L);
+            let _ = EmbeddingsRequest::parse(&body);
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Authorization with Cedar: the schema, loading policy files, and the decision.
+//!
+//! One decision point: every data-plane request is authorized here, over the model the
+//! gateway resolved from its own configuration, never over what the client claims in a
+//! path, query string or header. The default is deny. Policies are `.cedar` files in the
+//! policy directory, validated against [`SCHEMA`] when loaded; a policy's id is its
+//! `@id("...")` annotation, or `<file stem>.<index>` when it has none. A denial names the
+//! deciding policy id (or `default-deny`), never the policy text.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+
+use crate::config::{ConfigError, Model};
+use crate::identity::Principal;
+
+/// The Cedar schema every policy is validated against.
+pub const SCHEMA: &str = r#"
+namespace Portcullis {
+  // A group of principals, e.g. a team. Keys carry their principal's groups.
+  entity Group;
+  // A caller authenticated by API key. The entity id is the principal's name.
+  entity ApiKey in [Group] {
+    key_id: String,
+  };
+  // A model as the gateway resolved it from its configuration.
+  entity Model {
+    provider: String,
+    tier: String,
+    upstream: String,
+  };
+  type RequestContext = {
+    // The completion cap in effect: the caller's max_tokens, or the gateway's default.
+    max_tokens: Long,
+    // Estimated prompt tokens.
+    prompt_tokens: Long,
+    stream: Bool,
+    // Names of the function tools offered to the model.
+    tools: Set<String>,
+    client_ip: __cedar::ipaddr,
+    // UTC hour, 0 to 23.
+    hour: Long,
+    // UTC weekday: "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun".
+    weekday: String,
+  };
+  type ListContext = {
+    client_ip: __cedar::ipaddr,
+    hour: Long,
+    weekday: String,
+  };
+  action "chat.completions", "embeddings" appliesTo {
+    principal: [ApiKey],
+    resource: [Model],
+    context: RequestContext,
+  };
+  action "models.list" appliesTo {
+    principal: [ApiKey],
+    resource: [Model],
+    context: ListContext,
+  };
+}
+"#;
+
+/// The data-plane actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+    /// `GET /v1/models` (evaluated per model).
+    ModelsList,
+}
+
+impl Action {
+    /// The Cedar action id.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::ChatCompletions => "chat.completions",
+            Action::Embeddings => "embeddings",
+            Action::ModelsList => "models.list",
+        }
+    }
+}
+
+/// What the request carries that policy may look at.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// Completion cap in effect.
+    pub max_tokens: u64,
+    /// Estimated prompt tokens.
+    pub prompt_tokens: u64,
+    /// Streaming requested.
+    pub stream: bool,
+    /// Function tool names offered.
+    pub tools: Vec<String>,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// UTC hour.
+    pub hour: u8,
+    /// UTC weekday, `Mon`..`Sun`.
+    pub weekday: &'static str,
+}
+
+/// The outcome of one authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Allowed, by these permit policies.
+    Allow {
+        /// Deciding permit policies.
+        policies: Vec<String>,
+    },
+    /// Denied.
+    Deny {
+        /// The deciding policy: a forbid policy's id, `default-deny` when no permit
+        /// applied, or `evaluation-error` when a forbid policy could not be evaluated
+        /// (failing closed).
+        policy: String,
+    },
+}
+
+impl Verdict {
+    /// Whether allowed.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Verdict::Allow { .. })
+    }
+    /// The deciding policy id(s), joined by `,`.
+    pub fn policy_ids(&self) -> String {
+        match self {
+            Verdict::Allow { policies } => policies.join(","),
+            Verdict::Deny { policy } => policy.clone(),
+        }
+    }
+}
+
+/// A loaded, validated policy set with the entities built from config.
+pub struct PolicyEngine {
+    schema: Schema,
+    policies: PolicySet,
+    authorizer: Authorizer,
+    models: HashMap<String, Entity>,
+    actions: HashMap<Action, EntityUid>,
+    /// Forbid policies, so an evaluation error in one of them denies.
+    forbids: HashSet<PolicyId>,
+    /// How many policies were loaded, and from which files.
+    pub files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine")
+            .field("policies", &self.policies.policies().count())
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+fn type_name(name: &str) -> Result<EntityTypeName, String> {
+    EntityTypeName::from_str(name).map_err(|e| e.to_string())
+}
+
+fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
+    Ok(EntityUid::from_type_name_and_id(type_name(ty)?, EntityId::new(id)))
+}
+
+/// The schema, parsed.
+pub fn schema() -> Result<Schema, String> {
+    Schema::from_cedarschema_str(SCHEMA)
+        .map(|(s, _warnings)| s)
+        .map_err(|e| format!("built-in schema: {e}"))
+}
+
+fn first_offset(d: &dyn Diagnostic) -> Option<usize> {
+    d.labels()
+        .and_then(|mut l| l.next())
+        .map(|l| l.offset())
+        .or_else(|| d.related().and_then(|mut r| r.find_map(first_offset)))
+}
+
+fn diag_error(file: &Path, text: &str, d: &dyn Diagnostic, what: &str) -> ConfigError {
+    let mut reason = format!("{what}: {d}");
+    if let Some(help) = d.help() {
+        reason.push_str(&format!(" (help: {help})"));
+    }
+    match first_offset(d) {
+        Some(off) => ConfigError::at_offset(file, text, off, reason),
+        None => ConfigError::whole(file, reason),
+    }
+}
+
+impl PolicyEngine {
+    /// Loads every `.cedar` file in `dir`, validates the set against the schema, and
+    /// builds model entities from `models`.
+    pub fn load(dir: &Path, models: &std::collections::BTreeMap<String, Model>) -> Result<Self, ConfigError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| ConfigError::whole(dir, format!("cannot read policy directory: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(ConfigError::whole(
+                dir,
+                "no .cedar policy files: every request would be denied",
+            ));
+        }
+        let mut sources = Vec::with_capacity(files.len());
+        for f in &files {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| ConfigError::whole(f, format!("cannot read: {e}")))?;
+            sources.push((f.clone(), text));
+        }
+        Self::from_sources(&sources, models)
+    }
+
+    /// Like [`PolicyEngine::load`] over `(file name, text)` pairs already read.
+    pub fn from_sources(
+        sources: &[(PathBuf, String)],
+        models: &std::collections::BTreeMap<String, Model>,
+    ) -> Result<Self, ConfigError> {
+        let schema = schema().map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?;
+        let mut set = PolicySet::new();
+        // Which file and text each policy came from, for locating validation errors.
+        let mut origin: HashMap<PolicyId, usize> = HashMap::new();
+        for (fi, (file, text)) in sources.iter().enumerate() {
+            let parsed = PolicySet::from_str(text)
+                .map_err(|e| diag_error(file, text, &e, "policy syntax error"))?;
+            if parsed.templates().next().is_some() {
+                return Err(ConfigError::whole(file, "policy templates are not supported"));
+            }
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "policy".into());
+            for (i, p) in parsed.policies().enumerate() {
+                let id = p
+                    .annotation("id")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{stem}.{i}"));
+                let pid = PolicyId::new(&id);
+                if origin.contains_key(&pid) {
+                    return Err(ConfigError::whole(file, format!("duplicate policy id `{id}`")));
+                }
+                let p: Policy = p.new_id(pid.clone());
+                set.add(p).map_err(|e| ConfigError::whole(file, e.to_string()))?;
+                origin.insert(pid, fi);
+            }
+        }
+        let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        if let Some(err) = result.validation_errors().next() {
+            let fi = origin.get(err.policy_id()).copied().unwrap_or(0);
+            let (file, text) = match sources.get(fi) {
+                Some((f, t)) => (f.as_path(), t.as_str()),
+                None => (Path::new("<policies>"), ""),
+            };
+            return Err(diag_error(file, text, err, "policy does not match the schema"));
+        }
+        let forbids = set
+            .policies()
+            .filter(|p| p.effect() == Effect::Forbid)
+            .map(|p| p.id().clone())
+            .collect();
+
+        let mut model_entities = HashMap::new();
+        for (name, m) in models {
+            let attrs = HashMap::from([
+                ("provider".to_string(), RestrictedExpression::new_string(m.provider.clone())),
+                ("tier".to_string(), RestrictedExpression::new_string(m.tier.clone())),
+                ("upstream".to_string(), RestrictedExpression::new_string(m.upstream.clone())),
+            ]);
+            let e = Entity::new(
+                uid("Portcullis::Model", name).map_err(|e| ConfigError::whole(Path::new("<models>"), e))?,
+                attrs,
+                HashSet::new(),
+            )
+            .map_err(|e| ConfigError::whole(Path::new("<models>"), e.to_string()))?;
+            model_entities.insert(name.clone(), e);
+        }
+        let mut actions = HashMap::new();
+        for a in [Action::ChatCompletions, Action::Embeddings, Action::ModelsList] {
+            actions.insert(
+                a,
+                uid("Portcullis::Action", a.as_str()).map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?,
+            );
+        }
+        Ok(Self {
+            schema,
+            policies: set,
+            authorizer: Authorizer::new(),
+            models: model_entities,
+            actions,
+            forbids,
+            files: sources.iter().map(|(f, _)| f.clone()).collect(),
+        })
+    }
+
+    /// Number of policies loaded.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    /// Whether no policy is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides whether `principal` may do `action` on `model`. Any failure to build the
+    /// request denies (fail closed).
+    pub fn authorize(&self, principal: &Principal, action: Action, model: &str, facts: &RequestFacts) -> Verdict {
+        match self.try_authorize(principal, action, model, facts) {
+            Ok(v) => v,
+            Err(_) => Verdict::Deny {
+                policy: "evaluation-error".into(),
+            },
+        }
+    }
+
+    fn try_authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        model: &str,
+        facts: &RequestFacts,
+    ) -> Result<Verdict, String> {
+        let model_entity = self.models.get(model).ok_or("unknown model")?;
+        let action_uid = self.actions.get(&action).ok_or("unknown action")?.clone();
+        let principal_uid = uid("Portcullis::ApiKey", &principal.name)?;
+        let mut parents = HashSet::with_capacity(principal.groups.len());
+        let mut entities = Vec::with_capacity(principal.groups.len() + 2);
+        for g in &principal.groups {
+            let g = uid("Portcullis::Group", g)?;
+            parents.insert(g.clone());
+            entities.push(Entity::new_no_attrs(g, HashSet::new()));
+        }
+        let attrs = HashMap::from([(
+            "key_id".to_string(),
+            RestrictedExpression::new_string(principal.key_id.clone()),
+        )]);
+        entities.push(Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| e.to_string())?);
+        entities.push(model_entity.clone());
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+
+        let mut ctx: Vec<(String, RestrictedExpression)> = vec![
+            ("client_ip".into(), RestrictedExpression::new_ip(facts.client_ip.to_string())),
+            ("hour".into(), RestrictedExpression::new_long(i64::from(facts.hour))),
+            ("weekday".into(), RestrictedExpression::new_string(facts.weekday.to_string())),
+        ];
+        if action != Action::ModelsList {
+            ctx.extend([
+                ("max_tokens".to_string(), RestrictedExpression::new_long(clamp(facts.max_tokens))),
+                ("prompt_tokens".into(), RestrictedExpression::new_long(clamp(facts.prompt_tokens))),
+                ("stream".into(), RestrictedExpression::new_bool(facts.stream)),
+                (
+                    "tools".into(),
+                    RestrictedExpression::new_set(
+                        facts.tools.iter().map(|t| RestrictedExpression::new_string(t.clone())),
+                    ),
+                ),
+            ]);
+        }
+        let context = Context::from_pairs(ctx).map_err(|e| e.to_string())?;
+        let request = Request::new(
+            principal_uid,
+            action_uid,
+            model_entity.uid(),
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| e.to_string())?;
+        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let diag = response.diagnostics();
+        // Fail closed: a forbid policy that could not be evaluated counts as applying.
+        for e in diag.errors() {
+            let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+            if self.forbids.contains(e.policy_id()) {
+                return Ok(Verdict::Deny {
+                    policy: e.policy_id().to_string(),
+                });
+            }
+        }
+        let mut reasons: Vec<String> = diag.reason().map(|p| p.to_string()).collect();
+        reasons.sort();
+        Ok(match response.decision() {
+            Decision::Allow => Verdict::Allow { policies: reasons },
+            Decision::Deny => Verdict::Deny {
+                policy: reasons.into_iter().next().unwrap_or_else(|| "default-deny".into()),
+            },
+        })
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// UTC hour and weekday name of a unix time.
+pub fn utc_hour_weekday(unix_secs: i64) -> (u8, &'static str) {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
+    let days = unix_secs.div_euclid(86_400);
+    let hour = (unix_secs.rem_euclid(86_400) / 3600) as u8;
+    let wd = DAYS.get(days.rem_euclid(7) as usize).copied().unwrap_or("Mon");
+    (hour, wd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn models() -> BTreeMap<String, Model> {
+        let mut m = BTreeMap::new();
+        for (name, tier) in [("small", "standard"), ("big", "premium")] {
+            m.insert(
+                name.to_string(),
+                Model {
+                    name: name.into(),
+                    upstream: "u".into(),
+                    upstream_model: name.into(),
+                    provider: "mock".into(),
+                    tier: tier.into(),
+                    chat: true,
+                    embeddings: true,
+                },
+            );
+        }
+        m
+    }
+
+    fn facts(max_tokens: u64) -> RequestFacts {
+        RequestFacts {
+            max_tokens,
+            prompt_tokens: 10,
+            stream: false,
+            tools: vec![],
+            client_ip: "10.1.2.3".parse().unwrap(),
+            hour: 12,
+            weekday: "Wed",
+        }
+    }
+
+    fn alice() -> Principal {
+        Principal {
+            name: "alice".into(),
+            groups: vec!["eng".into()],
+            key_id: "k1".into(),
+        }
+    }
+
+    const POLICIES: &str = r#"
+@id("eng-standard")
+permit(principal in Portcullis::Group::"eng", action, resource)
+when { resource.tier == "standard" };
+
+@id("cap-max-tokens")
+forbid(principal, action == Portcullis::Action::"chat.completions", resource)
+when { context.max_tokens > 2048 };
+"#;
+
+    fn engine(text: &str) -> Result<PolicyEngine, ConfigError> {
+        PolicyEngine::from_sources(&[(PathBuf::from("p/main.cedar"), text.to_string())], &models())
+    }
+
+    #[test]
+    fn allow_deny_and_context() {
+        let e = engine(POLICIES).unwrap();
+        let v = e.authorize(&alice(), Action::ChatCompletions, "small", &facts(100));
+        assert_eq!(v, Verdict::Allow { policies: vec!["eng-standard".into()] });
+        let v = e.authorize(&alice(), Action::ChatCompletions, "big", &facts(100));
+        assert_eq!(v, Verdict::Deny { policy: "default-deny".into() });
+        let v = e.authorize(&alice(), Action::ChatCompletions, "small", &facts(4096));
+        assert_eq!(v, Verdict::Deny { policy: "cap-max-tokens".into() });
+        let v = e.authorize(&alice(), Action::ModelsList, "small", &facts(0));
+        assert!(v.is_allow());
+        let v = e.authorize(&alice(), Action::ChatCompletions, "nope", &facts(1));
+        assert_eq!(v, Verdict::Deny { policy: "evaluation-error".into() });
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = engine("permit(principal, action, resource);\n\npermit(principal action);\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.to_string().starts_with("p/main.cedar:3:"), "{err}");
+    }
+
+    #[test]
+    fn schema_violation_names_line() {
+        let err = engine("permit(principal, action, resource);\n@id(\"x\")\npermit(principal, action, resource)\nwhen { context.max_tokenz > 1 };\n").unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.reason.contains("schema"), "{err}");
+    }
+
+    #[test]
+    fn weekday_and_hour() {
+        assert_eq!(utc_hour_weekday(0), (0, "Thu"));
+        // 2026-11-25 19:00 UTC is a Wednesday.
+        assert_eq!(utc_hour_weekday(1_795_633_200), (19, "Wed"));
+    }
+}
