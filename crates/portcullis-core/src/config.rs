@@ -113,9 +113,9 @@ pub fn interpolate(file: &Path, text: &str, env: &dyn Env) -> Result<String, Con
         while let Some(i) = rest.find('$') {
             out.push_str(&rest[..i]);
             let tail = &rest[i..];
-            if tail.starts_with("$${") {
+            if let Some(after) = tail.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &tail[3..];
+                rest = after;
                 pos += i + 3;
                 continue;
             }
@@ -138,11 +138,7 @@ pub fn interpolate(file: &Path, text: &str, env: &dyn Env) -> Result<String, Con
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(ConfigError::at_offset(
                     file,
                     text,
@@ -468,26 +464,32 @@ impl Config {
                 base_dir.join(p)
             }
         };
-        let addr = |s: &Option<Spanned<String>>, default: &str| -> Result<SocketAddr, ConfigError> {
-            match s {
-                None => default
-                    .parse()
-                    .map_err(|_| ConfigError::whole(path, "bad default address")),
-                Some(s) => s.get_ref().parse().map_err(|_| {
-                    at(
-                        s.span(),
-                        format!("`{}` is not an address of the form IP:PORT", s.get_ref()),
-                    )
-                }),
-            }
-        };
-        let dur = |s: &Option<Spanned<String>>, default: Duration| -> Result<Duration, ConfigError> {
-            match s {
-                None => Ok(default),
-                Some(s) => humantime::parse_duration(s.get_ref())
-                    .map_err(|e| at(s.span(), format!("`{}` is not a duration: {e}", s.get_ref()))),
-            }
-        };
+        let addr =
+            |s: &Option<Spanned<String>>, default: &str| -> Result<SocketAddr, ConfigError> {
+                match s {
+                    None => default
+                        .parse()
+                        .map_err(|_| ConfigError::whole(path, "bad default address")),
+                    Some(s) => s.get_ref().parse().map_err(|_| {
+                        at(
+                            s.span(),
+                            format!("`{}` is not an address of the form IP:PORT", s.get_ref()),
+                        )
+                    }),
+                }
+            };
+        let dur =
+            |s: &Option<Spanned<String>>, default: Duration| -> Result<Duration, ConfigError> {
+                match s {
+                    None => Ok(default),
+                    Some(s) => humantime::parse_duration(s.get_ref()).map_err(|e| {
+                        at(
+                            s.span(),
+                            format!("`{}` is not a duration: {e}", s.get_ref()),
+                        )
+                    }),
+                }
+            };
 
         let listen = addr(&raw.server.listen, "127.0.0.1:8080")?;
         let admin_listen = addr(&raw.admin.listen, "127.0.0.1:9090")?;
@@ -527,7 +529,12 @@ impl Config {
         };
         let data_dir = resolve(raw.store.data_dir.as_deref().unwrap_or("data"));
 
-        let log_format = match raw.log.format.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        let log_format = match raw
+            .log
+            .format
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span()))
+        {
             None | Some(("text", _)) => LogFormat::Text,
             Some(("json", _)) => LogFormat::Json,
             Some((other, span)) => {
@@ -567,21 +574,29 @@ impl Config {
                 Some(other) => {
                     return Err(at(
                         span,
-                        format!("upstream `{name}`: unknown kind `{other}` (expected `openai` or `mock`)"),
+                        format!(
+                        "upstream `{name}`: unknown kind `{other}` (expected `openai` or `mock`)"
+                    ),
                     ))
                 }
             };
             let base_url = match (&kind, &u.base_url) {
                 (UpstreamKind::Mock, None) => "mock://builtin".to_string(),
                 (UpstreamKind::Mock, Some(b)) => {
-                    return Err(at(b.span(), format!("upstream `{name}`: a mock upstream takes no base_url")))
+                    return Err(at(
+                        b.span(),
+                        format!("upstream `{name}`: a mock upstream takes no base_url"),
+                    ))
                 }
                 (UpstreamKind::OpenAi, None) => {
                     return Err(at(span, format!("upstream `{name}`: base_url is required")))
                 }
                 (UpstreamKind::OpenAi, Some(b)) => {
                     let parsed = url::Url::parse(b.get_ref()).map_err(|e| {
-                        at(b.span(), format!("upstream `{name}`: base_url is not a URL: {e}"))
+                        at(
+                            b.span(),
+                            format!("upstream `{name}`: base_url is not a URL: {e}"),
+                        )
                     })?;
                     if parsed.scheme() != "http" && parsed.scheme() != "https" {
                         return Err(at(
@@ -592,7 +607,9 @@ impl Config {
                     if parsed.query().is_some() || parsed.fragment().is_some() {
                         return Err(at(
                             b.span(),
-                            format!("upstream `{name}`: base_url must not carry a query or fragment"),
+                            format!(
+                                "upstream `{name}`: base_url must not carry a query or fragment"
+                            ),
                         ));
                     }
                     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -618,7 +635,10 @@ impl Config {
                 }
             };
             if kind == UpstreamKind::Mock && !matches!(credential, CredentialSource::None) {
-                return Err(at(span, format!("upstream `{name}`: a mock upstream takes no credential")));
+                return Err(at(
+                    span,
+                    format!("upstream `{name}`: a mock upstream takes no credential"),
+                ));
             }
             let max_response_bytes = u.max_response_bytes.unwrap_or(32 * 1024 * 1024);
             upstreams.insert(
@@ -641,12 +661,18 @@ impl Config {
         for (name, spanned) in &raw.models {
             let m = spanned.get_ref();
             if name.is_empty() || name.len() > 256 {
-                return Err(at(spanned.span(), "model names must be 1 to 256 bytes".into()));
+                return Err(at(
+                    spanned.span(),
+                    "model names must be 1 to 256 bytes".into(),
+                ));
             }
             let Some(up) = upstreams.get(m.upstream.get_ref()) else {
                 return Err(at(
                     m.upstream.span(),
-                    format!("model `{name}`: unknown upstream `{}`", m.upstream.get_ref()),
+                    format!(
+                        "model `{name}`: unknown upstream `{}`",
+                        m.upstream.get_ref()
+                    ),
                 ));
             };
             let (mut chat, mut embeddings) = (true, true);
@@ -748,13 +774,26 @@ mod tests {
     #[test]
     fn interpolation_fills_and_defaults() {
         let e = env(&[("A", "1.2.3.4:80")]);
-        let out = interpolate(Path::new("c.toml"), "x = \"${A}\"\ny = \"${B:-d}\"\n# ${NOPE}\nz = \"$${lit}\"\n", &e).unwrap();
-        assert_eq!(out, "x = \"1.2.3.4:80\"\ny = \"d\"\n# ${NOPE}\nz = \"${lit}\"\n");
+        let out = interpolate(
+            Path::new("c.toml"),
+            "x = \"${A}\"\ny = \"${B:-d}\"\n# ${NOPE}\nz = \"$${lit}\"\n",
+            &e,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "x = \"1.2.3.4:80\"\ny = \"d\"\n# ${NOPE}\nz = \"${lit}\"\n"
+        );
     }
 
     #[test]
     fn missing_env_names_line() {
-        let err = interpolate(Path::new("c.toml"), "a = 1\nb = \"${MISSING}\"\n", &env(&[])).unwrap_err();
+        let err = interpolate(
+            Path::new("c.toml"),
+            "a = 1\nb = \"${MISSING}\"\n",
+            &env(&[]),
+        )
+        .unwrap_err();
         assert_eq!(err.line, 2);
         assert!(err.reason.contains("MISSING"), "{err}");
         assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
@@ -785,7 +824,8 @@ mod tests {
 
     #[test]
     fn minimal_config_with_mock() {
-        let text = "[upstreams.local]\nkind = \"mock\"\n[models.mock-model]\nupstream = \"local\"\n";
+        let text =
+            "[upstreams.local]\nkind = \"mock\"\n[models.mock-model]\nupstream = \"local\"\n";
         let c = Config::parse(Path::new("/etc/p/c.toml"), text, &env(&[])).unwrap();
         assert_eq!(c.models["mock-model"].upstream_model, "mock-model");
         assert_eq!(c.policy_dir, PathBuf::from("/etc/p/policies"));

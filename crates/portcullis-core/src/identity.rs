@@ -84,9 +84,14 @@ pub enum KeyError {
 
 /// Splits a presented key into its id, checking the shape without looking anything up.
 pub fn parse_key_id(presented: &str) -> Result<&str, KeyError> {
-    let rest = presented.strip_prefix(KEY_PREFIX).ok_or(KeyError::Malformed)?;
+    let rest = presented
+        .strip_prefix(KEY_PREFIX)
+        .ok_or(KeyError::Malformed)?;
     let (id, secret) = rest.split_once('_').ok_or(KeyError::Malformed)?;
-    let hex_lower = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex_lower = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     if id.len() != ID_HEX || secret.len() != SECRET_HEX || !hex_lower(id) || !hex_lower(secret) {
         return Err(KeyError::Malformed);
     }

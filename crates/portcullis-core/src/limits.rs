@@ -250,7 +250,8 @@ impl Limiter {
                 retry_after,
             };
             if let Some(b) = st.requests.as_mut() {
-                b.check(1.0, now).map_err(|r| fail(LimitKind::Requests, r))?;
+                b.check(1.0, now)
+                    .map_err(|r| fail(LimitKind::Requests, r))?;
             }
             if let Some(b) = st.tokens.as_mut() {
                 b.check(tokens as f64, now)
@@ -356,8 +357,14 @@ mod tests {
         let l = Limiter::new();
         let now = Instant::now();
         let g = (Subject::Group("team".into()), spec(Some(3), None, None));
-        let a = vec![(Subject::Principal("a".into()), spec(Some(2), None, None)), g.clone()];
-        let b = vec![(Subject::Principal("b".into()), spec(Some(100), None, None)), g];
+        let a = vec![
+            (Subject::Principal("a".into()), spec(Some(2), None, None)),
+            g.clone(),
+        ];
+        let b = vec![
+            (Subject::Principal("b".into()), spec(Some(100), None, None)),
+            g,
+        ];
         assert!(l.reserve(&a, 0, now, 0).is_ok());
         assert!(l.reserve(&a, 0, now, 0).is_ok());
         let e = l.reserve(&a, 0, now, 0).unwrap_err();
@@ -372,7 +379,10 @@ mod tests {
     fn reconcile_returns_unused_tokens() {
         let l = Limiter::new();
         let now = Instant::now();
-        let c = vec![(Subject::Principal("p".into()), spec(None, Some(1000), Some(5000)))];
+        let c = vec![(
+            Subject::Principal("p".into()),
+            spec(None, Some(1000), Some(5000)),
+        )];
         let r = l.reserve(&c, 800, now, 0).unwrap();
         assert!(l.reserve(&c, 800, now, 0).is_err());
         l.reconcile(&r, 100);

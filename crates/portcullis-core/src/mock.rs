@@ -79,9 +79,16 @@ pub fn chat_stream_events(req: &ChatRequest, created: i64) -> Vec<Bytes> {
         });
         Bytes::from(format!("data: {v}\n\n"))
     };
-    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     for (i, w) in text.split(' ').enumerate() {
-        let piece = if i == 0 { w.to_string() } else { format!(" {w}") };
+        let piece = if i == 0 {
+            w.to_string()
+        } else {
+            format!(" {w}")
+        };
         events.push(chunk(json!({"content": piece}), Value::Null));
     }
     events.push(chunk(json!({}), json!("stop")));
@@ -157,7 +164,10 @@ mod tests {
         )
         .unwrap();
         let full: Value = serde_json::from_slice(&chat_completion(&req, 1)).unwrap();
-        let text = full["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+        let text = full["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(text.ends_with("You said: hello there"));
         let mut streamed = String::new();
         let events = chat_stream_events(&req, 1);
@@ -173,7 +183,8 @@ mod tests {
             }
         }
         assert_eq!(streamed, text);
-        let usage = Usage::from_json(&crate::sse::event_data(&events[events.len() - 2]).unwrap()).unwrap();
+        let usage =
+            Usage::from_json(&crate::sse::event_data(&events[events.len() - 2]).unwrap()).unwrap();
         assert_eq!(usage, Usage::from_json(&chat_completion(&req, 1)).unwrap());
     }
 }

@@ -156,11 +156,21 @@ pub struct RequestLimits {
     pub max_messages: usize,
 }
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, InvalidRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(InvalidRequest::new("request body is empty; expected a JSON object", None));
+        return Err(InvalidRequest::new(
+            "request body is empty; expected a JSON object",
+            None,
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -179,10 +189,16 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, InvalidReques
 
 fn check_model(model: &str) -> Result<(), InvalidRequest> {
     if model.is_empty() {
-        return Err(InvalidRequest::new("`model` must not be empty", Some("model".into())));
+        return Err(InvalidRequest::new(
+            "`model` must not be empty",
+            Some("model".into()),
+        ));
     }
     if model.len() > 256 {
-        return Err(InvalidRequest::new("`model` is too long", Some("model".into())));
+        return Err(InvalidRequest::new(
+            "`model` is too long",
+            Some("model".into()),
+        ));
     }
     Ok(())
 }
@@ -306,7 +322,10 @@ impl EmbeddingsRequest {
             EmbeddingInput::TokenBatches(v) => v.is_empty() || v.iter().any(Vec::is_empty),
         };
         if empty {
-            return Err(InvalidRequest::new("`input` must not be empty", Some("input".into())));
+            return Err(InvalidRequest::new(
+                "`input` must not be empty",
+                Some("input".into()),
+            ));
         }
         Ok(req)
     }
@@ -315,7 +334,10 @@ impl EmbeddingsRequest {
     pub fn estimated_tokens(&self) -> u64 {
         match &self.input {
             EmbeddingInput::Text(t) => crate::tokens::estimate_bytes(t.len()),
-            EmbeddingInput::Texts(v) => v.iter().map(|t| crate::tokens::estimate_bytes(t.len())).sum(),
+            EmbeddingInput::Texts(v) => v
+                .iter()
+                .map(|t| crate::tokens::estimate_bytes(t.len()))
+                .sum(),
             EmbeddingInput::Tokens(v) => v.len() as u64,
             EmbeddingInput::TokenBatches(v) => v.iter().map(|b| b.len() as u64).sum(),
         }
@@ -393,13 +415,18 @@ mod tests {
         for (body, want) in cases {
             let e = ChatRequest::parse(body, L).unwrap_err();
             let text = format!("{} {:?}", e.message, e.param);
-            assert!(text.contains(want), "{}: {text}", String::from_utf8_lossy(body));
+            assert!(
+                text.contains(want),
+                "{}: {text}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
     #[test]
     fn usage_from_json() {
-        let u = Usage::from_json(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#).unwrap();
+        let u =
+            Usage::from_json(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#).unwrap();
         assert_eq!(u.total_tokens, 7);
         assert!(Usage::from_json(br#"{"choices":[]}"#).is_none());
     }

@@ -167,7 +167,10 @@ fn type_name(name: &str) -> Result<EntityTypeName, String> {
 }
 
 fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
-    Ok(EntityUid::from_type_name_and_id(type_name(ty)?, EntityId::new(id)))
+    Ok(EntityUid::from_type_name_and_id(
+        type_name(ty)?,
+        EntityId::new(id),
+    ))
 }
 
 /// The schema, parsed.
@@ -198,7 +201,10 @@ fn diag_error(file: &Path, text: &str, d: &dyn Diagnostic, what: &str) -> Config
 impl PolicyEngine {
     /// Loads every `.cedar` file in `dir`, validates the set against the schema, and
     /// builds model entities from `models`.
-    pub fn load(dir: &Path, models: &std::collections::BTreeMap<String, Model>) -> Result<Self, ConfigError> {
+    pub fn load(
+        dir: &Path,
+        models: &std::collections::BTreeMap<String, Model>,
+    ) -> Result<Self, ConfigError> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| ConfigError::whole(dir, format!("cannot read policy directory: {e}")))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -233,7 +239,10 @@ impl PolicyEngine {
             let parsed = PolicySet::from_str(text)
                 .map_err(|e| diag_error(file, text, &e, "policy syntax error"))?;
             if parsed.templates().next().is_some() {
-                return Err(ConfigError::whole(file, "policy templates are not supported"));
+                return Err(ConfigError::whole(
+                    file,
+                    "policy templates are not supported",
+                ));
             }
             let stem = file
                 .file_stem()
@@ -246,10 +255,14 @@ impl PolicyEngine {
                     .unwrap_or_else(|| format!("{stem}.{i}"));
                 let pid = PolicyId::new(&id);
                 if origin.contains_key(&pid) {
-                    return Err(ConfigError::whole(file, format!("duplicate policy id `{id}`")));
+                    return Err(ConfigError::whole(
+                        file,
+                        format!("duplicate policy id `{id}`"),
+                    ));
                 }
                 let p: Policy = p.new_id(pid.clone());
-                set.add(p).map_err(|e| ConfigError::whole(file, e.to_string()))?;
+                set.add(p)
+                    .map_err(|e| ConfigError::whole(file, e.to_string()))?;
                 origin.insert(pid, fi);
             }
         }
@@ -260,7 +273,12 @@ impl PolicyEngine {
                 Some((f, t)) => (f.as_path(), t.as_str()),
                 None => (Path::new("<policies>"), ""),
             };
-            return Err(diag_error(file, text, err, "policy does not match the schema"));
+            return Err(diag_error(
+                file,
+                text,
+                err,
+                "policy does not match the schema",
+            ));
         }
         let forbids = set
             .policies()
@@ -271,12 +289,22 @@ impl PolicyEngine {
         let mut model_entities = HashMap::new();
         for (name, m) in models {
             let attrs = HashMap::from([
-                ("provider".to_string(), RestrictedExpression::new_string(m.provider.clone())),
-                ("tier".to_string(), RestrictedExpression::new_string(m.tier.clone())),
-                ("upstream".to_string(), RestrictedExpression::new_string(m.upstream.clone())),
+                (
+                    "provider".to_string(),
+                    RestrictedExpression::new_string(m.provider.clone()),
+                ),
+                (
+                    "tier".to_string(),
+                    RestrictedExpression::new_string(m.tier.clone()),
+                ),
+                (
+                    "upstream".to_string(),
+                    RestrictedExpression::new_string(m.upstream.clone()),
+                ),
             ]);
             let e = Entity::new(
-                uid("Portcullis::Model", name).map_err(|e| ConfigError::whole(Path::new("<models>"), e))?,
+                uid("Portcullis::Model", name)
+                    .map_err(|e| ConfigError::whole(Path::new("<models>"), e))?,
                 attrs,
                 HashSet::new(),
             )
@@ -284,10 +312,15 @@ impl PolicyEngine {
             model_entities.insert(name.clone(), e);
         }
         let mut actions = HashMap::new();
-        for a in [Action::ChatCompletions, Action::Embeddings, Action::ModelsList] {
+        for a in [
+            Action::ChatCompletions,
+            Action::Embeddings,
+            Action::ModelsList,
+        ] {
             actions.insert(
                 a,
-                uid("Portcullis::Action", a.as_str()).map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?,
+                uid("Portcullis::Action", a.as_str())
+                    .map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?,
             );
         }
         Ok(Self {
@@ -313,7 +346,13 @@ impl PolicyEngine {
 
     /// Decides whether `principal` may do `action` on `model`. Any failure to build the
     /// request denies (fail closed).
-    pub fn authorize(&self, principal: &Principal, action: Action, model: &str, facts: &RequestFacts) -> Verdict {
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        model: &str,
+        facts: &RequestFacts,
+    ) -> Verdict {
         match self.try_authorize(principal, action, model, facts) {
             Ok(v) => v,
             Err(_) => Verdict::Deny {
@@ -343,24 +382,46 @@ impl PolicyEngine {
             "key_id".to_string(),
             RestrictedExpression::new_string(principal.key_id.clone()),
         )]);
-        entities.push(Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| e.to_string())?);
+        entities
+            .push(Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| e.to_string())?);
         entities.push(model_entity.clone());
         let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
 
         let mut ctx: Vec<(String, RestrictedExpression)> = vec![
-            ("client_ip".into(), RestrictedExpression::new_ip(facts.client_ip.to_string())),
-            ("hour".into(), RestrictedExpression::new_long(i64::from(facts.hour))),
-            ("weekday".into(), RestrictedExpression::new_string(facts.weekday.to_string())),
+            (
+                "client_ip".into(),
+                RestrictedExpression::new_ip(facts.client_ip.to_string()),
+            ),
+            (
+                "hour".into(),
+                RestrictedExpression::new_long(i64::from(facts.hour)),
+            ),
+            (
+                "weekday".into(),
+                RestrictedExpression::new_string(facts.weekday.to_string()),
+            ),
         ];
         if action != Action::ModelsList {
             ctx.extend([
-                ("max_tokens".to_string(), RestrictedExpression::new_long(clamp(facts.max_tokens))),
-                ("prompt_tokens".into(), RestrictedExpression::new_long(clamp(facts.prompt_tokens))),
-                ("stream".into(), RestrictedExpression::new_bool(facts.stream)),
+                (
+                    "max_tokens".to_string(),
+                    RestrictedExpression::new_long(clamp(facts.max_tokens)),
+                ),
+                (
+                    "prompt_tokens".into(),
+                    RestrictedExpression::new_long(clamp(facts.prompt_tokens)),
+                ),
+                (
+                    "stream".into(),
+                    RestrictedExpression::new_bool(facts.stream),
+                ),
                 (
                     "tools".into(),
                     RestrictedExpression::new_set(
-                        facts.tools.iter().map(|t| RestrictedExpression::new_string(t.clone())),
+                        facts
+                            .tools
+                            .iter()
+                            .map(|t| RestrictedExpression::new_string(t.clone())),
                     ),
                 ),
             ]);
@@ -374,7 +435,9 @@ impl PolicyEngine {
             Some(&self.schema),
         )
         .map_err(|e| e.to_string())?;
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
         let diag = response.diagnostics();
         // Fail closed: a forbid policy that could not be evaluated counts as applying.
         for e in diag.errors() {
@@ -390,7 +453,10 @@ impl PolicyEngine {
         Ok(match response.decision() {
             Decision::Allow => Verdict::Allow { policies: reasons },
             Decision::Deny => Verdict::Deny {
-                policy: reasons.into_iter().next().unwrap_or_else(|| "default-deny".into()),
+                policy: reasons
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| "default-deny".into()),
             },
         })
     }
@@ -405,7 +471,10 @@ pub fn utc_hour_weekday(unix_secs: i64) -> (u8, &'static str) {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
     let days = unix_secs.div_euclid(86_400);
     let hour = (unix_secs.rem_euclid(86_400) / 3600) as u8;
-    let wd = DAYS.get(days.rem_euclid(7) as usize).copied().unwrap_or("Mon");
+    let wd = DAYS
+        .get(days.rem_euclid(7) as usize)
+        .copied()
+        .unwrap_or("Mon");
     (hour, wd)
 }
 
@@ -464,27 +533,51 @@ when { context.max_tokens > 2048 };
 "#;
 
     fn engine(text: &str) -> Result<PolicyEngine, ConfigError> {
-        PolicyEngine::from_sources(&[(PathBuf::from("p/main.cedar"), text.to_string())], &models())
+        PolicyEngine::from_sources(
+            &[(PathBuf::from("p/main.cedar"), text.to_string())],
+            &models(),
+        )
     }
 
     #[test]
     fn allow_deny_and_context() {
         let e = engine(POLICIES).unwrap();
         let v = e.authorize(&alice(), Action::ChatCompletions, "small", &facts(100));
-        assert_eq!(v, Verdict::Allow { policies: vec!["eng-standard".into()] });
+        assert_eq!(
+            v,
+            Verdict::Allow {
+                policies: vec!["eng-standard".into()]
+            }
+        );
         let v = e.authorize(&alice(), Action::ChatCompletions, "big", &facts(100));
-        assert_eq!(v, Verdict::Deny { policy: "default-deny".into() });
+        assert_eq!(
+            v,
+            Verdict::Deny {
+                policy: "default-deny".into()
+            }
+        );
         let v = e.authorize(&alice(), Action::ChatCompletions, "small", &facts(4096));
-        assert_eq!(v, Verdict::Deny { policy: "cap-max-tokens".into() });
+        assert_eq!(
+            v,
+            Verdict::Deny {
+                policy: "cap-max-tokens".into()
+            }
+        );
         let v = e.authorize(&alice(), Action::ModelsList, "small", &facts(0));
         assert!(v.is_allow());
         let v = e.authorize(&alice(), Action::ChatCompletions, "nope", &facts(1));
-        assert_eq!(v, Verdict::Deny { policy: "evaluation-error".into() });
+        assert_eq!(
+            v,
+            Verdict::Deny {
+                policy: "evaluation-error".into()
+            }
+        );
     }
 
     #[test]
     fn syntax_error_names_line() {
-        let err = engine("permit(principal, action, resource);\n\npermit(principal action);\n").unwrap_err();
+        let err = engine("permit(principal, action, resource);\n\npermit(principal action);\n")
+            .unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.to_string().starts_with("p/main.cedar:3:"), "{err}");
     }

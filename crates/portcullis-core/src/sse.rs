@@ -96,7 +96,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const STREAM: &[u8] = b"data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\n: comment\n\ndata: [DONE]\n\n";
+    const STREAM: &[u8] =
+        b"data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\n: comment\n\ndata: [DONE]\n\n";
 
     #[test]
     fn frames_whole_events() {

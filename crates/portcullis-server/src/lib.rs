@@ -1,1 +1,243 @@
+//! The Portcullis server: the data plane and the admin listener.
+//!
+//! - [`pipeline`]: authentication, validation, model resolution, authorization, limits,
+//!   forwarding: the request path, phase by phase.
+//! - [`stream`]: server-sent events passed through event by event.
+//! - [`upstream`]: pooled upstream clients, timeouts, error mapping.
+//! - [`error`]: the one mapping from failures to OpenAI-style HTTP errors.
+//! - [`decisions`]: the batched decision-record writer.
+//! - [`admin`], [`metrics`]: health, readiness, Prometheus.
+//! - [`listener`]: connection handling and graceful shutdown.
+//! - [`mock_server`]: the stand-alone mock upstream used by benchmarks.
 
+pub mod admin;
+pub mod decisions;
+pub mod error;
+pub mod listener;
+pub mod metrics;
+pub mod mock_server;
+pub mod pipeline;
+pub mod state;
+pub mod stream;
+pub mod upstream;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::routing::{get, post};
+use axum::Router;
+use portcullis_core::config::{Config, ConfigError};
+use portcullis_core::identity::{generate_key, KeyRecord};
+use portcullis_core::limits::{utc_day, Limiter, Subject};
+use portcullis_core::policy::PolicyEngine;
+use portcullis_store::Store;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::listener::ConnLimits;
+use crate::metrics::Metrics;
+use crate::state::{unix_now, AppState};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Policies failed to load.
+    #[error("{0}")]
+    Policy(#[from] ConfigError),
+    /// An upstream could not be set up (e.g. its credential is missing).
+    #[error("{0}")]
+    Upstream(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] portcullis_store::StoreError),
+    /// I/O (threads, files).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A gateway ready to serve.
+pub struct Gateway {
+    state: Arc<AppState>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Loads policies, builds upstream clients, restores today's budget usage and starts
+    /// the decision writer.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        let policy = PolicyEngine::load(&config.policy_dir, &config.models)?;
+        let upstreams = upstream::build_all(&config).map_err(StartError::Upstream)?;
+        let limiter = Limiter::new();
+        let today = utc_day(unix_now());
+        for (subject, used) in store.day_usage(today)? {
+            let spec = match &subject {
+                Subject::Principal(p) => config
+                    .principal_limits
+                    .get(p)
+                    .copied()
+                    .unwrap_or(config.default_limits),
+                Subject::Group(g) => config.group_limits.get(g).copied().unwrap_or_default(),
+            };
+            if spec.tokens_per_day.is_some() {
+                limiter.restore_day(subject, spec, today, used);
+            }
+        }
+        let metrics = Arc::new(Metrics::new());
+        let (decisions, writer) = decisions::start(store.clone(), metrics.clone())?;
+        if config.anonymous.is_some() {
+            tracing::warn!("dangerous.anonymous is set: requests without credentials are admitted");
+        }
+        let state = Arc::new(AppState {
+            config,
+            policy: ArcSwap::from_pointee(policy),
+            store,
+            limiter,
+            upstreams,
+            metrics,
+            decisions,
+        });
+        Ok(Self {
+            state,
+            writer: Some(writer),
+        })
+    }
+
+    /// The shared state (for tests and the binary).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Re-reads the policy directory and swaps the new set in atomically. A file that
+    /// fails to parse or validate is reported and the old set stays.
+    pub fn reload_policies(&self) -> Result<usize, ConfigError> {
+        reload_policies(&self.state)
+    }
+
+    /// Creates the demo key when configured and the key store is empty; writes it to
+    /// `<data_dir>/demo.key` (mode 0600) and returns the path.
+    pub fn bootstrap_demo_key(&self) -> Result<Option<PathBuf>, StartError> {
+        let Some(demo) = &self.state.config.demo_key else {
+            return Ok(None);
+        };
+        let path = self.state.config.data_dir.join("demo.key");
+        if self.state.store.count_keys()? > 0 {
+            return Ok(path.exists().then_some(path));
+        }
+        let g = generate_key();
+        self.state.store.put_key(&KeyRecord {
+            id: g.id.clone(),
+            hash: g.hash,
+            principal: demo.principal.clone(),
+            groups: demo.groups.clone(),
+            created_at: unix_now(),
+            expires_at: None,
+            revoked_at: None,
+        })?;
+        write_private(&path, g.key.expose_secret())?;
+        Ok(Some(path))
+    }
+
+    /// The data-plane router. There is no generic pass-through route: anything not
+    /// listed is a 404.
+    pub fn data_router(&self) -> Router {
+        data_router(self.state.clone())
+    }
+
+    /// Serves the data plane and the admin listener until `shutdown`, then drains
+    /// connections and flushes decision records.
+    pub async fn run(
+        mut self,
+        data: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let limits = ConnLimits {
+            max_header_bytes: self.state.config.max_header_bytes,
+            ..ConnLimits::default()
+        };
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let data_srv = listener::serve(
+            data,
+            data_router(self.state.clone()),
+            limits,
+            wait(rx.clone()),
+            Duration::from_secs(30),
+        );
+        let admin_srv = listener::serve(
+            admin,
+            admin::router(self.state.clone()),
+            ConnLimits::default(),
+            wait(rx),
+            Duration::from_secs(5),
+        );
+        let trigger = async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        };
+        tokio::join!(data_srv, admin_srv, trigger);
+        // Dropping the last state handle closes the decision channel; the writer then
+        // writes what is queued and exits.
+        let writer = self.writer.take();
+        drop(self);
+        if let Some(w) = writer {
+            let joined = tokio::task::spawn_blocking(move || w.join());
+            if tokio::time::timeout(Duration::from_secs(30), joined)
+                .await
+                .is_err()
+            {
+                tracing::error!("decision writer did not finish within 30 s");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// See [`Gateway::reload_policies`].
+pub fn reload_policies(state: &AppState) -> Result<usize, ConfigError> {
+    match PolicyEngine::load(&state.config.policy_dir, &state.config.models) {
+        Ok(engine) => {
+            let n = engine.len();
+            state.policy.store(Arc::new(engine));
+            Ok(n)
+        }
+        Err(e) => {
+            state.metrics.policy_reload_failures.inc();
+            Err(e)
+        }
+    }
+}
+
+fn data_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(pipeline::chat))
+        .route("/v1/embeddings", post(pipeline::embeddings))
+        .route("/v1/models", get(pipeline::models))
+        .fallback(pipeline::not_found)
+        .method_not_allowed_fallback(pipeline::method_not_allowed)
+        .with_state(state)
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.write_all(b"\n")
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics, served on the admin listener at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `chat.completions`, `embeddings`, `models.list`, `other`.
+    pub action: String,
+    /// `allow`, `deny`, `unauthenticated`, `invalid`, `rate_limited`, `error`.
+    pub decision: String,
+}
+
+/// Labels per upstream.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// Upstream name from config.
+    pub upstream: String,
+}
+
+/// Labels of limit rejections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `requests_per_minute`, `tokens_per_minute`, `tokens_per_day`.
+    pub limit: String,
+    /// `principal` or `group`.
+    pub subject_kind: String,
+}
+
+/// All gateway metrics.
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    /// Requests by action and decision.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Upstream latency (to the end of the response) by upstream.
+    pub upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    /// Time the gateway itself adds to a request.
+    pub overhead: Histogram,
+    /// Budget and rate-limit rejections.
+    pub limit_rejections: Family<LimitLabels, Counter>,
+    /// Streams in progress.
+    pub active_streams: Gauge,
+    /// Policy reloads that failed (the old set stayed).
+    pub policy_reload_failures: Counter,
+    /// Decision records that could not be written.
+    pub decision_write_failures: Counter,
+}
+
+fn upstream_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Metrics {
+    /// Registers everything.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Data-plane requests by action and decision",
+            requests.clone(),
+        );
+        let upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(upstream_histogram);
+        registry.register(
+            "upstream_latency_seconds",
+            "Upstream latency until the response is complete",
+            upstream_latency.clone(),
+        );
+        // 5 µs .. ~84 ms.
+        let overhead = Histogram::new(exponential_buckets(0.000_005, 2.0, 15));
+        registry.register(
+            "gateway_overhead_seconds",
+            "Time spent in the gateway itself, excluding the upstream",
+            overhead.clone(),
+        );
+        let limit_rejections = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "limit_rejections",
+            "Requests refused by a rate limit or budget",
+            limit_rejections.clone(),
+        );
+        let active_streams = Gauge::default();
+        registry.register(
+            "active_streams",
+            "Streaming responses in progress",
+            active_streams.clone(),
+        );
+        let policy_reload_failures = Counter::default();
+        registry.register(
+            "policy_reload_failures",
+            "Policy reloads rejected",
+            policy_reload_failures.clone(),
+        );
+        let decision_write_failures = Counter::default();
+        registry.register(
+            "decision_write_failures",
+            "Batches of decision records that failed to write",
+            decision_write_failures.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            upstream_latency,
+            overhead,
+            limit_rejections,
+            active_streams,
+            policy_reload_failures,
+            decision_write_failures,
+        }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,423 @@
+//! The data-plane request pipeline, in the order every request goes through it:
+//! authenticate, read and validate the body, resolve the model from config, authorize
+//! with Cedar, reserve budget, forward, reconcile and record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use portcullis_core::config::Model;
+use portcullis_core::identity::{parse_key_id, verify_unknown, Principal};
+use portcullis_core::mock;
+use portcullis_core::openai::{ChatRequest, EmbeddingsRequest, RequestLimits, Usage};
+use portcullis_core::policy::{utc_hour_weekday, Action, RequestFacts, Verdict};
+use portcullis_core::tokens::{estimate_bytes, DEFAULT_COMPLETION_RESERVATION};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::{unix_now, AppState, ClientAddr, RequestCtx};
+use crate::stream::{self, StreamSource};
+use crate::upstream::status_error;
+
+/// `POST /v1/chat/completions`.
+pub async fn chat(
+    State(st): State<Arc<AppState>>,
+    Extension(addr): Extension<ClientAddr>,
+    req: Request,
+) -> Response {
+    let mut ctx = RequestCtx::new(Action::ChatCompletions, addr.0);
+    match chat_inner(&st, &mut ctx, req).await {
+        Ok(r) => with_request_id(r, &ctx),
+        Err(e) => {
+            st.finish_error(&mut ctx, &e).await;
+            with_request_id(e.into_response(), &ctx)
+        }
+    }
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(
+    State(st): State<Arc<AppState>>,
+    Extension(addr): Extension<ClientAddr>,
+    req: Request,
+) -> Response {
+    let mut ctx = RequestCtx::new(Action::Embeddings, addr.0);
+    match embeddings_inner(&st, &mut ctx, req).await {
+        Ok(r) => with_request_id(r, &ctx),
+        Err(e) => {
+            st.finish_error(&mut ctx, &e).await;
+            with_request_id(e.into_response(), &ctx)
+        }
+    }
+}
+
+/// `GET /v1/models`: only the models this caller may use.
+pub async fn models(
+    State(st): State<Arc<AppState>>,
+    Extension(addr): Extension<ClientAddr>,
+    req: Request,
+) -> Response {
+    let mut ctx = RequestCtx::new(Action::ModelsList, addr.0);
+    let principal = match authenticate(&st, req.headers()) {
+        Ok(p) => p,
+        Err(e) => {
+            st.finish_error(&mut ctx, &e).await;
+            return with_request_id(e.into_response(), &ctx);
+        }
+    };
+    ctx.principal = Some(principal.clone());
+    let facts = facts(&ctx, 0, 0, false, vec![]);
+    let policy = st.policy.load();
+    let data: Vec<_> = st
+        .config
+        .models
+        .values()
+        .filter(|m| {
+            policy
+                .authorize(&principal, Action::ModelsList, &m.name, &facts)
+                .is_allow()
+        })
+        .map(|m| json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}))
+        .collect();
+    ctx.policies = format!("listed:{}", data.len());
+    st.finish_ok(&mut ctx, 200, 0, 0, None).await;
+    let body = json!({"object": "list", "data": data}).to_string();
+    with_request_id(
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        &ctx,
+    )
+}
+
+/// Any other path.
+pub async fn not_found() -> Response {
+    ApiError::RouteNotFound.into_response()
+}
+
+/// A known path with the wrong method.
+pub async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
+fn with_request_id(mut r: Response, ctx: &RequestCtx) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
+}
+
+/// Establishes who is calling from the `Authorization` header.
+pub fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if let Some(anon) = &st.config.anonymous {
+            return Ok(Principal {
+                name: anon.principal.clone(),
+                groups: anon.groups.clone(),
+                key_id: "anonymous".into(),
+            });
+        }
+        return Err(ApiError::MissingCredential);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidCredential(portcullis_core::identity::KeyError::Malformed))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(ApiError::InvalidCredential(
+            portcullis_core::identity::KeyError::Malformed,
+        ))?
+        .trim();
+    let presented = SecretString::from(token.to_string());
+    let id = parse_key_id(token).map_err(ApiError::InvalidCredential)?;
+    let record = st.store.get_key(id).map_err(|e| {
+        tracing::error!(error = %e, "key lookup failed; refusing request");
+        ApiError::Unavailable
+    })?;
+    match record {
+        None => Err(ApiError::InvalidCredential(verify_unknown(&presented))),
+        Some(r) => r
+            .verify(&presented, unix_now())
+            .map_err(ApiError::InvalidCredential),
+    }
+}
+
+async fn read_body(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let limit = st.config.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::BodyTooLarge(limit));
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(st.config.request_timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::Invalid(portcullis_core::openai::InvalidRequest {
+            message: "request body was not received in time".into(),
+            param: None,
+        })),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::BodyTooLarge(limit))
+        }
+        Ok(Err(_)) => Err(ApiError::Invalid(portcullis_core::openai::InvalidRequest {
+            message: "request body could not be read".into(),
+            param: None,
+        })),
+    }
+}
+
+fn facts(
+    ctx: &RequestCtx,
+    max_tokens: u64,
+    prompt_tokens: u64,
+    stream: bool,
+    tools: Vec<String>,
+) -> RequestFacts {
+    let (hour, weekday) = utc_hour_weekday(ctx.ts_ms.div_euclid(1000));
+    RequestFacts {
+        max_tokens,
+        prompt_tokens,
+        stream,
+        tools,
+        client_ip: ctx.client.ip(),
+        hour,
+        weekday,
+    }
+}
+
+fn resolve<'a>(st: &'a AppState, name: &str, action: Action) -> Result<&'a Model, ApiError> {
+    let model = st
+        .config
+        .models
+        .get(name)
+        .ok_or_else(|| ApiError::ModelNotFound(name.to_string()))?;
+    let serves = match action {
+        Action::ChatCompletions => model.chat,
+        Action::Embeddings => model.embeddings,
+        Action::ModelsList => true,
+    };
+    if !serves {
+        return Err(ApiError::WrongEndpoint(name.to_string()));
+    }
+    Ok(model)
+}
+
+/// Authorizes and reserves: the single decision point, over the resolved model.
+fn decide(
+    st: &AppState,
+    ctx: &mut RequestCtx,
+    principal: &Principal,
+    model: &Model,
+    facts: &RequestFacts,
+) -> Result<(), ApiError> {
+    let verdict = st
+        .policy
+        .load()
+        .authorize(principal, ctx.action, &model.name, facts);
+    match verdict {
+        Verdict::Deny { policy } => return Err(ApiError::Denied { policy }),
+        Verdict::Allow { policies } => ctx.policies = policies.join(","),
+    }
+    let tokens = facts.prompt_tokens + facts.max_tokens;
+    let reservation = st
+        .limiter
+        .reserve(&st.charges(principal), tokens, Instant::now(), unix_now())
+        .map_err(ApiError::RateLimited)?;
+    ctx.reservation = Some(reservation);
+    Ok(())
+}
+
+fn deadline(st: &AppState, upstream: &str) -> Instant {
+    let total = st
+        .upstreams
+        .get(upstream)
+        .map_or(Duration::from_secs(600), |u| u.config.total_timeout);
+    Instant::now() + total
+}
+
+async fn chat_inner(
+    st: &Arc<AppState>,
+    ctx: &mut RequestCtx,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let principal = authenticate(st, req.headers())?;
+    ctx.principal = Some(principal.clone());
+    let body = read_body(st, req).await?;
+    let limits = RequestLimits {
+        max_tokens_cap: st.config.max_tokens_cap,
+        max_messages: st.config.max_messages,
+    };
+    let mut chat = ChatRequest::parse(&body, limits).map_err(ApiError::Invalid)?;
+    let model = resolve(st, &chat.model, ctx.action)?.clone();
+    ctx.model = model.name.clone();
+    ctx.upstream = model.upstream.clone();
+    ctx.stream = chat.is_stream();
+    ctx.prompt_estimate = estimate_bytes(chat.prompt_text_bytes()) + 3;
+    let max_tokens = chat
+        .requested_max_tokens()
+        .unwrap_or(DEFAULT_COMPLETION_RESERVATION);
+    let f = facts(
+        ctx,
+        max_tokens,
+        ctx.prompt_estimate,
+        ctx.stream,
+        chat.tool_names(),
+    );
+    decide(st, ctx, &principal, &model, &f)?;
+
+    let upstream = st
+        .upstreams
+        .get(&model.upstream)
+        .cloned()
+        .ok_or(ApiError::UpstreamUnavailable)?;
+    let deadline = deadline(st, &model.upstream);
+    let t_up = Instant::now();
+    ctx.pre_upstream = Some(t_up - ctx.started);
+
+    if upstream.is_mock() {
+        let created = unix_now();
+        if ctx.stream {
+            let events = mock::chat_stream_events(&chat, created);
+            return Ok(stream::respond(
+                st.clone(),
+                std::mem::replace(ctx, RequestCtx::new(ctx.action, ctx.client)),
+                StreamSource::Events(events),
+                deadline,
+                t_up,
+            ));
+        }
+        let body = mock::chat_completion(&chat, created);
+        return Ok(finish_full(st, ctx, Bytes::from(body), t_up, t_up).await);
+    }
+
+    chat.model = model.upstream_model.clone();
+    let out = serde_json::to_vec(&chat).map_err(|_| ApiError::Unavailable)?;
+    let resp = upstream
+        .post("/chat/completions", Bytes::from(out), deadline)
+        .await?;
+    if !resp.status.is_success() {
+        let status = resp.status;
+        let retry = resp.retry_after;
+        if let Ok(b) = upstream.read_body(resp.body, deadline).await {
+            tracing::debug!(upstream = %upstream.config.name, status = status.as_u16(), body = %String::from_utf8_lossy(&b[..b.len().min(512)]), "upstream error body");
+        }
+        return Err(status_error(status, retry));
+    }
+    if resp.is_sse {
+        let taken = std::mem::replace(ctx, RequestCtx::new(ctx.action, ctx.client));
+        return Ok(stream::respond(
+            st.clone(),
+            taken,
+            StreamSource::Upstream(resp.body),
+            deadline,
+            t_up,
+        ));
+    }
+    let t_head = Instant::now();
+    let body = upstream.read_body(resp.body, deadline).await?;
+    let _ = t_head;
+    Ok(finish_full(st, ctx, body, t_up, Instant::now()).await)
+}
+
+async fn embeddings_inner(
+    st: &Arc<AppState>,
+    ctx: &mut RequestCtx,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let principal = authenticate(st, req.headers())?;
+    ctx.principal = Some(principal.clone());
+    let body = read_body(st, req).await?;
+    let mut emb = EmbeddingsRequest::parse(&body).map_err(ApiError::Invalid)?;
+    let model = resolve(st, &emb.model, ctx.action)?.clone();
+    ctx.model = model.name.clone();
+    ctx.upstream = model.upstream.clone();
+    ctx.prompt_estimate = emb.estimated_tokens();
+    let f = facts(ctx, 0, ctx.prompt_estimate, false, vec![]);
+    decide(st, ctx, &principal, &model, &f)?;
+
+    let upstream = st
+        .upstreams
+        .get(&model.upstream)
+        .cloned()
+        .ok_or(ApiError::UpstreamUnavailable)?;
+    let deadline = deadline(st, &model.upstream);
+    let t_up = Instant::now();
+    ctx.pre_upstream = Some(t_up - ctx.started);
+    if upstream.is_mock() {
+        let body = mock::embeddings(&emb);
+        return Ok(finish_full(st, ctx, Bytes::from(body), t_up, t_up).await);
+    }
+    emb.model = model.upstream_model.clone();
+    let out = serde_json::to_vec(&emb).map_err(|_| ApiError::Unavailable)?;
+    let resp = upstream
+        .post("/embeddings", Bytes::from(out), deadline)
+        .await?;
+    if !resp.status.is_success() {
+        return Err(status_error(resp.status, resp.retry_after));
+    }
+    let body = upstream.read_body(resp.body, deadline).await?;
+    Ok(finish_full(st, ctx, body, t_up, Instant::now()).await)
+}
+
+/// Completes a non-streamed response: usage from the body (or the reservation when the
+/// upstream reports none), then reconcile, metrics and the decision record.
+async fn finish_full(
+    st: &AppState,
+    ctx: &mut RequestCtx,
+    body: Bytes,
+    t_up: Instant,
+    t_done: Instant,
+) -> Response {
+    let usage = Usage::from_json(&body);
+    let (prompt, completion) = match usage {
+        Some(u) => (u.prompt_tokens, u.completion_tokens),
+        None => {
+            tracing::debug!(request_id = %ctx.request_id, "upstream reported no usage; charging the reservation");
+            let reserved = ctx
+                .reservation
+                .as_ref()
+                .map_or(ctx.prompt_estimate, |r| r.tokens());
+            (
+                ctx.prompt_estimate,
+                reserved.saturating_sub(ctx.prompt_estimate),
+            )
+        }
+    };
+    st.metrics
+        .upstream_latency
+        .get_or_create(&crate::metrics::UpstreamLabels {
+            upstream: ctx.upstream.clone(),
+        })
+        .observe((t_done - t_up).as_secs_f64());
+    st.finish_ok(ctx, 200, prompt, completion, None).await;
+    let overhead = ctx.pre_upstream.unwrap_or_default() + t_done.elapsed();
+    st.metrics.overhead.observe(overhead.as_secs_f64());
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::OK;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,221 @@
+//! Shared state of a running gateway, and what every request records when it ends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use portcullis_core::config::Config;
+use portcullis_core::identity::Principal;
+use portcullis_core::limits::{LimitSpec, Limiter, Reservation, Subject};
+use portcullis_core::policy::{Action, PolicyEngine};
+use portcullis_store::{DecisionRecord, Store};
+
+use crate::decisions::DecisionSink;
+use crate::error::ApiError;
+use crate::metrics::{LimitLabels, Metrics, RequestLabels};
+use crate::upstream::Upstreams;
+
+/// The client's address, put on each request by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Everything handlers share.
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Config,
+    /// The active policy set; replaced whole on reload.
+    pub policy: ArcSwap<PolicyEngine>,
+    /// Keys, counters, decision records.
+    pub store: Arc<dyn Store>,
+    /// Rate limits and budgets.
+    pub limiter: Limiter,
+    /// Upstream clients.
+    pub upstreams: Upstreams,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Decision-record writer.
+    pub decisions: DecisionSink,
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What one request has learned so far; becomes its decision record.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Arrival.
+    pub started: Instant,
+    /// Arrival, wall clock.
+    pub ts_ms: i64,
+    /// Random id, returned in `x-request-id`.
+    pub request_id: String,
+    /// The action.
+    pub action: Action,
+    /// The client address.
+    pub client: SocketAddr,
+    /// Authenticated principal.
+    pub principal: Option<Principal>,
+    /// Resolved public model.
+    pub model: String,
+    /// Upstream name.
+    pub upstream: String,
+    /// Streaming.
+    pub stream: bool,
+    /// Estimated prompt tokens.
+    pub prompt_estimate: u64,
+    /// The held reservation.
+    pub reservation: Option<Reservation>,
+    /// Deciding policies of an allow.
+    pub policies: String,
+    /// Time spent in the gateway before the upstream was called.
+    pub pre_upstream: Option<std::time::Duration>,
+}
+
+impl RequestCtx {
+    /// A new request.
+    pub fn new(action: Action, client: SocketAddr) -> Self {
+        Self {
+            started: Instant::now(),
+            ts_ms: unix_ms(),
+            request_id: hex::encode(rand::random::<[u8; 12]>()),
+            action,
+            client,
+            principal: None,
+            model: String::new(),
+            upstream: String::new(),
+            stream: false,
+            prompt_estimate: 0,
+            reservation: None,
+            policies: String::new(),
+            pre_upstream: None,
+        }
+    }
+
+    fn record(
+        &self,
+        decision: &str,
+        reason: String,
+        status: u16,
+        prompt: u64,
+        completion: u64,
+    ) -> DecisionRecord {
+        let (principal, groups, key_id) = match &self.principal {
+            Some(p) => (p.name.clone(), p.groups.clone(), p.key_id.clone()),
+            None => Default::default(),
+        };
+        DecisionRecord {
+            ts_ms: self.ts_ms,
+            request_id: self.request_id.clone(),
+            principal,
+            groups,
+            key_id,
+            action: self.action.as_str().into(),
+            model: self.model.clone(),
+            upstream: self.upstream.clone(),
+            decision: decision.into(),
+            reason,
+            status,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            latency_us: self.started.elapsed().as_micros() as u64,
+            stream: self.stream,
+        }
+    }
+}
+
+impl AppState {
+    /// The limits charged for a principal: its own (or the default) and each group's.
+    pub fn charges(&self, p: &Principal) -> Vec<(Subject, LimitSpec)> {
+        let own = self
+            .config
+            .principal_limits
+            .get(&p.name)
+            .copied()
+            .unwrap_or(self.config.default_limits);
+        let mut out = vec![(Subject::Principal(p.name.clone()), own)];
+        for g in &p.groups {
+            if let Some(spec) = self.config.group_limits.get(g) {
+                out.push((Subject::Group(g.clone()), *spec));
+            }
+        }
+        out
+    }
+
+    /// Ends a failed request: refunds its tokens, counts it, records it.
+    pub async fn finish_error(&self, ctx: &mut RequestCtx, err: &ApiError) {
+        if let Some(r) = ctx.reservation.take() {
+            self.limiter.reconcile(&r, 0);
+        }
+        if let ApiError::RateLimited(e) = err {
+            self.metrics
+                .limit_rejections
+                .get_or_create(&LimitLabels {
+                    limit: e.kind.as_str().into(),
+                    subject_kind: e.subject.kind().into(),
+                })
+                .inc();
+        }
+        self.count(ctx.action, err.decision());
+        let status = err.parts().0.as_u16();
+        tracing::info!(
+            request_id = %ctx.request_id,
+            principal = ctx.principal.as_ref().map_or("", |p| p.name.as_str()),
+            action = ctx.action.as_str(),
+            model = %ctx.model,
+            decision = err.decision(),
+            reason = %err.record_reason(),
+            status,
+            "request refused"
+        );
+        let rec = ctx.record(err.decision(), err.record_reason(), status, 0, 0);
+        self.decisions.record(rec).await;
+    }
+
+    /// Ends an allowed request: reconciles, counts, records. `outcome` names what went
+    /// wrong after the upstream was called (e.g. a reset mid-stream); the record stays an
+    /// `allow`, since the tokens were used, with the outcome in its reason.
+    pub async fn finish_ok(
+        &self,
+        ctx: &mut RequestCtx,
+        status: u16,
+        prompt: u64,
+        completion: u64,
+        outcome: Option<&str>,
+    ) {
+        if let Some(r) = ctx.reservation.take() {
+            self.limiter.reconcile(&r, prompt + completion);
+        }
+        self.count(
+            ctx.action,
+            if outcome.is_some() { "error" } else { "allow" },
+        );
+        let reason = match outcome {
+            Some(o) => format!("{};{o}", ctx.policies),
+            None => ctx.policies.clone(),
+        };
+        let rec = ctx.record("allow", reason, status, prompt, completion);
+        self.decisions.record(rec).await;
+    }
+
+    /// Counts a request in the metrics.
+    pub fn count(&self, action: Action, decision: &str) {
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                action: action.as_str().into(),
+                decision: decision.into(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,431 @@
+//! The SQLite backend: one file under the data directory, WAL mode.
+//!
+//! Reads (the per-request key lookup) go through a small pool of connections so they
+//! never wait for the decision writer; WAL lets readers and the one writer run at once.
+//! Migrations are numbered and applied at open; a database from a newer binary is
+//! refused rather than misread.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use portcullis_core::identity::KeyRecord;
+use portcullis_core::limits::{utc_day, Subject};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{DecisionRecord, Store, StoreError};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: keys, decisions, usage counters.
+    r#"
+    CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        hash BLOB NOT NULL,
+        principal TEXT NOT NULL,
+        groups_json TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE TABLE decisions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        groups_json TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        model TEXT NOT NULL,
+        upstream TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        latency_us INTEGER NOT NULL,
+        stream INTEGER NOT NULL
+    );
+    CREATE INDEX decisions_principal_ts ON decisions (principal, ts_ms);
+    CREATE TABLE usage (
+        day INTEGER NOT NULL,
+        subject_kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        PRIMARY KEY (day, subject_kind, subject)
+    );
+    "#,
+];
+
+const READERS: usize = 4;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(c)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `portcullis.db` under `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Database(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        Self::open_file(&data_dir.join("portcullis.db"))
+    }
+
+    /// Opens a database file.
+    pub fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = open_conn(path)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_conn(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // Try each reader without waiting, then wait on the next in turn.
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Some(r) = self.readers.get((start + i) % self.readers.len()) {
+                if let Some(c) = r.try_lock() {
+                    return f(&c);
+                }
+            }
+        }
+        match self.readers.get(start % self.readers.len().max(1)) {
+            Some(r) => f(&r.lock()),
+            None => f(&self.writer.lock()),
+        }
+    }
+}
+
+fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = c.transaction()?;
+        tx.execute_batch(m)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn groups_json(groups: &[String]) -> String {
+    serde_json::Value::from(groups.to_vec()).to_string()
+}
+
+fn parse_groups(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("groups: {e}")))
+}
+
+type KeyRow = (
+    String,
+    Vec<u8>,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn key_record(row: KeyRow) -> Result<KeyRecord, StoreError> {
+    let (id, hash, principal, groups, created_at, expires_at, revoked_at) = row;
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("key {id}: bad hash length")))?;
+    Ok(KeyRecord {
+        id,
+        hash,
+        principal,
+        groups: parse_groups(&groups)?,
+        created_at,
+        expires_at,
+        revoked_at,
+    })
+}
+
+const KEY_COLS: &str = "id, hash, principal, groups_json, created_at, expires_at, revoked_at";
+
+impl Store for SqliteStore {
+    fn put_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
+        self.writer.lock().execute(
+            "INSERT INTO keys (id, hash, principal, groups_json, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![k.id, k.hash.as_slice(), k.principal, groups_json(&k.groups), k.created_at, k.expires_at, k.revoked_at],
+        )?;
+        Ok(())
+    }
+
+    fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let row = self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!("SELECT {KEY_COLS} FROM keys WHERE id = ?1"))?;
+            Ok(st.query_row([id], key_from_row).optional()?)
+        })?;
+        row.map(key_record).transpose()
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = self.with_reader(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {KEY_COLS} FROM keys ORDER BY created_at DESC, id"
+            ))?;
+            let rows = st
+                .query_map([], key_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter().map(key_record).collect()
+    }
+
+    fn revoke_key(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let n = self.writer.lock().execute(
+            "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn count_keys(&self) -> Result<u64, StoreError> {
+        self.with_reader(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM keys", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn record_decisions(&self, batch: &[DecisionRecord]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.writer.lock();
+        let tx = c.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO decisions (ts_ms, request_id, principal, groups_json, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut usage = tx.prepare_cached(
+                "INSERT INTO usage (day, subject_kind, subject, tokens, requests) VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (day, subject_kind, subject) DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + 1",
+            )?;
+            for d in batch {
+                ins.execute(params![
+                    d.ts_ms,
+                    d.request_id,
+                    d.principal,
+                    groups_json(&d.groups),
+                    d.key_id,
+                    d.action,
+                    d.model,
+                    d.upstream,
+                    d.decision,
+                    d.reason,
+                    d.status,
+                    d.prompt_tokens as i64,
+                    d.completion_tokens as i64,
+                    d.latency_us as i64,
+                    d.stream,
+                ])?;
+                let tokens = (d.prompt_tokens + d.completion_tokens) as i64;
+                if d.decision == "allow" && !d.principal.is_empty() {
+                    let day = utc_day(d.ts_ms.div_euclid(1000));
+                    usage.execute(params![day, "principal", d.principal, tokens])?;
+                    for g in &d.groups {
+                        usage.execute(params![day, "group", g, tokens])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn day_usage(&self, day: i64) -> Result<Vec<(Subject, u64)>, StoreError> {
+        self.with_reader(|c| {
+            let mut st =
+                c.prepare("SELECT subject_kind, subject, tokens FROM usage WHERE day = ?1")?;
+            let rows = st
+                .query_map([day], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(k, s, t)| {
+                    let subject = if k == "group" {
+                        Subject::Group(s)
+                    } else {
+                        Subject::Principal(s)
+                    };
+                    (subject, t.max(0) as u64)
+                })
+                .collect())
+        })
+    }
+
+    fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionRecord>, StoreError> {
+        let rows = self.with_reader(|c| {
+            let mut st = c.prepare(
+                "SELECT ts_ms, request_id, principal, groups_json, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream FROM decisions ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let rows = st
+                .query_map([limit as i64], |r| {
+                    Ok((
+                        DecisionRecord {
+                            ts_ms: r.get(0)?,
+                            request_id: r.get(1)?,
+                            principal: r.get(2)?,
+                            groups: vec![],
+                            key_id: r.get(4)?,
+                            action: r.get(5)?,
+                            model: r.get(6)?,
+                            upstream: r.get(7)?,
+                            decision: r.get(8)?,
+                            reason: r.get(9)?,
+                            status: r.get(10)?,
+                            prompt_tokens: r.get::<_, i64>(11)? as u64,
+                            completion_tokens: r.get::<_, i64>(12)? as u64,
+                            latency_us: r.get::<_, i64>(13)? as u64,
+                            stream: r.get(14)?,
+                        },
+                        r.get::<_, String>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(mut d, g)| {
+                d.groups = parse_groups(&g)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.with_reader(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            hash: [7; 32],
+            principal: "alice".into(),
+            groups: vec!["eng".into(), "bench".into()],
+            created_at: 1,
+            expires_at: Some(99),
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_and_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        s.put_key(&key("a")).unwrap();
+        assert!(s.put_key(&key("a")).is_err(), "duplicate id must fail");
+        assert_eq!(s.get_key("a").unwrap().unwrap(), key("a"));
+        assert!(s.get_key("b").unwrap().is_none());
+        assert!(s.revoke_key("a", 5).unwrap());
+        assert!(!s.revoke_key("a", 6).unwrap());
+        assert_eq!(s.get_key("a").unwrap().unwrap().revoked_at, Some(5));
+        // A second handle (another process, e.g. `portcullis keys revoke`) sees it too.
+        let s2 = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s2.list_keys().unwrap().len(), 1);
+        assert_eq!(s2.count_keys().unwrap(), 1);
+    }
+
+    #[test]
+    fn decisions_feed_usage() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let d = DecisionRecord {
+            ts_ms: 86_400_000 * 3 + 5,
+            principal: "alice".into(),
+            groups: vec!["eng".into()],
+            decision: "allow".into(),
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            ..Default::default()
+        };
+        let denied = DecisionRecord {
+            decision: "deny".into(),
+            prompt_tokens: 100,
+            ..d.clone()
+        };
+        s.record_decisions(&[d.clone(), d.clone(), denied]).unwrap();
+        let mut u = s.day_usage(3).unwrap();
+        u.sort();
+        assert_eq!(
+            u,
+            vec![
+                (Subject::Principal("alice".into()), 30),
+                (Subject::Group("eng".into()), 30)
+            ]
+        );
+        assert_eq!(s.recent_decisions(10).unwrap().len(), 3);
+        assert_eq!(
+            s.recent_decisions(10).unwrap()[2].groups,
+            vec!["eng".to_string()]
+        );
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        assert!(matches!(
+            SqliteStore::open_file(&path),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
+    }
+}
