@@ -301,7 +301,7 @@ async fn chat_inner(
             let events = mock::chat_stream_events(&chat, created);
             return Ok(stream::respond(
                 st.clone(),
-                std::mem::replace(ctx, RequestCtx::new(ctx.action, ctx.client)),
+                ctx.take(),
                 StreamSource::Events(events),
                 deadline,
                 t_up,
@@ -325,7 +325,7 @@ async fn chat_inner(
         return Err(status_error(status, retry));
     }
     if resp.is_sse {
-        let taken = std::mem::replace(ctx, RequestCtx::new(ctx.action, ctx.client));
+        let taken = ctx.take();
         return Ok(stream::respond(
             st.clone(),
             taken,
@@ -334,9 +334,7 @@ async fn chat_inner(
             t_up,
         ));
     }
-    let t_head = Instant::now();
     let body = upstream.read_body(resp.body, deadline).await?;
-    let _ = t_head;
     Ok(finish_full(st, ctx, body, t_up, Instant::now()).await)
 }
 

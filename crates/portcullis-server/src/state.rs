@@ -102,6 +102,16 @@ impl RequestCtx {
         }
     }
 
+    /// Moves the context out (to a stream task), leaving a shell with the same request
+    /// id for the response headers.
+    pub fn take(&mut self) -> RequestCtx {
+        let shell = RequestCtx {
+            request_id: self.request_id.clone(),
+            ..RequestCtx::new(self.action, self.client)
+        };
+        std::mem::replace(self, shell)
+    }
+
     fn record(
         &self,
         decision: &str,

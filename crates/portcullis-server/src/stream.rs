@@ -127,6 +127,8 @@ pub fn respond(
         .get(&ctx.upstream)
         .map_or(Duration::from_secs(120), |u| u.config.first_byte_timeout);
     let t_head = Instant::now();
+    let st_metrics = st.metrics.clone();
+    let ctx_pre = ctx.pre_upstream.unwrap_or_default();
     tokio::spawn(async move {
         st.metrics.active_streams.inc();
         let mut framer = SseFramer::new(MAX_EVENT);
@@ -203,7 +205,9 @@ pub fn respond(
             .await;
         st.metrics.active_streams.dec();
     });
-    let pre = t_head.elapsed();
+    // The gateway's own time on a stream: before the upstream call, and from the
+    // upstream's response head to ours.
+    st_overhead(&st_metrics, ctx_pre + t_head.elapsed());
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -215,6 +219,9 @@ pub fn respond(
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let _ = pre;
     r
+}
+
+fn st_overhead(m: &crate::metrics::Metrics, d: Duration) {
+    m.overhead.observe(d.as_secs_f64());
 }
