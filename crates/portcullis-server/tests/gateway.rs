@@ -1,5 +1,7 @@
 //! Integration tests: the real gateway on an ephemeral port against an in-process mock
 //! upstream, driven over HTTP.
+// Test helpers outside #[test] functions: a failed fixture should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

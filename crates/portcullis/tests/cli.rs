@@ -1,0 +1,101 @@
+//! The binary's commands, run as a user would: `check` errors name file, line and
+//! reason; `keys` prints the key alone on the last line; `version`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+const GOOD_POLICY: &str = "@id(\"all\")\npermit(principal in Portcullis::Group::\"g\", action, resource);\n";
+
+fn setup(config: &str, policy: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), config).unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/main.cedar"), policy).unwrap();
+    dir
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PORTCULLIS_TEST_MISSING")
+        .output()
+        .unwrap()
+}
+
+const BASE: &str = "[store]\ndata_dir = \"data\"\n[upstreams.m]\nkind = \"mock\"\n[models.mock-model]\nupstream = \"m\"\n";
+
+#[test]
+fn check_accepts_a_good_config() {
+    let dir = setup(BASE, GOOD_POLICY);
+    let out = run(dir.path(), &["check", "--config", "p.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 policies"));
+}
+
+#[test]
+fn check_names_file_line_and_reason() {
+    let cases = [
+        (format!("{BASE}[server]\nlisten = \"127.0.0.1:1\"\nlistn = 1\n"), GOOD_POLICY.to_string(), "p.toml:9:", "unknown field `listn`"),
+        (format!("[server]\nlisten = \"${{PORTCULLIS_TEST_MISSING}}\"\n{BASE}"), GOOD_POLICY.to_string(), "p.toml:2:", "PORTCULLIS_TEST_MISSING"),
+        (BASE.to_string(), format!("{GOOD_POLICY}\npermit(principal, action, resource) when {{ context.max_tokenz > 1 }};\n"), "main.cedar:4:", "schema"),
+        (BASE.to_string(), "permit(principal, action, resource)\n".to_string(), "main.cedar:1:", "syntax"),
+    ];
+    for (config, policy, location, reason) in cases {
+        let dir = setup(&config, &policy);
+        let out = run(dir.path(), &["check", "--config", "p.toml"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "should fail: {config}");
+        assert!(err.contains(location), "want {location} in: {err}");
+        assert!(err.contains(reason), "want {reason} in: {err}");
+    }
+}
+
+#[test]
+fn check_reports_missing_upstream_credential_without_echoing_secrets() {
+    let config = "[upstreams.o]\nbase_url = \"https://api.example.com/v1\"\napi_key_env = \"PORTCULLIS_TEST_MISSING\"\n[models.x]\nupstream = \"o\"\n";
+    let dir = setup(config, GOOD_POLICY);
+    let out = run(dir.path(), &["check", "--config", "p.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PORTCULLIS_TEST_MISSING"));
+}
+
+#[test]
+fn plaintext_credentials_only_under_dangerous() {
+    let config = format!("{BASE}[upstreams.o]\nbase_url = \"https://api.example.com/v1\"\napi_key = \"sk-live-1234\"\n");
+    let dir = setup(&config, GOOD_POLICY);
+    let out = run(dir.path(), &["check", "--config", "p.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("unknown field `api_key`"), "{err}");
+    assert!(!err.contains("sk-live-1234"), "secret echoed: {err}");
+}
+
+#[test]
+fn keys_create_list_revoke() {
+    let dir = setup(BASE, GOOD_POLICY);
+    let out = run(dir.path(), &["keys", "create", "--config", "p.toml", "--principal", "alice", "--group", "g", "--expires", "30d"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap();
+    assert!(key.starts_with("pc_") && key.len() == 84, "{key}");
+    let id = &key[3..19];
+    let list = String::from_utf8(run(dir.path(), &["keys", "list", "--config", "p.toml"]).stdout).unwrap();
+    assert!(list.contains(id) && list.contains("alice") && list.contains("active"), "{list}");
+    assert!(!list.contains(&key[20..]), "the secret is never listed");
+    assert!(run(dir.path(), &["keys", "revoke", "--config", "p.toml", id]).status.success());
+    let list = String::from_utf8(run(dir.path(), &["keys", "list", "--config", "p.toml"]).stdout).unwrap();
+    assert!(list.contains("revoked"), "{list}");
+    assert!(!run(dir.path(), &["keys", "revoke", "--config", "p.toml", id]).status.success());
+    let bad = run(dir.path(), &["keys", "create", "--config", "p.toml", "--principal", "bad name"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn version() {
+    let out = run(Path::new("."), &["version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("portcullis "));
+}
