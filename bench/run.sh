@@ -65,8 +65,10 @@ cleanup() {
         # LiteLLM's worker processes, and nothing else.
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
+    # `portcullis serve` currently needs 30 s to exit after SIGTERM (see
+    # docs/benchmarks.md), so give everything 3 s and then SIGKILL.
     for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
@@ -82,15 +84,37 @@ start() {
     local name="$1"; shift
     setsid "$@" >"$WORK/$name.log" 2>&1 < /dev/null &
     START_PID=$!
+    disown "$START_PID"  # no job-status noise when cleanup has to SIGKILL it
     PIDS+=("$START_PID")
+}
+
+# CPU seconds (user+system, all threads) used so far by every process in PID's process group.
+CLK_TCK=$(getconf CLK_TCK)
+group_cpu_s() {
+    local total=0 p t
+    for p in $(ps -o pid= --sid "$1" 2>/dev/null); do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    awk -v t="$total" -v hz="$CLK_TCK" 'BEGIN {printf "%.3f", t / hz}'
+}
+# CPU_WATCH holds "label:pgid" pairs; cpu_snapshot prints {"label": seconds, ...}.
+CPU_WATCH=()
+cpu_snapshot() {
+    local out="" kv
+    for kv in "${CPU_WATCH[@]}"; do
+        out+="${out:+, }\"${kv%%:*}\": $(group_cpu_s "${kv#*:}")"
+    done
+    echo "{$out}"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_http() { # URL PID NAME [timeout_s]
+wait_http() { # URL PID NAME [timeout_s [curl args...]]
     local url="$1" pid="$2" name="$3" limit="${4:-20}" i
+    shift 3; [ $# -gt 0 ] && shift
     for i in $(seq 1 $((limit * 10))); do
-        if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
+        if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then return 0; fi
         kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "$name exited during start-up"; }
         sleep 0.1
     done
@@ -153,8 +177,14 @@ fi
 # run_load NAME URL CONNS RATE(0=unthrottled) BODY [AUTH]
 # Writes RESULTS/NAME.json (oha JSON, or the wrk Lua summary in the same shape).
 run_load() {
+    local name="$1" url="$2" conns="$3" rate="$4"
+    log "load: $name (c=$conns, rate=$rate, $DURATION) -> $url"
+    cpu_snapshot > "$RESULTS/$name.cpu-before.json"
+    run_load_inner "$@"
+    cpu_snapshot > "$RESULTS/$name.cpu-after.json"
+}
+run_load_inner() {
     local name="$1" url="$2" conns="$3" rate="$4" body="$5" auth="${6:-}"
-    log "load: $name (c=$conns, rate=${rate:-0}, $DURATION) -> $url"
     if [ "$LOADGEN" = oha ]; then
         local args=(--no-tui --output-format json -o "$RESULTS/$name.json"
                     -z "$DURATION" -c "$conns" -m POST -T application/json -d "$body")
@@ -186,6 +216,7 @@ PY
 log "starting mock upstream on :$MOCK_PORT"
 start mock "$BIN" mock-upstream --listen "127.0.0.1:$MOCK_PORT"
 MOCK_PID=$START_PID
+CPU_WATCH+=("mock:$MOCK_PID")
 wait_http "http://127.0.0.1:$MOCK_PORT/v1/models" "$MOCK_PID" mock
 
 # gateway instance: NAME LISTEN ADMIN UPSTREAM DATADIR -> sets GW_KEY, START_PID
@@ -197,13 +228,22 @@ start_gateway() {
     GW_KEY="$(timeout 30 "$BIN" keys create --config "$CONFIG" --principal bench --group bench | tail -n 1)"
     [ -n "$GW_KEY" ] || die "keys create printed no key"
     start "$name" "$BIN" serve --config "$CONFIG"
-    wait_http "http://127.0.0.1:$admin/readyz" "$START_PID" "$name"
+    wait_http "http://127.0.0.1:$admin/healthz" "$START_PID" "$name"
+    # /readyz and /metrics need the admin token when the config names a token file; the
+    # gateway writes one (bootstrap.admin_token) into the data dir on first start.
+    ADMIN_AUTH=()
+    if [ -s "$data/admin.token" ]; then
+        ADMIN_AUTH=(-H "Authorization: Bearer $(cat "$data/admin.token")")
+    fi
+    wait_http "http://127.0.0.1:$admin/readyz" "$START_PID" "$name" 20 "${ADMIN_AUTH[@]}"
     unset PORTCULLIS_LISTEN PORTCULLIS_ADMIN_LISTEN PORTCULLIS_DATA_DIR PORTCULLIS_UPSTREAM
 }
 
 log "starting gateway on :$GW_PORT (admin :$GW_ADMIN_PORT)"
 start_gateway gateway "$GW_PORT" "$GW_ADMIN_PORT" "http://127.0.0.1:$MOCK_PORT/v1" "$WORK/data-gw"
 GW_PID=$START_PID
+GW_ADMIN_AUTH=("${ADMIN_AUTH[@]}")
+CPU_WATCH+=("gateway:$GW_PID")
 KEY="$GW_KEY"
 [ "$(cat "/proc/$GW_PID/comm")" = portcullis ] || die "PID $GW_PID is not the gateway"
 
@@ -240,7 +280,7 @@ AFTER_LOAD_HWM_KB=$(hwm_kb "$GW_PID")
 # ---------------------------------------------------------------- concurrency 1 (for the LiteLLM comparison)
 run_load c1-direct  "$DIRECT_URL" 1 0 "$BODY"
 run_load c1-gateway "$GW_URL"     1 0 "$BODY" "$KEY"
-curl -fsS --max-time 5 "http://127.0.0.1:$GW_ADMIN_PORT/metrics" > "$RESULTS/gateway-metrics.txt" || true
+curl -fsS --max-time 5 "${GW_ADMIN_AUTH[@]}" "http://127.0.0.1:$GW_ADMIN_PORT/metrics" > "$RESULTS/gateway-metrics.txt" || true
 
 # ---------------------------------------------------------------- (c) memory with open streams
 log "starting streaming mock on :$SMOCK_PORT (--chunk-delay $STREAM_CHUNK_DELAY) and a second gateway on :$SGW_PORT"
@@ -249,6 +289,7 @@ SMOCK_PID=$START_PID
 wait_http "http://127.0.0.1:$SMOCK_PORT/v1/models" "$SMOCK_PID" smock
 start_gateway sgateway "$SGW_PORT" "$SGW_ADMIN_PORT" "http://127.0.0.1:$SMOCK_PORT/v1" "$WORK/data-sgw"
 SGW_PID=$START_PID
+CPU_WATCH=("gateway:$SGW_PID")
 SKEY="$GW_KEY"
 SGW_URL="http://127.0.0.1:$SGW_PORT/v1/chat/completions"
 # One streamed reply end to end: must contain data events and the [DONE] terminator.
@@ -280,6 +321,7 @@ STREAM_HWM_KB=$(hwm_kb "$SGW_PID")
 sleep 2
 STREAM_AFTER_RSS_KB=$(rss_kb "$SGW_PID")
 kill -TERM -- "-$SGW_PID" "-$SMOCK_PID" 2>/dev/null || true
+CPU_WATCH=("mock:$MOCK_PID")
 
 # ---------------------------------------------------------------- (d) LiteLLM (optional)
 LITELLM_STATUS="skipped"
@@ -306,18 +348,29 @@ EOF
         "$LITELLM" --config "$WORK/litellm.yaml" --host 127.0.0.1 \
             --port "$LITELLM_PORT" --num_workers 2
     LITELLM_PID=$START_PID
+    CPU_WATCH+=("litellm:$LITELLM_PID")
     LL_URL="http://127.0.0.1:$LITELLM_PORT/v1/chat/completions"
     ready=0
-    for _ in $(seq 1 900); do
+    ll_t0=$(date +%s)
+    # LiteLLM takes 60-90 s to start on this kind of machine; allow 240 s.
+    while [ $(( $(date +%s) - ll_t0 )) -lt 240 ]; do
         if curl -fsS -o /dev/null --max-time 2 -H 'Content-Type: application/json' \
             -H "Authorization: Bearer sk-bench-master" -d "$BODY" "$LL_URL" 2>/dev/null; then
             ready=1; break
         fi
         kill -0 "$LITELLM_PID" 2>/dev/null || break
-        sleep 0.1
+        sleep 0.5
     done
+    LITELLM_START_S=$(( $(date +%s) - ll_t0 ))
     if [ "$ready" = 1 ]; then
-        sleep 2  # let the second worker finish starting too
+        # The first answer can come from the first worker; give the second time to finish.
+        sleep 5
+        LITELLM_IDLE_RSS_KB=0
+        for p in $(ps -o pid= --sid "$LITELLM_PID"); do
+            LITELLM_IDLE_RSS_KB=$((LITELLM_IDLE_RSS_KB + $(rss_kb "$p" 2>/dev/null || echo 0)))
+        done
+        log "LiteLLM answered after ${LITELLM_START_S}s; RSS of its processes: ${LITELLM_IDLE_RSS_KB} kB"
+        echo "{\"start_s\": $LITELLM_START_S, \"idle_rss_kb\": $LITELLM_IDLE_RSS_KB}" > "$RESULTS/litellm.json"
         curl -fsS --max-time 5 -H 'Content-Type: application/json' -H "Authorization: Bearer sk-bench-master" \
             -d "$BODY" "$LL_URL" > "$RESULTS/sample-litellm.json"
         run_load c1-litellm         "$LL_URL" 1 0 "$BODY" sk-bench-master

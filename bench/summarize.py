@@ -49,6 +49,25 @@ def load(name):
     }
 
 
+def cpu_per_req(name, r):
+    """CPU microseconds per request of each watched process during run NAME."""
+    try:
+        with open(os.path.join(res, name + ".cpu-before.json")) as f:
+            a = json.load(f)
+        with open(os.path.join(res, name + ".cpu-after.json")) as f:
+            b = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not r or not r["requests"]:
+        return {}
+    return {k: (b[k] - a[k]) * 1e6 / r["requests"] for k in b if k in a}
+
+
+def cpu_cell(name, r):
+    c = cpu_per_req(name, r)
+    return ", ".join(f"{k} {v:,.0f} µs" for k, v in c.items()) or "n/a"
+
+
 def ms(x):
     return "n/a" if x is None else f"{x:.3f} ms"
 
@@ -104,23 +123,36 @@ w("")
 
 w(f"### Maximum throughput ({tput_conns} keep-alive connections, no rate limit, {duration})")
 w("")
-w("| Path | req/s | p50 | p99 | non-2xx / errors |")
-w("|---|---|---|---|---|")
-for label, r in (("mock directly", td), ("through Portcullis", tg), ("through LiteLLM proxy", tl)):
+w("| Path | req/s | p50 | p99 | non-2xx / errors | CPU time per request |")
+w("|---|---|---|---|---|---|")
+for label, name, r in (("mock directly", "throughput-direct", td),
+                       ("through Portcullis", "throughput-gateway", tg),
+                       ("through LiteLLM proxy", "throughput-litellm", tl)):
     if r:
-        w(f"| {label} | {r['rps']:,.0f} | {ms(r['p50'])} | {ms(r['p99'])} | {r['non2xx']} / {r['errors']} |")
+        w(f"| {label} | {r['rps']:,.0f} | {ms(r['p50'])} | {ms(r['p99'])} | "
+          f"{r['non2xx']} / {r['errors']} | {cpu_cell(name, r)} |")
+w("")
+w("CPU time per request is user+system CPU of each server process (all threads and "
+  "worker processes) over the run, divided by the requests completed.")
 w("")
 
 w(f"### Concurrency 1 ({duration}, one keep-alive connection, back-to-back requests)")
 w("")
-w("| Path | p50 | p99 | p99.9 | req/s | non-2xx / errors |")
-w("|---|---|---|---|---|---|")
-for label, r in (("mock directly", cd), ("through Portcullis", cg), ("through LiteLLM proxy", cl)):
+w("| Path | p50 | p99 | p99.9 | req/s | non-2xx / errors | CPU time per request |")
+w("|---|---|---|---|---|---|---|")
+for label, name, r in (("mock directly", "c1-direct", cd), ("through Portcullis", "c1-gateway", cg),
+                       ("through LiteLLM proxy", "c1-litellm", cl)):
     if r:
         w(f"| {label} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['p999'])} | {r['rps']:,.0f} | "
-          f"{r['non2xx']} / {r['errors']} |")
+          f"{r['non2xx']} / {r['errors']} | {cpu_cell(name, r)} |")
 w("")
 w(f"LiteLLM: {litellm_status}.")
+llp = os.path.join(res, "litellm.json")
+if os.path.exists(llp):
+    with open(llp) as f:
+        ll = json.load(f)
+    w(f"LiteLLM proxy (2 workers) first answered {ll['start_s']} s after launch; "
+      f"RSS of all its processes once up: {ll['idle_rss_kb'] / 1024:.0f} MiB.")
 w("")
 
 # Memory.

@@ -208,7 +208,50 @@ pub struct RawConfig {
     #[serde(default)]
     pub bootstrap: RawBootstrap,
     #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
     pub dangerous: RawDangerous,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// OIDC issuers whose JWTs are accepted, by name.
+    #[serde(default)]
+    pub oidc: BTreeMap<String, Spanned<RawIssuer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub jwks_file: Option<String>,
+    pub jwks_url: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub principal_claim: Option<String>,
+    pub groups_claim: Option<String>,
+    pub leeway: Option<Spanned<String>>,
+    pub max_token_bytes: Option<usize>,
+    pub refresh_cooldown: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: String,
+    pub key_file: String,
+    /// `none` (default), `optional` or `required`.
+    pub client_auth: Option<Spanned<String>>,
+    /// Trust bundles for client certificates, one per SPIFFE trust domain.
+    #[serde(default)]
+    pub trust_domains: BTreeMap<String, RawTrustDomain>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrustDomain {
+    pub bundle_file: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -218,12 +261,17 @@ pub struct RawServer {
     pub max_body_bytes: Option<usize>,
     pub max_header_bytes: Option<usize>,
     pub request_timeout: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RawTls>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<Spanned<String>>,
+    /// The admin token, from an environment variable.
+    pub token_env: Option<String>,
+    /// The admin token, from a file.
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -269,6 +317,8 @@ pub struct RawModel {
     pub tier: Option<String>,
     /// Which endpoints the model serves: `chat`, `embeddings`. Default: both.
     pub endpoints: Option<Vec<String>>,
+    /// Credentials the caller must present for this model: `mtls`, `jwt`.
+    pub require: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -295,6 +345,9 @@ pub struct RawBootstrap {
     /// Create a demo key on first start (when the key store is empty) and write it to
     /// `<data_dir>/demo.key`. Meant for the quickstart only.
     pub demo_key: Option<RawDemoKey>,
+    /// Create `admin.token_file` with a random token on first start if it is missing.
+    #[serde(default)]
+    pub admin_token: bool,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -317,6 +370,9 @@ pub struct RawDangerous {
     /// Upstreams whose TLS certificate is not verified.
     #[serde(default)]
     pub skip_tls_verify: Vec<String>,
+    /// Serve the admin API (metrics, readiness) without a credential.
+    #[serde(default)]
+    pub admin_anonymous: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -386,6 +442,49 @@ pub struct Model {
     pub tier: String,
     pub chat: bool,
     pub embeddings: bool,
+    /// The caller must come over mTLS with a SPIFFE identity.
+    pub require_mtls: bool,
+    /// The caller must present an OIDC token.
+    pub require_jwt: bool,
+}
+
+/// Whether the data-plane listener asks for client certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificates.
+    None,
+    /// Verified when presented.
+    Optional,
+    /// Every connection must present a valid one.
+    Required,
+}
+
+/// TLS on the data-plane listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_auth: ClientAuth,
+    /// Trust domain to bundle file.
+    pub trust_domains: BTreeMap<String, PathBuf>,
+}
+
+/// Where an issuer's keys come from.
+#[derive(Debug, Clone)]
+pub enum JwksSource {
+    /// A file, re-read on refresh.
+    File(PathBuf),
+    /// An HTTPS URL.
+    Url(String),
+}
+
+/// An OIDC issuer.
+#[derive(Debug, Clone)]
+pub struct OidcIssuer {
+    pub config: crate::identity::jwt::IssuerConfig,
+    pub jwks: JwksSource,
+    /// Least time between two refreshes triggered by unknown key ids.
+    pub refresh_cooldown: Duration,
 }
 
 /// A fixed principal (the demo key or anonymous access).
@@ -419,6 +518,14 @@ pub struct Config {
     pub max_messages: usize,
     pub demo_key: Option<FixedPrincipal>,
     pub anonymous: Option<FixedPrincipal>,
+    pub tls: Option<TlsConfig>,
+    pub issuers: Vec<OidcIssuer>,
+    /// Where the admin token comes from; `None` means only `/healthz` is served unless
+    /// `admin_anonymous`.
+    pub admin_token: Option<CredentialSource>,
+    pub admin_anonymous: bool,
+    /// Create the admin token file at first start if missing.
+    pub bootstrap_admin_token: bool,
 }
 
 /// Default body limit: 1 MiB.
@@ -692,9 +799,24 @@ impl Config {
                     }
                 }
             }
+            let (mut require_mtls, mut require_jwt) = (false, false);
+            for r in m.require.iter().flatten() {
+                match r.as_str() {
+                    "mtls" => require_mtls = true,
+                    "jwt" => require_jwt = true,
+                    other => {
+                        return Err(at(
+                            spanned.span(),
+                            format!("model `{name}`: unknown requirement `{other}` (expected `mtls` or `jwt`)"),
+                        ))
+                    }
+                }
+            }
             models.insert(
                 name.clone(),
                 Model {
+                    require_mtls,
+                    require_jwt,
                     name: name.clone(),
                     upstream: up.name.clone(),
                     upstream_model: m.upstream_model.clone().unwrap_or_else(|| name.clone()),
@@ -735,7 +857,154 @@ impl Config {
             .map(|d| fixed(d, "dangerous.anonymous"))
             .transpose()?;
 
+        let tls = match &raw.server.tls {
+            None => None,
+            Some(t) => {
+                let span = t.span();
+                let t = t.get_ref();
+                let client_auth = match t.client_auth.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+                    None | Some(("none", _)) => ClientAuth::None,
+                    Some(("optional", _)) => ClientAuth::Optional,
+                    Some(("required", _)) => ClientAuth::Required,
+                    Some((other, sp)) => {
+                        return Err(at(sp, format!("unknown client_auth `{other}` (expected `none`, `optional` or `required`)")))
+                    }
+                };
+                let mut trust_domains = BTreeMap::new();
+                for (td, b) in &t.trust_domains {
+                    crate::identity::spiffe::SpiffeId::parse(&format!("spiffe://{td}/x")).map_err(
+                        |_| {
+                            at(
+                                span.clone(),
+                                format!("`{td}` is not a valid SPIFFE trust domain"),
+                            )
+                        },
+                    )?;
+                    trust_domains.insert(td.clone(), resolve(&b.bundle_file));
+                }
+                if client_auth != ClientAuth::None && trust_domains.is_empty() {
+                    return Err(at(
+                        span,
+                        "client_auth needs at least one [server.tls.trust_domains.NAME] bundle"
+                            .into(),
+                    ));
+                }
+                Some(TlsConfig {
+                    cert_file: resolve(&t.cert_file),
+                    key_file: resolve(&t.key_file),
+                    client_auth,
+                    trust_domains,
+                })
+            }
+        };
+        if models.values().any(|m| m.require_mtls)
+            && !tls
+                .as_ref()
+                .is_some_and(|t| t.client_auth != ClientAuth::None)
+        {
+            return Err(ConfigError::whole(
+                path,
+                "a model requires mtls but [server.tls] client_auth is not `optional` or `required`",
+            ));
+        }
+
+        let mut issuers = Vec::new();
+        for (name, spanned) in &raw.auth.oidc {
+            let i = spanned.get_ref();
+            let span = spanned.span();
+            if i.audiences.is_empty() {
+                return Err(at(
+                    span,
+                    format!("oidc issuer `{name}`: audiences must not be empty"),
+                ));
+            }
+            let jwks = match (&i.jwks_file, &i.jwks_url) {
+                (Some(f), None) => JwksSource::File(resolve(f)),
+                (None, Some(u)) => {
+                    let parsed = url::Url::parse(u).map_err(|e| {
+                        at(span.clone(), format!("oidc issuer `{name}`: jwks_url: {e}"))
+                    })?;
+                    if parsed.scheme() != "https"
+                        && !matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+                    {
+                        return Err(at(
+                            span,
+                            format!("oidc issuer `{name}`: jwks_url must be https"),
+                        ));
+                    }
+                    JwksSource::Url(u.clone())
+                }
+                _ => {
+                    return Err(at(
+                        span,
+                        format!("oidc issuer `{name}`: give exactly one of jwks_file, jwks_url"),
+                    ))
+                }
+            };
+            let names = i
+                .algorithms
+                .clone()
+                .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
+            let mut algorithms = Vec::new();
+            for a in &names {
+                algorithms.push(crate::identity::jwt::parse_algorithm(a).ok_or_else(|| {
+                    at(span.clone(), format!("oidc issuer `{name}`: algorithm `{a}` is not allowed (asymmetric algorithms only: RS256..PS512, ES256, ES384, EdDSA)"))
+                })?);
+            }
+            let leeway = dur(&i.leeway, Duration::from_secs(30))?;
+            if leeway > Duration::from_secs(300) {
+                return Err(at(
+                    span,
+                    format!("oidc issuer `{name}`: leeway above 5m is not allowed"),
+                ));
+            }
+            issuers.push(OidcIssuer {
+                config: crate::identity::jwt::IssuerConfig {
+                    name: name.clone(),
+                    issuer: i.issuer.clone(),
+                    audiences: i.audiences.clone(),
+                    algorithms,
+                    principal_claim: i.principal_claim.clone().unwrap_or_else(|| "sub".into()),
+                    groups_claim: i.groups_claim.clone(),
+                    leeway_secs: leeway.as_secs(),
+                    max_token_bytes: i
+                        .max_token_bytes
+                        .unwrap_or(crate::identity::jwt::DEFAULT_MAX_TOKEN_BYTES),
+                },
+                jwks,
+                refresh_cooldown: dur(&i.refresh_cooldown, Duration::from_secs(60))?,
+            });
+        }
+        if models.values().any(|m| m.require_jwt) && issuers.is_empty() {
+            return Err(ConfigError::whole(
+                path,
+                "a model requires jwt but no [auth.oidc.NAME] issuer is configured",
+            ));
+        }
+        if raw.bootstrap.admin_token && raw.admin.token_file.is_none() {
+            return Err(ConfigError::whole(
+                path,
+                "bootstrap.admin_token needs admin.token_file",
+            ));
+        }
+        let admin_token = match (&raw.admin.token_env, &raw.admin.token_file) {
+            (None, None) => None,
+            (Some(e), None) => Some(CredentialSource::Env(e.clone())),
+            (None, Some(f)) => Some(CredentialSource::File(resolve(f))),
+            _ => {
+                return Err(ConfigError::whole(
+                    path,
+                    "admin: give at most one of token_env, token_file",
+                ))
+            }
+        };
+
         Ok(Config {
+            tls,
+            issuers,
+            admin_token,
+            admin_anonymous: raw.dangerous.admin_anonymous,
+            bootstrap_admin_token: raw.bootstrap.admin_token,
             path: path.to_path_buf(),
             listen,
             admin_listen,

@@ -19,7 +19,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 
 use crate::config::{ConfigError, Model};
-use crate::identity::Principal;
+use crate::identity::{Principal, PrincipalKind};
 
 /// The Cedar schema every policy is validated against.
 pub const SCHEMA: &str = r#"
@@ -29,6 +29,20 @@ namespace Portcullis {
   // A caller authenticated by API key. The entity id is the principal's name.
   entity ApiKey in [Group] {
     key_id: String,
+  };
+  // A person or client with a token from an OIDC issuer. The id is the token's subject
+  // (the configured principal claim); groups come from the groups claim.
+  entity User in [Group] {
+    issuer: String,
+  };
+  // A workload authenticated by mTLS alone. The id is its SPIFFE ID.
+  entity Workload in [Group] {
+    trust_domain: String,
+  };
+  // The workload a request came through over mTLS (also when a user's token rides on it).
+  type WorkloadInfo = {
+    id: String,
+    trust_domain: String,
   };
   // A model as the gateway resolved it from its configuration.
   entity Model {
@@ -49,19 +63,21 @@ namespace Portcullis {
     hour: Long,
     // UTC weekday: "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun".
     weekday: String,
+    workload?: WorkloadInfo,
   };
   type ListContext = {
     client_ip: __cedar::ipaddr,
     hour: Long,
     weekday: String,
+    workload?: WorkloadInfo,
   };
   action "chat.completions", "embeddings" appliesTo {
-    principal: [ApiKey],
+    principal: [ApiKey, User, Workload],
     resource: [Model],
     context: RequestContext,
   };
   action "models.list" appliesTo {
-    principal: [ApiKey],
+    principal: [ApiKey, User, Workload],
     resource: [Model],
     context: ListContext,
   };
@@ -370,7 +386,20 @@ impl PolicyEngine {
     ) -> Result<Verdict, String> {
         let model_entity = self.models.get(model).ok_or("unknown model")?;
         let action_uid = self.actions.get(&action).ok_or("unknown action")?.clone();
-        let principal_uid = uid("Portcullis::ApiKey", &principal.name)?;
+        let (ty, attr, value) = match &principal.kind {
+            PrincipalKind::ApiKey => ("Portcullis::ApiKey", "key_id", principal.key_id.clone()),
+            PrincipalKind::User { issuer } => ("Portcullis::User", "issuer", issuer.clone()),
+            PrincipalKind::Workload => (
+                "Portcullis::Workload",
+                "trust_domain",
+                principal
+                    .workload
+                    .as_ref()
+                    .map(|w| w.trust_domain().to_string())
+                    .unwrap_or_default(),
+            ),
+        };
+        let principal_uid = uid(ty, &principal.name)?;
         let mut parents = HashSet::with_capacity(principal.groups.len());
         let mut entities = Vec::with_capacity(principal.groups.len() + 2);
         for g in &principal.groups {
@@ -378,10 +407,7 @@ impl PolicyEngine {
             parents.insert(g.clone());
             entities.push(Entity::new_no_attrs(g, HashSet::new()));
         }
-        let attrs = HashMap::from([(
-            "key_id".to_string(),
-            RestrictedExpression::new_string(principal.key_id.clone()),
-        )]);
+        let attrs = HashMap::from([(attr.to_string(), RestrictedExpression::new_string(value))]);
         entities
             .push(Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| e.to_string())?);
         entities.push(model_entity.clone());
@@ -401,6 +427,22 @@ impl PolicyEngine {
                 RestrictedExpression::new_string(facts.weekday.to_string()),
             ),
         ];
+        if let Some(w) = &principal.workload {
+            ctx.push((
+                "workload".into(),
+                RestrictedExpression::new_record([
+                    (
+                        "id".to_string(),
+                        RestrictedExpression::new_string(w.to_string()),
+                    ),
+                    (
+                        "trust_domain".to_string(),
+                        RestrictedExpression::new_string(w.trust_domain().to_string()),
+                    ),
+                ])
+                .map_err(|e| e.to_string())?,
+            ));
+        }
         if action != Action::ModelsList {
             ctx.extend([
                 (
@@ -496,6 +538,8 @@ mod tests {
                     tier: tier.into(),
                     chat: true,
                     embeddings: true,
+                    require_mtls: false,
+                    require_jwt: false,
                 },
             );
         }
@@ -515,11 +559,7 @@ mod tests {
     }
 
     fn alice() -> Principal {
-        Principal {
-            name: "alice".into(),
-            groups: vec!["eng".into()],
-            key_id: "k1".into(),
-        }
+        Principal::api_key("alice", vec!["eng".into()], "k1")
     }
 
     const POLICIES: &str = r#"

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
-use portcullis_core::identity::KeyError;
 use portcullis_core::limits::{Exceeded, LimitKind};
 use portcullis_core::openai::{ErrorBody, ErrorDetail, InvalidRequest};
 
@@ -27,7 +26,10 @@ pub enum ApiError {
     MissingCredential,
     /// The credential was not accepted (the reason is logged, not returned).
     #[error("invalid API key: {0}")]
-    InvalidCredential(KeyError),
+    InvalidCredential(String),
+    /// The model requires a kind of credential the caller did not present.
+    #[error("credential required: {0}")]
+    CredentialRequired(&'static str),
     /// Policy denied.
     #[error("denied by policy {policy}")]
     Denied {
@@ -119,6 +121,11 @@ impl ApiError {
                 "invalid_request_error",
                 "request_too_large",
             ),
+            CredentialRequired(_) => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "credential_required",
+            ),
             RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
@@ -162,7 +169,7 @@ impl ApiError {
     pub fn decision(&self) -> &'static str {
         use ApiError::*;
         match self {
-            MissingCredential | InvalidCredential(_) => "unauthenticated",
+            MissingCredential | InvalidCredential(_) | CredentialRequired(_) => "unauthenticated",
             Denied { .. } => "deny",
             RateLimited(_) => "rate_limited",
             RouteNotFound | MethodNotAllowed | ModelNotFound(_) | WrongEndpoint(_) | Invalid(_)
@@ -175,7 +182,8 @@ impl ApiError {
     pub fn record_reason(&self) -> String {
         match self {
             ApiError::Denied { policy } => policy.clone(),
-            ApiError::InvalidCredential(k) => k.to_string(),
+            ApiError::InvalidCredential(k) => k.clone(),
+            ApiError::CredentialRequired(k) => format!("credential_required:{k}"),
             ApiError::RateLimited(e) => format!(
                 "{}:{}:{}",
                 e.kind.as_str(),
@@ -192,7 +200,11 @@ impl ApiError {
             RouteNotFound => "Unknown endpoint. Portcullis serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models.".into(),
             MethodNotAllowed => "Method not allowed for this endpoint.".into(),
             MissingCredential => "Missing API key. Send it as `Authorization: Bearer pc_...`.".into(),
-            InvalidCredential(_) => "Invalid API key.".into(),
+            InvalidCredential(_) => "Invalid credential.".into(),
+            CredentialRequired("mtls") => {
+                "This model requires a client certificate (mTLS with a SPIFFE identity).".into()
+            }
+            CredentialRequired(_) => "This model requires a token from an identity provider.".into(),
             Denied { policy } => format!("Request denied by policy `{policy}`."),
             ModelNotFound(m) => format!("The model `{}` does not exist or you do not have access to it.", shorten(m)),
             WrongEndpoint(m) => format!("The model `{}` does not serve this endpoint.", shorten(m)),
@@ -272,7 +284,9 @@ impl IntoResponse for ApiError {
         }
         if matches!(
             self,
-            ApiError::MissingCredential | ApiError::InvalidCredential(_)
+            ApiError::MissingCredential
+                | ApiError::InvalidCredential(_)
+                | ApiError::CredentialRequired(_)
         ) {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -1,5 +1,7 @@
 //! The Portcullis server: the data plane and the admin listener.
 //!
+//! - [`authn`]: API keys, OIDC JWTs, SPIFFE identities from mTLS; [`tls`]: the
+//!   listener's TLS and the per-trust-domain client verifier.
 //! - [`pipeline`]: authentication, validation, model resolution, authorization, limits,
 //!   forwarding: the request path, phase by phase.
 //! - [`stream`]: server-sent events passed through event by event.
@@ -11,6 +13,7 @@
 //! - [`mock_server`]: the stand-alone mock upstream used by benchmarks.
 
 pub mod admin;
+pub mod authn;
 pub mod decisions;
 pub mod error;
 pub mod listener;
@@ -19,6 +22,7 @@ pub mod mock_server;
 pub mod pipeline;
 pub mod state;
 pub mod stream;
+pub mod tls;
 pub mod upstream;
 
 use std::future::Future;
@@ -87,6 +91,22 @@ impl Gateway {
                 limiter.restore_day(subject, spec, today, used);
             }
         }
+        let jwt = authn::JwtVerifier::new(&config.issuers).map_err(StartError::Upstream)?;
+        let tls = match &config.tls {
+            Some(t) => Some(Arc::new(
+                tls::TlsSwitch::new(t).map_err(StartError::Upstream)?,
+            )),
+            None => None,
+        };
+        let admin_token = match &config.admin_token {
+            Some(src) => upstream::read_credential(src)
+                .map_err(|e| StartError::Upstream(format!("admin token: {e}")))?
+                .filter(|t| !t.expose_secret().is_empty()),
+            None => None,
+        };
+        if config.admin_anonymous {
+            tracing::warn!("dangerous.admin_anonymous is set: the admin API needs no credential");
+        }
         let metrics = Arc::new(Metrics::new());
         let (decisions, writer) = decisions::start(store.clone(), metrics.clone())?;
         if config.anonymous.is_some() {
@@ -100,6 +120,9 @@ impl Gateway {
             upstreams,
             metrics,
             decisions,
+            jwt,
+            tls,
+            admin_token,
         });
         Ok(Self {
             state,
@@ -170,6 +193,7 @@ impl Gateway {
             limits,
             wait(rx.clone()),
             Duration::from_secs(30),
+            self.state.tls.clone(),
         );
         let admin_srv = listener::serve(
             admin,
@@ -177,6 +201,7 @@ impl Gateway {
             ConnLimits::default(),
             wait(rx),
             Duration::from_secs(5),
+            None,
         );
         let trigger = async move {
             shutdown.await;
@@ -197,6 +222,29 @@ impl Gateway {
             }
         }
         Ok(())
+    }
+}
+
+/// Writes a random admin token to `admin.token_file` when the config asks for it
+/// (`bootstrap.admin_token`) and the file does not exist yet. Call before
+/// [`Gateway::new`], which reads it.
+pub fn bootstrap_admin_token(config: &Config) -> std::io::Result<Option<PathBuf>> {
+    let Some(portcullis_core::config::CredentialSource::File(path)) = &config.admin_token else {
+        return Ok(None);
+    };
+    if !config.bootstrap_admin_token || path.exists() {
+        return Ok(None);
+    }
+    write_private(path, &hex::encode(rand::random::<[u8; 32]>()))?;
+    Ok(Some(path.clone()))
+}
+
+/// Re-reads the data plane's TLS certificate, key and trust bundles (on SIGHUP). New
+/// handshakes use them; open connections are not dropped. On error nothing changes.
+pub fn reload_tls(state: &AppState) -> Result<bool, String> {
+    match &state.tls {
+        Some(t) => t.reload().map(|()| true),
+        None => Ok(false),
     }
 }
 

@@ -14,6 +14,28 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::state::ClientAddr;
+use crate::tls::{PeerIdentity, TlsSwitch};
+
+async fn serve_conn<I>(
+    io: TokioIo<I>,
+    addr: SocketAddr,
+    peer: PeerIdentity,
+    router: Router,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        req.extensions_mut().insert(ClientAddr(addr));
+        req.extensions_mut().insert(peer.clone());
+        router.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let conn = builder.serve_connection_with_upgrades(io, svc);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, client = %addr, "connection ended with error");
+    }
+}
 
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +59,15 @@ impl Default for ConnLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open connections
-/// finish for up to `grace`.
+/// finish for up to `grace`. With `tls`, every connection is a TLS (or mTLS) one, and
+/// the verified SPIFFE identity of the client, if any, is attached to its requests.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    tls: Option<Arc<TlsSwitch>>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -76,14 +100,51 @@ pub async fn serve(
         let router = router.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(addr));
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(error = %e, client = %addr, "connection ended with error");
+            match tls {
+                None => {
+                    serve_conn(
+                        TokioIo::new(stream),
+                        addr,
+                        PeerIdentity(None),
+                        router,
+                        &builder,
+                        watcher,
+                    )
+                    .await
+                }
+                Some(tls) => {
+                    let accept = tls.acceptor().accept(stream);
+                    let tls_stream =
+                        match tokio::time::timeout(limits.header_read_timeout, accept).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(client = %addr, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(client = %addr, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    // The verifier accepted the chain; read the identity it checked.
+                    let peer = tls_stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|leaf| crate::tls::spiffe_id_of(leaf).ok());
+                    serve_conn(
+                        TokioIo::new(tls_stream),
+                        addr,
+                        PeerIdentity(peer),
+                        router,
+                        &builder,
+                        watcher,
+                    )
+                    .await
+                }
             }
         });
     }

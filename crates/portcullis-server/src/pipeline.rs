@@ -10,20 +10,21 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use portcullis_core::config::Model;
-use portcullis_core::identity::{parse_key_id, verify_unknown, Principal};
+use portcullis_core::identity::{Principal, PrincipalKind};
 use portcullis_core::mock;
 use portcullis_core::openai::{ChatRequest, EmbeddingsRequest, RequestLimits, Usage};
 use portcullis_core::policy::{utc_hour_weekday, Action, RequestFacts, Verdict};
 use portcullis_core::tokens::{estimate_bytes, DEFAULT_COMPLETION_RESERVATION};
-use secrecy::SecretString;
 use serde_json::json;
 
+use crate::authn::authenticate;
 use crate::error::ApiError;
 use crate::state::{unix_now, AppState, ClientAddr, RequestCtx};
 use crate::stream::{self, StreamSource};
+use crate::tls::PeerIdentity;
 use crate::upstream::status_error;
 
 /// `POST /v1/chat/completions`.
@@ -65,7 +66,8 @@ pub async fn models(
     req: Request,
 ) -> Response {
     let mut ctx = RequestCtx::new(Action::ModelsList, addr.0);
-    let principal = match authenticate(&st, req.headers()) {
+    let peer = req.extensions().get::<PeerIdentity>().cloned();
+    let principal = match authenticate(&st, req.headers(), peer.as_ref()).await {
         Ok(p) => p,
         Err(e) => {
             st.finish_error(&mut ctx, &e).await;
@@ -110,42 +112,6 @@ fn with_request_id(mut r: Response, ctx: &RequestCtx) -> Response {
         r.headers_mut().insert("x-request-id", v);
     }
     r
-}
-
-/// Establishes who is calling from the `Authorization` header.
-pub fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        if let Some(anon) = &st.config.anonymous {
-            return Ok(Principal {
-                name: anon.principal.clone(),
-                groups: anon.groups.clone(),
-                key_id: "anonymous".into(),
-            });
-        }
-        return Err(ApiError::MissingCredential);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::InvalidCredential(portcullis_core::identity::KeyError::Malformed))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or(ApiError::InvalidCredential(
-            portcullis_core::identity::KeyError::Malformed,
-        ))?
-        .trim();
-    let presented = SecretString::from(token.to_string());
-    let id = parse_key_id(token).map_err(ApiError::InvalidCredential)?;
-    let record = st.store.get_key(id).map_err(|e| {
-        tracing::error!(error = %e, "key lookup failed; refusing request");
-        ApiError::Unavailable
-    })?;
-    match record {
-        None => Err(ApiError::InvalidCredential(verify_unknown(&presented))),
-        Some(r) => r
-            .verify(&presented, unix_now())
-            .map_err(ApiError::InvalidCredential),
-    }
 }
 
 async fn read_body(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
@@ -206,6 +172,17 @@ fn facts(
     }
 }
 
+/// Checks the credentials a model requires.
+fn check_required(model: &Model, principal: &Principal) -> Result<(), ApiError> {
+    if model.require_mtls && principal.workload.is_none() {
+        return Err(ApiError::CredentialRequired("mtls"));
+    }
+    if model.require_jwt && !matches!(principal.kind, PrincipalKind::User { .. }) {
+        return Err(ApiError::CredentialRequired("jwt"));
+    }
+    Ok(())
+}
+
 fn resolve<'a>(st: &'a AppState, name: &str, action: Action) -> Result<&'a Model, ApiError> {
     let model = st
         .config
@@ -231,6 +208,7 @@ fn decide(
     model: &Model,
     facts: &RequestFacts,
 ) -> Result<(), ApiError> {
+    check_required(model, principal)?;
     let verdict = st
         .policy
         .load()
@@ -261,7 +239,8 @@ async fn chat_inner(
     ctx: &mut RequestCtx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(st, req.headers())?;
+    let peer = req.extensions().get::<PeerIdentity>().cloned();
+    let principal = authenticate(st, req.headers(), peer.as_ref()).await?;
     ctx.principal = Some(principal.clone());
     let body = read_body(st, req).await?;
     let limits = RequestLimits {
@@ -343,7 +322,8 @@ async fn embeddings_inner(
     ctx: &mut RequestCtx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(st, req.headers())?;
+    let peer = req.extensions().get::<PeerIdentity>().cloned();
+    let principal = authenticate(st, req.headers(), peer.as_ref()).await?;
     ctx.principal = Some(principal.clone());
     let body = read_body(st, req).await?;
     let mut emb = EmbeddingsRequest::parse(&body).map_err(ApiError::Invalid)?;

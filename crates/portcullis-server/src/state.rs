@@ -36,6 +36,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Decision-record writer.
     pub decisions: DecisionSink,
+    /// OIDC issuers and their keys.
+    pub jwt: crate::authn::JwtVerifier,
+    /// TLS on the data plane, when configured.
+    pub tls: Option<Arc<crate::tls::TlsSwitch>>,
+    /// The admin API's credential.
+    pub admin_token: Option<secrecy::SecretString>,
 }
 
 /// Unix seconds now.

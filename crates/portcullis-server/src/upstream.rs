@@ -21,7 +21,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::ApiError;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The pooled HTTP(S) client type.
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A ready upstream: its config, client and credential.
 pub struct UpstreamClient {
@@ -110,11 +111,19 @@ mod danger {
 }
 
 fn build_client(u: &Upstream) -> Result<HttpsClient, String> {
+    https_client(u.connect_timeout, u.skip_tls_verify)
+}
+
+/// A pooled HTTP(S) client with rustls and the Mozilla roots.
+pub fn https_client(
+    connect_timeout: Duration,
+    skip_tls_verify: bool,
+) -> Result<HttpsClient, String> {
     let provider = rustls::crypto::ring::default_provider();
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider.clone()))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let tls = if u.skip_tls_verify {
+    let tls = if skip_tls_verify {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(danger::NoVerify(provider)))
@@ -126,7 +135,7 @@ fn build_client(u: &Upstream) -> Result<HttpsClient, String> {
     };
     let mut http = HttpConnector::new();
     http.enforce_http(false);
-    http.set_connect_timeout(Some(u.connect_timeout));
+    http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.set_keepalive(Some(Duration::from_secs(60)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()

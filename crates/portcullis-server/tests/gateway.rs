@@ -719,6 +719,7 @@ async fn policy_reload_is_atomic_and_refuses_broken_files() {
     let metrics = f
         .http
         .get(format!("{}/metrics", f.gw.admin_url))
+        .bearer_auth(&f.gw.admin_token)
         .send()
         .await
         .unwrap()
@@ -758,7 +759,23 @@ async fn embeddings_and_admin_endpoints() {
         .await;
     assert_eq!(r.status(), 403);
 
-    let get = |p: &str| f.http.get(format!("{}{p}", f.gw.admin_url)).send();
+    let get = |p: &str| {
+        f.http
+            .get(format!("{}{p}", f.gw.admin_url))
+            .bearer_auth(&f.gw.admin_token)
+            .send()
+    };
+    let anon = |p: &str| f.http.get(format!("{}{p}", f.gw.admin_url)).send();
+    // Without the admin token only /healthz answers.
+    assert_eq!(anon("/healthz").await.unwrap().status(), 200);
+    assert_eq!(anon("/metrics").await.unwrap().status(), 401);
+    assert_eq!(anon("/readyz").await.unwrap().status(), 401);
+    let wrong = f
+        .http
+        .get(format!("{}/metrics", f.gw.admin_url))
+        .bearer_auth("admin-wrong")
+        .send();
+    assert_eq!(wrong.await.unwrap().status(), 401);
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let m = get("/metrics").await.unwrap().text().await.unwrap();

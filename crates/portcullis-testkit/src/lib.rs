@@ -3,6 +3,9 @@
 // Test support: panicking on a broken fixture is the right failure mode here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod jwt;
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -201,6 +204,8 @@ pub struct TestGateway {
     pub store: Arc<dyn Store>,
     /// The directory holding config, policies and data.
     pub dir: tempfile::TempDir,
+    /// The admin API token.
+    pub admin_token: String,
     /// The shared state (to reload policies, inspect the limiter).
     pub state: Arc<portcullis_server::state::AppState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -225,13 +230,15 @@ impl TestGateway {
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
+        let admin_token = format!("admin-{}", std::process::id());
+        std::fs::write(dir.path().join("admin.token"), &admin_token).unwrap();
         let pdir = dir.path().join("policies");
         std::fs::create_dir_all(&pdir).unwrap();
         for (name, text) in policies {
             std::fs::write(pdir.join(name), text).unwrap();
         }
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:2\"\n[store]\ndata_dir = \"data\"\n[policy]\ndir = \"policies\"\n{config_body}"
+            "[server]\nlisten = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:2\"\ntoken_file = \"admin.token\"\n[store]\ndata_dir = \"data\"\n[policy]\ndir = \"policies\"\n{config_body}"
         );
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, &text).unwrap();
@@ -254,6 +261,7 @@ impl TestGateway {
         Self {
             url,
             admin_url,
+            admin_token,
             store,
             dir,
             state,
@@ -305,6 +313,26 @@ impl TestGateway {
         }
         panic!(
             "no decision record for request {request_id}: {:?}",
+            self.store.recent_decisions(10)
+        );
+    }
+
+    /// Waits (up to 5 s) for a decision record matching `pred`.
+    pub async fn wait_decision(&self, pred: impl Fn(&DecisionRecord) -> bool) -> DecisionRecord {
+        for _ in 0..500 {
+            if let Some(d) = self
+                .store
+                .recent_decisions(10_000)
+                .unwrap()
+                .into_iter()
+                .find(|d| pred(d))
+            {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "no matching decision record: {:?}",
             self.store.recent_decisions(10)
         );
     }

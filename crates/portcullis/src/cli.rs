@@ -166,6 +166,9 @@ fn serve(path: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        if let Some(p) = portcullis_server::bootstrap_admin_token(&config)? {
+            tracing::info!(path = %p.display(), "admin token written (bootstrap.admin_token)");
+        }
         let store = open_store(&config)?;
         let listen = config.listen;
         let admin_listen = config.admin_listen;
@@ -185,6 +188,11 @@ fn serve(path: &Path) -> Result<()> {
                 match portcullis_server::reload_policies(&state) {
                     Ok(n) => tracing::info!(policies = n, "policies reloaded"),
                     Err(e) => tracing::error!(error = %e, "policy reload refused; keeping the previous policies"),
+                }
+                match portcullis_server::reload_tls(&state) {
+                    Ok(true) => tracing::info!("TLS certificate reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "TLS reload refused; keeping the previous certificate"),
                 }
             }
         });
@@ -320,6 +328,7 @@ fn mock_upstream(listen: &str, opts: MockOptions) -> Result<()> {
             Default::default(),
             shutdown,
             Duration::from_secs(1),
+            None,
         )
         .await;
         Ok(())

@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
-const GOOD_POLICY: &str = "@id(\"all\")\npermit(principal in Portcullis::Group::\"g\", action, resource);\n";
+const GOOD_POLICY: &str =
+    "@id(\"all\")\npermit(principal in Portcullis::Group::\"g\", action, resource);\n";
 
 fn setup(config: &str, policy: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -32,7 +33,11 @@ const BASE: &str = "[store]\ndata_dir = \"data\"\n[upstreams.m]\nkind = \"mock\"
 fn check_accepts_a_good_config() {
     let dir = setup(BASE, GOOD_POLICY);
     let out = run(dir.path(), &["check", "--config", "p.toml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 policies"));
 }
 
@@ -77,20 +82,61 @@ fn plaintext_credentials_only_under_dangerous() {
 #[test]
 fn keys_create_list_revoke() {
     let dir = setup(BASE, GOOD_POLICY);
-    let out = run(dir.path(), &["keys", "create", "--config", "p.toml", "--principal", "alice", "--group", "g", "--expires", "30d"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--config",
+            "p.toml",
+            "--principal",
+            "alice",
+            "--group",
+            "g",
+            "--expires",
+            "30d",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.lines().last().unwrap();
     assert!(key.starts_with("pc_") && key.len() == 84, "{key}");
     let id = &key[3..19];
-    let list = String::from_utf8(run(dir.path(), &["keys", "list", "--config", "p.toml"]).stdout).unwrap();
-    assert!(list.contains(id) && list.contains("alice") && list.contains("active"), "{list}");
+    let list =
+        String::from_utf8(run(dir.path(), &["keys", "list", "--config", "p.toml"]).stdout).unwrap();
+    assert!(
+        list.contains(id) && list.contains("alice") && list.contains("active"),
+        "{list}"
+    );
     assert!(!list.contains(&key[20..]), "the secret is never listed");
-    assert!(run(dir.path(), &["keys", "revoke", "--config", "p.toml", id]).status.success());
-    let list = String::from_utf8(run(dir.path(), &["keys", "list", "--config", "p.toml"]).stdout).unwrap();
+    assert!(
+        run(dir.path(), &["keys", "revoke", "--config", "p.toml", id])
+            .status
+            .success()
+    );
+    let list =
+        String::from_utf8(run(dir.path(), &["keys", "list", "--config", "p.toml"]).stdout).unwrap();
     assert!(list.contains("revoked"), "{list}");
-    assert!(!run(dir.path(), &["keys", "revoke", "--config", "p.toml", id]).status.success());
-    let bad = run(dir.path(), &["keys", "create", "--config", "p.toml", "--principal", "bad name"]);
+    assert!(
+        !run(dir.path(), &["keys", "revoke", "--config", "p.toml", id])
+            .status
+            .success()
+    );
+    let bad = run(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--config",
+            "p.toml",
+            "--principal",
+            "bad name",
+        ],
+    );
     assert!(!bad.status.success());
 }
 

@@ -1,9 +1,13 @@
-//! Identity: API keys and the principal they stand for.
+//! Identity: who is calling. API keys (here), OIDC/JWT bearer tokens ([`jwt`]) and
+//! SPIFFE workload identities from mTLS ([`spiffe`]) all end in a [`Principal`].
 //!
 //! A key is `pc_<id>_<secret>`: `id` is 16 hex digits (public, used to look the key up),
 //! `secret` is 64 hex digits (256 random bits). Only a SHA-256 hash of the key is stored;
 //! a fast hash is right here because the secret is uniformly random, so there is nothing
 //! to brute-force that a slow hash would protect. Comparison is constant-time.
+
+pub mod jwt;
+pub mod spiffe;
 
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -15,15 +19,58 @@ pub const KEY_PREFIX: &str = "pc_";
 const ID_HEX: usize = 16;
 const SECRET_HEX: usize = 64;
 
+/// How the principal was authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A Portcullis API key.
+    ApiKey,
+    /// A person (or client) with a token from an OIDC issuer, named in config.
+    User {
+        /// The issuer's name from config.
+        issuer: String,
+    },
+    /// A workload with a SPIFFE X.509-SVID (mTLS), and no bearer credential.
+    Workload,
+}
+
+impl PrincipalKind {
+    /// `api_key`, `user`, `workload`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PrincipalKind::ApiKey => "api_key",
+            PrincipalKind::User { .. } => "user",
+            PrincipalKind::Workload => "workload",
+        }
+    }
+}
+
 /// Who is calling, as authentication established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The principal's name (e.g. `alice`, `billing-service`).
+    /// The principal's name (e.g. `alice`, `billing-service`; a JWT's subject; a SPIFFE ID).
     pub name: String,
     /// Groups the principal belongs to.
     pub groups: Vec<String>,
-    /// The API key id that authenticated the request (`anonymous` for anonymous access).
+    /// The API key id (`anonymous` for anonymous access; empty for other kinds).
     pub key_id: String,
+    /// How it was authenticated.
+    pub kind: PrincipalKind,
+    /// The workload the request came from over mTLS, if any (also when a user's token
+    /// arrives over it: "service S acting for user U").
+    pub workload: Option<spiffe::SpiffeId>,
+}
+
+impl Principal {
+    /// An API-key principal.
+    pub fn api_key(name: &str, groups: Vec<String>, key_id: &str) -> Self {
+        Self {
+            name: name.into(),
+            groups,
+            key_id: key_id.into(),
+            kind: PrincipalKind::ApiKey,
+            workload: None,
+        }
+    }
 }
 
 /// A newly generated key: the full key (shown once) and what is stored.
@@ -131,11 +178,11 @@ impl KeyRecord {
         if self.expires_at.is_some_and(|e| now >= e) {
             return Err(KeyError::Expired);
         }
-        Ok(Principal {
-            name: self.principal.clone(),
-            groups: self.groups.clone(),
-            key_id: self.id.clone(),
-        })
+        Ok(Principal::api_key(
+            &self.principal,
+            self.groups.clone(),
+            &self.id,
+        ))
     }
 }
 
