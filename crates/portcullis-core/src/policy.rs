@@ -11,6 +11,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use cedar_policy::{
     Authorizer, Context, Decision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
@@ -165,6 +168,15 @@ pub struct PolicyEngine {
     actions: HashMap<Action, EntityUid>,
     /// Forbid policies, so an evaluation error in one of them denies.
     forbids: HashSet<PolicyId>,
+    /// Entities per (principal, model), and IP values per address: building them runs
+    /// Cedar's parser and transitive closure, which cost more than the evaluation. Both
+    /// are pure functions of their keys; each cache is cleared when it reaches
+    /// [`CACHE_LIMIT`] entries.
+    entity_cache: Mutex<HashMap<EntityCacheKey, Arc<Entities>>>,
+    ip_cache: Mutex<HashMap<IpAddr, RestrictedExpression>>,
+    /// Entity type names, parsed once: parsing runs Cedar's parser, which is far too
+    /// slow for every request.
+    types: Types,
     /// How many policies were loaded, and from which files.
     pub files: Vec<PathBuf>,
 }
@@ -175,6 +187,30 @@ impl std::fmt::Debug for PolicyEngine {
             .field("policies", &self.policies.policies().count())
             .field("files", &self.files)
             .finish()
+    }
+}
+
+/// Most entries each per-engine cache holds before it is emptied.
+const CACHE_LIMIT: usize = 10_000;
+
+type EntityCacheKey = (&'static str, String, String, String, String);
+
+#[derive(Clone)]
+struct Types {
+    api_key: EntityTypeName,
+    user: EntityTypeName,
+    workload: EntityTypeName,
+    group: EntityTypeName,
+}
+
+impl Types {
+    fn new() -> Result<Self, String> {
+        Ok(Self {
+            api_key: type_name("Portcullis::ApiKey")?,
+            user: type_name("Portcullis::User")?,
+            workload: type_name("Portcullis::Workload")?,
+            group: type_name("Portcullis::Group")?,
+        })
     }
 }
 
@@ -346,6 +382,9 @@ impl PolicyEngine {
             models: model_entities,
             actions,
             forbids,
+            entity_cache: Mutex::new(HashMap::new()),
+            ip_cache: Mutex::new(HashMap::new()),
+            types: Types::new().map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?,
             files: sources.iter().map(|(f, _)| f.clone()).collect(),
         })
     }
@@ -387,10 +426,10 @@ impl PolicyEngine {
         let model_entity = self.models.get(model).ok_or("unknown model")?;
         let action_uid = self.actions.get(&action).ok_or("unknown action")?.clone();
         let (ty, attr, value) = match &principal.kind {
-            PrincipalKind::ApiKey => ("Portcullis::ApiKey", "key_id", principal.key_id.clone()),
-            PrincipalKind::User { issuer } => ("Portcullis::User", "issuer", issuer.clone()),
+            PrincipalKind::ApiKey => (&self.types.api_key, "key_id", principal.key_id.clone()),
+            PrincipalKind::User { issuer } => (&self.types.user, "issuer", issuer.clone()),
             PrincipalKind::Workload => (
-                "Portcullis::Workload",
+                &self.types.workload,
                 "trust_domain",
                 principal
                     .workload
@@ -399,25 +438,97 @@ impl PolicyEngine {
                     .unwrap_or_default(),
             ),
         };
-        let principal_uid = uid(ty, &principal.name)?;
+        let principal_uid =
+            EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(&principal.name));
+        let cache_key = (
+            principal.kind.as_str(),
+            principal.name.clone(),
+            value.clone(),
+            principal.groups.join("\n"),
+            model.to_string(),
+        );
+        let cached = self.entity_cache.lock().get(&cache_key).cloned();
+        let entities = match cached {
+            Some(e) => e,
+            None => {
+                let e = Arc::new(self.build_entities(ty, attr, &value, principal, model_entity)?);
+                let mut cache = self.entity_cache.lock();
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(cache_key, e.clone());
+                e
+            }
+        };
+        let client_ip = {
+            let cached = self.ip_cache.lock().get(&facts.client_ip).cloned();
+            match cached {
+                Some(ip) => ip,
+                None => {
+                    let ip = RestrictedExpression::new_ip(facts.client_ip.to_string());
+                    let mut cache = self.ip_cache.lock();
+                    if cache.len() >= CACHE_LIMIT {
+                        cache.clear();
+                    }
+                    cache.insert(facts.client_ip, ip.clone());
+                    ip
+                }
+            }
+        };
+        self.decide(
+            principal,
+            action_uid,
+            principal_uid,
+            model_entity,
+            &entities,
+            client_ip,
+            action,
+            facts,
+        )
+    }
+
+    /// The entities of one request: the principal with its groups, and the model.
+    fn build_entities(
+        &self,
+        ty: &EntityTypeName,
+        attr: &str,
+        value: &str,
+        principal: &Principal,
+        model_entity: &Entity,
+    ) -> Result<Entities, String> {
+        let principal_uid =
+            EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(&principal.name));
         let mut parents = HashSet::with_capacity(principal.groups.len());
         let mut entities = Vec::with_capacity(principal.groups.len() + 2);
         for g in &principal.groups {
-            let g = uid("Portcullis::Group", g)?;
+            let g = EntityUid::from_type_name_and_id(self.types.group.clone(), EntityId::new(g));
             parents.insert(g.clone());
             entities.push(Entity::new_no_attrs(g, HashSet::new()));
         }
-        let attrs = HashMap::from([(attr.to_string(), RestrictedExpression::new_string(value))]);
+        let attrs = HashMap::from([(
+            attr.to_string(),
+            RestrictedExpression::new_string(value.to_string()),
+        )]);
         entities
             .push(Entity::new(principal_uid.clone(), attrs, parents).map_err(|e| e.to_string())?);
         entities.push(model_entity.clone());
-        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        Entities::from_entities(entities, None).map_err(|e| e.to_string())
+    }
 
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &self,
+        principal: &Principal,
+        action_uid: EntityUid,
+        principal_uid: EntityUid,
+        model_entity: &Entity,
+        entities: &Entities,
+        client_ip: RestrictedExpression,
+        action: Action,
+        facts: &RequestFacts,
+    ) -> Result<Verdict, String> {
         let mut ctx: Vec<(String, RestrictedExpression)> = vec![
-            (
-                "client_ip".into(),
-                RestrictedExpression::new_ip(facts.client_ip.to_string()),
-            ),
+            ("client_ip".into(), client_ip),
             (
                 "hour".into(),
                 RestrictedExpression::new_long(i64::from(facts.hour)),
@@ -474,7 +585,14 @@ impl PolicyEngine {
             action_uid,
             model_entity.uid(),
             context,
-            Some(&self.schema),
+            // The context is built here with the schema's types; policies were validated
+            // strictly at load. Checking each request against the schema again costs
+            // more than the authorization itself, so only debug builds (tests) do it.
+            if cfg!(debug_assertions) {
+                Some(&self.schema)
+            } else {
+                None
+            },
         )
         .map_err(|e| e.to_string())?;
         let response = self

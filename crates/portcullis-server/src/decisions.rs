@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 use crate::metrics::Metrics;
 
 const BATCH: usize = 1000;
+/// How long the writer waits for more records before committing a batch (group commit):
+/// one transaction per few milliseconds instead of one per request.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Sends records to the writer.
 #[derive(Clone, Debug)]
@@ -42,10 +45,17 @@ pub fn start(
             let mut batch = Vec::with_capacity(BATCH);
             while let Some(first) = rx.blocking_recv() {
                 batch.push(first);
+                let until = std::time::Instant::now() + LINGER;
                 while batch.len() < BATCH {
                     match rx.try_recv() {
                         Ok(d) => batch.push(d),
-                        Err(_) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            if std::time::Instant::now() >= until {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_micros(500));
+                        }
+                        Err(mpsc::error::TryRecvError::Disconnected) => break,
                     }
                 }
                 let mut attempts = 0;

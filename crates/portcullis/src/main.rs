@@ -3,6 +3,11 @@
 
 mod cli;
 
+// mimalloc: the request path allocates many small, short-lived objects (headers, JSON,
+// Cedar values) across threads, where it measurably beats the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
