@@ -60,7 +60,8 @@ def cpu_per_req(name, r):
         return {}
     if not r or not r["requests"]:
         return {}
-    return {k: (b[k] - a[k]) * 1e6 / r["requests"] for k in b if k in a}
+    # Processes that were not on the request path used (next to) no CPU: leave them out.
+    return {k: (b[k] - a[k]) * 1e6 / r["requests"] for k in b if k in a and b[k] - a[k] > 0.02}
 
 
 def cpu_cell(name, r):

@@ -597,7 +597,7 @@ impl PolicyEngine {
         .map_err(|e| e.to_string())?;
         let response = self
             .authorizer
-            .is_authorized(&request, &self.policies, &entities);
+            .is_authorized(&request, &self.policies, entities);
         let diag = response.diagnostics();
         // Fail closed: a forbid policy that could not be evaluated counts as applying.
         for e in diag.errors() {
