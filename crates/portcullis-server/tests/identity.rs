@@ -497,3 +497,38 @@ async fn user_token_over_mtls_combines_identities() {
         (401, Some("credential_required"))
     );
 }
+
+#[tokio::test]
+async fn tls_certificate_reload_keeps_open_connections() {
+    let pki = Pki {
+        a: TestCa::new("a.example"),
+        b: TestCa::new("b.example"),
+    };
+    let gw = mtls_gateway(&pki, "none", "", &[]).await;
+    let (_, key) = gw.key("alice", &["team-x"], None);
+    let url = format!("{}/v1/chat/completions", https(&gw));
+    let old_client = https_client(&pki.a.pem, None);
+    let (s, _) = post_json(&old_client, &url, Some(&key), &chat("standard")).await.unwrap();
+    assert_eq!(s, 200);
+
+    // Rotate to a certificate from another CA and reload, as SIGHUP does.
+    let new_ca = TestCa::new("c.example");
+    let new_cert = new_ca.server_cert();
+    std::fs::write(gw.dir.path().join("server.crt"), &new_cert.cert_pem).unwrap();
+    std::fs::write(gw.dir.path().join("server.key"), &new_cert.key_pem).unwrap();
+    assert_eq!(portcullis_server::reload_tls(&gw.state), Ok(true));
+
+    // The open keep-alive connection goes on working.
+    let (s, _) = post_json(&old_client, &url, Some(&key), &chat("standard")).await.unwrap();
+    assert_eq!(s, 200, "existing connection survives the reload");
+    // New connections get the new certificate.
+    let (s, _) = post_json(&https_client(&new_ca.pem, None), &url, Some(&key), &chat("standard")).await.unwrap();
+    assert_eq!(s, 200);
+    assert!(post_json(&https_client(&pki.a.pem, None), &url, Some(&key), &chat("standard")).await.is_err());
+
+    // A broken key file is refused and the current certificate stays.
+    std::fs::write(gw.dir.path().join("server.key"), "not a key").unwrap();
+    assert!(portcullis_server::reload_tls(&gw.state).is_err());
+    let (s, _) = post_json(&https_client(&new_ca.pem, None), &url, Some(&key), &chat("standard")).await.unwrap();
+    assert_eq!(s, 200);
+}

@@ -77,10 +77,21 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) `portcullis.db` under `data_dir` and migrates it.
+    /// A data directory this creates is private to the gateway's user (0700): it holds
+    /// key hashes and decision records.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Database(format!("cannot create {}: {e}", data_dir.display()))
-        })?;
+        if !data_dir.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                b.mode(0o700);
+            }
+            b.create(data_dir).map_err(|e| {
+                StoreError::Database(format!("cannot create {}: {e}", data_dir.display()))
+            })?;
+        }
         Self::open_file(&data_dir.join("portcullis.db"))
     }
 
