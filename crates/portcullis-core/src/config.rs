@@ -211,6 +211,19 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub dangerous: RawDangerous,
+    /// The tamper-evident audit log; off when absent.
+    pub audit: Option<Spanned<RawAudit>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// The Ed25519 signing key, in the signed-note `PRIVATE+KEY+...` format.
+    pub signing_key_file: Spanned<String>,
+    /// The checkpoint origin line.
+    pub origin: Option<Spanned<String>>,
+    /// How often a checkpoint is signed, e.g. `10s`.
+    pub checkpoint_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -494,6 +507,20 @@ pub struct FixedPrincipal {
     pub groups: Vec<String>,
 }
 
+/// Default checkpoint origin of the audit log.
+pub const DEFAULT_AUDIT_ORIGIN: &str = "portcullis.local/audit";
+
+/// The tamper-evident audit log (`[audit]`).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The Ed25519 signing key file (`PRIVATE+KEY+<name>+<id>+<base64>`), read at start.
+    pub signing_key_file: PathBuf,
+    /// The checkpoint origin line (the log's name).
+    pub origin: String,
+    /// How often a checkpoint of the log is signed (when it grew).
+    pub checkpoint_interval: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -526,6 +553,8 @@ pub struct Config {
     pub admin_anonymous: bool,
     /// Create the admin token file at first start if missing.
     pub bootstrap_admin_token: bool,
+    /// The audit log; `None` when `[audit]` is absent (audit off).
+    pub audit: Option<AuditConfig>,
 }
 
 /// Default body limit: 1 MiB.
@@ -999,7 +1028,47 @@ impl Config {
             }
         };
 
+        let audit = match &raw.audit {
+            None => None,
+            Some(a) => {
+                let span = a.span();
+                let a = a.get_ref();
+                if a.signing_key_file.get_ref().trim().is_empty() {
+                    return Err(at(
+                        a.signing_key_file.span(),
+                        "audit.signing_key_file must not be empty".into(),
+                    ));
+                }
+                let origin = match &a.origin {
+                    None => DEFAULT_AUDIT_ORIGIN.to_string(),
+                    Some(o) => {
+                        let v = o.get_ref();
+                        if v.is_empty() || v.trim() != v || v.chars().any(char::is_control) {
+                            return Err(at(
+                                o.span(),
+                                "audit.origin must be non-empty, without leading or trailing white space or control characters".into(),
+                            ));
+                        }
+                        v.clone()
+                    }
+                };
+                let checkpoint_interval = dur(&a.checkpoint_interval, Duration::from_secs(10))?;
+                if checkpoint_interval < Duration::from_millis(100) {
+                    return Err(at(
+                        a.checkpoint_interval.as_ref().map_or(span, |s| s.span()),
+                        "audit.checkpoint_interval must be at least 100ms".into(),
+                    ));
+                }
+                Some(AuditConfig {
+                    signing_key_file: resolve(a.signing_key_file.get_ref()),
+                    origin,
+                    checkpoint_interval,
+                })
+            }
+        };
+
         Ok(Config {
+            audit,
             tls,
             issuers,
             admin_token,
@@ -1099,6 +1168,58 @@ mod tests {
         assert_eq!(c.models["mock-model"].upstream_model, "mock-model");
         assert_eq!(c.policy_dir, PathBuf::from("/etc/p/policies"));
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY);
+    }
+
+    #[test]
+    fn audit_section_defaults_and_errors() {
+        let base = "[upstreams.local]\nkind = \"mock\"\n";
+        let c = Config::parse(Path::new("/etc/p/c.toml"), base, &env(&[])).unwrap();
+        assert!(c.audit.is_none(), "audit is off without [audit]");
+        let text = format!("{base}[audit]\nsigning_key_file = \"audit.key\"\n");
+        let c = Config::parse(Path::new("/etc/p/c.toml"), &text, &env(&[])).unwrap();
+        let a = c.audit.unwrap();
+        assert_eq!(a.signing_key_file, PathBuf::from("/etc/p/audit.key"));
+        assert_eq!(a.origin, DEFAULT_AUDIT_ORIGIN);
+        assert_eq!(a.checkpoint_interval, Duration::from_secs(10));
+        let text = format!(
+            "{base}[audit]\nsigning_key_file = \"/k\"\norigin = \"example.com/log\"\ncheckpoint_interval = \"2s\"\n"
+        );
+        let a = Config::parse(Path::new("c.toml"), &text, &env(&[]))
+            .unwrap()
+            .audit
+            .unwrap();
+        assert_eq!(a.origin, "example.com/log");
+        assert_eq!(a.checkpoint_interval, Duration::from_secs(2));
+
+        let cases = [
+            (
+                "[audit]\nsigning_key_file = \"k\"\nsigning_kye = 1\n",
+                5,
+                "unknown field",
+            ),
+            ("[audit]\norigin = \"x\"\n", 3, "signing_key_file"),
+            (
+                "[audit]\nsigning_key_file = \"k\"\norigin = \" x\"\n",
+                5,
+                "audit.origin",
+            ),
+            (
+                "[audit]\nsigning_key_file = \"k\"\ncheckpoint_interval = \"soon\"\n",
+                5,
+                "not a duration",
+            ),
+            (
+                "[audit]\nsigning_key_file = \"k\"\ncheckpoint_interval = \"1ms\"\n",
+                5,
+                "at least 100ms",
+            ),
+        ];
+        for (section, line, reason) in cases {
+            let text = format!("{base}{section}");
+            let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+            assert_eq!(err.line, line, "{err}");
+            assert!(err.reason.contains(reason), "{err}");
+        }
     }
 
     #[test]

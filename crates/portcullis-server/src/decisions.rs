@@ -1,16 +1,24 @@
-//! The decision-record writer: a dedicated thread that batches records into the store.
+//! The decision-record writer: a dedicated thread that batches records into the store,
+//! and, when the audit log is on, appends each request's audit event in the same
+//! transaction and signs checkpoints.
 //!
-//! Handlers hand records to a bounded channel and move on; the writer drains it in
-//! batches of up to 1,000, one transaction each, so the per-request cost is a channel
-//! send. When the gateway shuts down, the channel closes and the writer writes what is
-//! left before it exits: records already accepted are not lost.
+//! Handlers hand records to a bounded channel; the writer drains it in batches of up to
+//! 1,000, one transaction each. Without the audit log the handler moves on at once and
+//! the writer lingers a few milliseconds to fill a batch. With it, the handler waits
+//! until its batch is committed (so an answered request has its event in the log), and
+//! the writer commits whatever is queued without lingering: group commit, where the
+//! requests that arrive during one commit share the next. When the gateway shuts down,
+//! the channel closes and the writer writes what is left, signs a last checkpoint and
+//! exits: records already accepted are not lost.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use portcullis_store::{DecisionRecord, Store};
-use tokio::sync::mpsc;
+use portcullis_audit::AuditEvent;
+use portcullis_store::{DecisionRecord, NewAuditLeaf, Store};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::{self, AuditWriter, RequestAudit};
 use crate::metrics::Metrics;
 
 const BATCH: usize = 1000;
@@ -18,27 +26,81 @@ const BATCH: usize = 1000;
 /// one transaction per few milliseconds instead of one per request.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// What the writer is asked to do.
+#[derive(Debug)]
+enum Msg {
+    /// A request's record (and its audit data when the log is on).
+    Decision {
+        rec: DecisionRecord,
+        audit: Option<RequestAudit>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// A control-plane event for the audit log.
+    Event(AuditEvent),
+    /// Sign a checkpoint now (if the log grew).
+    Checkpoint(oneshot::Sender<Result<Option<String>, String>>),
+}
+
 /// Sends records to the writer.
 #[derive(Clone, Debug)]
 pub struct DecisionSink {
-    tx: mpsc::Sender<DecisionRecord>,
+    tx: mpsc::Sender<Msg>,
+    durable: bool,
 }
 
 impl DecisionSink {
-    /// Queues a record; waits if the writer is behind (backpressure, never a drop).
-    pub async fn record(&self, d: DecisionRecord) {
-        if self.tx.send(d).await.is_err() {
+    /// Queues a record; waits if the writer is behind (backpressure, never a drop). With
+    /// the audit log on, also waits until the record and its event are committed.
+    pub async fn record(&self, d: DecisionRecord, audit: Option<RequestAudit>) {
+        let (done, wait) = if self.durable {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        let msg = Msg::Decision {
+            rec: d,
+            audit,
+            done,
+        };
+        if self.tx.send(msg).await.is_err() {
             tracing::error!("decision writer has stopped; record lost");
+            return;
         }
+        if let Some(w) = wait {
+            if w.await.is_err() {
+                tracing::error!("decision record and audit event were not committed");
+            }
+        }
+    }
+
+    /// Queues a control-plane audit event without waiting (callable outside async code);
+    /// false when the queue is full or the writer stopped.
+    pub fn audit_event(&self, event: AuditEvent) -> bool {
+        self.tx.try_send(Msg::Event(event)).is_ok()
+    }
+
+    /// Asks the writer to sign a checkpoint now; the new note, or `None` when the log has
+    /// not grown since the last one.
+    pub async fn checkpoint(&self) -> Result<Option<String>, String> {
+        let (t, r) = oneshot::channel();
+        self.tx
+            .send(Msg::Checkpoint(t))
+            .await
+            .map_err(|_| "decision writer has stopped".to_string())?;
+        r.await
+            .map_err(|_| "decision writer has stopped".to_string())?
     }
 }
 
-/// Starts the writer thread.
+/// Starts the writer thread; `audit` is the opened log when it is on.
 pub fn start(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    mut audit: Option<AuditWriter>,
 ) -> std::io::Result<(DecisionSink, JoinHandle<()>)> {
-    let (tx, mut rx) = mpsc::channel::<DecisionRecord>(65_536);
+    let (tx, mut rx) = mpsc::channel::<Msg>(65_536);
+    let durable = audit.is_some();
     let handle = std::thread::Builder::new()
         .name("decision-writer".into())
         .spawn(move || {
@@ -50,7 +112,7 @@ pub fn start(
                     match rx.try_recv() {
                         Ok(d) => batch.push(d),
                         Err(mpsc::error::TryRecvError::Empty) => {
-                            if std::time::Instant::now() >= until {
+                            if durable || std::time::Instant::now() >= until {
                                 break;
                             }
                             std::thread::sleep(std::time::Duration::from_micros(500));
@@ -58,23 +120,97 @@ pub fn start(
                         Err(mpsc::error::TryRecvError::Disconnected) => break,
                     }
                 }
-                let mut attempts = 0;
-                loop {
-                    match store.record_decisions(&batch) {
-                        Ok(()) => break,
-                        Err(e) => {
-                            attempts += 1;
-                            metrics.decision_write_failures.inc();
-                            tracing::error!(error = %e, attempts, records = batch.len(), "writing decision records failed");
-                            if attempts >= 5 {
-                                break;
-                            }
-                            std::thread::sleep(std::time::Duration::from_millis(100 * attempts));
-                        }
-                    }
-                }
-                batch.clear();
+                write_batch(&*store, &metrics, audit.as_mut(), &mut batch);
+            }
+            if let Some(a) = audit.as_mut() {
+                let _ = sign(&*store, &metrics, a);
             }
         });
-    Ok((DecisionSink { tx }, handle?))
+    Ok((DecisionSink { tx, durable }, handle?))
+}
+
+fn sign(
+    store: &dyn Store,
+    metrics: &Metrics,
+    a: &mut AuditWriter,
+) -> Result<Option<String>, String> {
+    let r = a.checkpoint(store);
+    match &r {
+        Ok(Some(_)) => tracing::debug!("audit checkpoint signed"),
+        Ok(None) => {}
+        Err(e) => {
+            metrics.decision_write_failures.inc();
+            tracing::error!(error = %e, "signing an audit checkpoint failed");
+        }
+    }
+    r
+}
+
+fn write_batch(
+    store: &dyn Store,
+    metrics: &Metrics,
+    mut audit: Option<&mut AuditWriter>,
+    batch: &mut Vec<Msg>,
+) {
+    let mut records = Vec::with_capacity(batch.len());
+    let mut leaves: Vec<NewAuditLeaf> = Vec::new();
+    let mut acks = Vec::new();
+    let mut checkpoints = Vec::new();
+    for msg in batch.drain(..) {
+        match msg {
+            Msg::Decision {
+                rec,
+                audit: a,
+                done,
+            } => {
+                if let (Some(a), true) = (a, audit.is_some()) {
+                    leaves.push(audit::to_leaf(&audit::request_event(&rec, &a)));
+                }
+                records.push(rec);
+                acks.extend(done);
+            }
+            Msg::Event(e) => {
+                if audit.is_some() {
+                    leaves.push(audit::to_leaf(&e));
+                }
+            }
+            Msg::Checkpoint(t) => checkpoints.push(t),
+        }
+    }
+    if !records.is_empty() || !leaves.is_empty() {
+        let mut attempts = 0;
+        loop {
+            match store.record_batch(&records, &leaves) {
+                Ok(first) => {
+                    if let Some(a) = audit.as_deref_mut() {
+                        let hashes: Vec<_> = leaves.iter().map(|l| l.leaf_hash).collect();
+                        if let Err(e) = a.committed(store, first, &hashes) {
+                            metrics.decision_write_failures.inc();
+                            tracing::error!(error = %e, "audit log out of step with the store");
+                        }
+                    }
+                    for t in acks.drain(..) {
+                        let _ = t.send(());
+                    }
+                    break;
+                }
+                Err(e) => {
+                    attempts += 1;
+                    metrics.decision_write_failures.inc();
+                    tracing::error!(error = %e, attempts, records = records.len(), leaves = leaves.len(), "writing decision records failed");
+                    if attempts >= 5 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100 * attempts));
+                }
+            }
+        }
+    }
+    for t in checkpoints {
+        let r = match audit.as_deref_mut() {
+            Some(a) => sign(store, metrics, a),
+            None => Err("the audit log is off".into()),
+        };
+        let _ = t.send(r);
+    }
 }

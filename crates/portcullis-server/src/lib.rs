@@ -7,12 +7,15 @@
 //! - [`stream`]: server-sent events passed through event by event.
 //! - [`upstream`]: pooled upstream clients, timeouts, error mapping.
 //! - [`error`]: the one mapping from failures to OpenAI-style HTTP errors.
-//! - [`decisions`]: the batched decision-record writer.
+//! - [`decisions`]: the batched decision-record writer (and audit log appends).
+//! - [`audit`]: the tamper-evident audit log over the store: events, checkpoints,
+//!   proofs, verification.
 //! - [`admin`], [`metrics`]: health, readiness, Prometheus.
 //! - [`listener`]: connection handling and graceful shutdown.
 //! - [`mock_server`]: the stand-alone mock upstream used by benchmarks.
 
 pub mod admin;
+pub mod audit;
 pub mod authn;
 pub mod decisions;
 pub mod error;
@@ -62,6 +65,10 @@ pub enum StartError {
     /// I/O (threads, files).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The audit log could not be opened (bad key, or a log that no longer matches its
+    /// last signed checkpoint).
+    #[error("{0}")]
+    Audit(String),
 }
 
 /// A gateway ready to serve.
@@ -108,7 +115,12 @@ impl Gateway {
             tracing::warn!("dangerous.admin_anonymous is set: the admin API needs no credential");
         }
         let metrics = Arc::new(Metrics::new());
-        let (decisions, writer) = decisions::start(store.clone(), metrics.clone())?;
+        let audit_writer = match &config.audit {
+            Some(a) => Some(audit::AuditWriter::open(a, &*store).map_err(StartError::Audit)?),
+            None => None,
+        };
+        let audit = audit_writer.as_ref().map(audit::AuditWriter::shared);
+        let (decisions, writer) = decisions::start(store.clone(), metrics.clone(), audit_writer)?;
         if config.anonymous.is_some() {
             tracing::warn!("dangerous.anonymous is set: requests without credentials are admitted");
         }
@@ -123,6 +135,7 @@ impl Gateway {
             jwt,
             tls,
             admin_token,
+            audit,
         });
         Ok(Self {
             state,
@@ -207,7 +220,28 @@ impl Gateway {
             shutdown.await;
             let _ = tx.send(true);
         };
+        // Signs audit checkpoints on the configured interval (the writer signs a last one
+        // when it stops).
+        let ticker = self.state.config.audit.as_ref().map(|a| {
+            let sink = self.state.decisions.clone();
+            let every = a.checkpoint_interval;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = sink.checkpoint().await {
+                        tracing::error!(error = %e, "audit checkpoint failed");
+                    }
+                }
+            })
+        });
         tokio::join!(data_srv, admin_srv, trigger);
+        if let Some(t) = ticker {
+            t.abort();
+            let _ = t.await;
+        }
         // Dropping the last state handle closes the decision channel; the writer then
         // writes what is queued and exits.
         let writer = self.writer.take();
@@ -253,7 +287,21 @@ pub fn reload_policies(state: &AppState) -> Result<usize, ConfigError> {
     match PolicyEngine::load(&state.config.policy_dir, &state.config.models) {
         Ok(engine) => {
             let n = engine.len();
+            let files = engine.files.len();
             state.policy.store(Arc::new(engine));
+            if state.audit_on() {
+                let event = audit::control_event(
+                    portcullis_audit::EventKind::PolicyReloaded,
+                    unix_now().saturating_mul(1000),
+                    "system",
+                    "system",
+                    "policy.reload",
+                    &format!("{n} policies from {files} files"),
+                );
+                if !state.decisions.audit_event(event) {
+                    tracing::error!("audit event for the policy reload was not queued");
+                }
+            }
             Ok(n)
         }
         Err(e) => {
@@ -273,9 +321,17 @@ fn data_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Writes a secret file with mode 0600 (creating its directory), content plus a newline.
+pub fn write_private_file(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    write_private(path, content)
+}
+
 fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
         #[cfg(unix)]

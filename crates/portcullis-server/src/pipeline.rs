@@ -243,6 +243,9 @@ async fn chat_inner(
     let principal = authenticate(st, req.headers(), peer.as_ref()).await?;
     ctx.principal = Some(principal.clone());
     let body = read_body(st, req).await?;
+    if st.audit_on() {
+        ctx.request_sha256 = Some(portcullis_audit::event::body_sha256(&body));
+    }
     let limits = RequestLimits {
         max_tokens_cap: st.config.max_tokens_cap,
         max_messages: st.config.max_messages,
@@ -326,6 +329,9 @@ async fn embeddings_inner(
     let principal = authenticate(st, req.headers(), peer.as_ref()).await?;
     ctx.principal = Some(principal.clone());
     let body = read_body(st, req).await?;
+    if st.audit_on() {
+        ctx.request_sha256 = Some(portcullis_audit::event::body_sha256(&body));
+    }
     let mut emb = EmbeddingsRequest::parse(&body).map_err(ApiError::Invalid)?;
     let model = resolve(st, &emb.model, ctx.action)?.clone();
     ctx.model = model.name.clone();
@@ -388,6 +394,9 @@ async fn finish_full(
             upstream: ctx.upstream.clone(),
         })
         .observe((t_done - t_up).as_secs_f64());
+    if st.audit_on() {
+        ctx.response_sha256 = Some(portcullis_audit::event::body_sha256(&body));
+    }
     st.finish_ok(ctx, 200, prompt, completion, None).await;
     let overhead = ctx.pre_upstream.unwrap_or_default() + t_done.elapsed();
     st.metrics.overhead.observe(overhead.as_secs_f64());

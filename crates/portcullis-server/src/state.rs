@@ -42,6 +42,8 @@ pub struct AppState {
     pub tls: Option<Arc<crate::tls::TlsSwitch>>,
     /// The admin API's credential.
     pub admin_token: Option<secrecy::SecretString>,
+    /// The audit log's tree and verifier, when `[audit]` is configured.
+    pub audit: Option<Arc<crate::audit::AuditShared>>,
 }
 
 /// Unix seconds now.
@@ -86,6 +88,10 @@ pub struct RequestCtx {
     pub policies: String,
     /// Time spent in the gateway before the upstream was called.
     pub pre_upstream: Option<std::time::Duration>,
+    /// SHA-256 of the request body (only with the audit log on).
+    pub request_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the response body sent (only with the audit log on).
+    pub response_sha256: Option<[u8; 32]>,
 }
 
 impl RequestCtx {
@@ -105,6 +111,8 @@ impl RequestCtx {
             reservation: None,
             policies: String::new(),
             pre_upstream: None,
+            request_sha256: None,
+            response_sha256: None,
         }
     }
 
@@ -146,6 +154,18 @@ impl RequestCtx {
             completion_tokens: completion,
             latency_us: self.started.elapsed().as_micros() as u64,
             stream: self.stream,
+        }
+    }
+
+    fn audit(&self) -> crate::audit::RequestAudit {
+        crate::audit::RequestAudit {
+            identity_kind: self
+                .principal
+                .as_ref()
+                .map_or("", |p| p.kind.as_str())
+                .to_string(),
+            request_sha256: self.request_sha256,
+            response_sha256: self.response_sha256,
         }
     }
 }
@@ -195,7 +215,8 @@ impl AppState {
             "request refused"
         );
         let rec = ctx.record(err.decision(), err.record_reason(), status, 0, 0);
-        self.decisions.record(rec).await;
+        let audit = self.audit.is_some().then(|| ctx.audit());
+        self.decisions.record(rec, audit).await;
     }
 
     /// Ends an allowed request: reconciles, counts, records. `outcome` names what went
@@ -221,7 +242,13 @@ impl AppState {
             None => ctx.policies.clone(),
         };
         let rec = ctx.record("allow", reason, status, prompt, completion);
-        self.decisions.record(rec).await;
+        let audit = self.audit.is_some().then(|| ctx.audit());
+        self.decisions.record(rec, audit).await;
+    }
+
+    /// Whether the audit log is on (handlers hash bodies only then).
+    pub fn audit_on(&self) -> bool {
+        self.audit.is_some()
     }
 
     /// Counts a request in the metrics.

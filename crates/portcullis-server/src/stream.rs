@@ -134,6 +134,13 @@ pub fn respond(
         let mut framer = SseFramer::new(MAX_EVENT);
         let mut seen = Observed::default();
         let mut outcome: Option<&'static str> = None;
+        // SHA-256 of every byte sent to the client, for the audit log.
+        let mut sent = st.audit_on().then(<sha2::Sha256 as sha2::Digest>::new);
+        let mut hash_sent = |b: &Bytes| {
+            if let Some(h) = sent.as_mut() {
+                sha2::Digest::update(h, b);
+            }
+        };
         let deadline = tokio::time::Instant::from_std(deadline);
         'pump: loop {
             let limit = deadline.min(tokio::time::Instant::now() + idle);
@@ -146,6 +153,7 @@ pub fn respond(
                     let rest = framer.finish();
                     if !rest.is_empty() {
                         seen.event(&rest);
+                        hash_sent(&rest);
                         let _ = tx.send(Ok(rest)).await;
                     }
                     break;
@@ -164,23 +172,26 @@ pub fn respond(
                     };
                     tracing::warn!(request_id = %ctx.request_id, upstream = %ctx.upstream, error = %e, "upstream stream failed");
                     outcome = Some(code);
-                    let _ = tx.send(Ok(error_event(code, msg))).await;
+                    let ev = error_event(code, msg);
+                    hash_sent(&ev);
+                    let _ = tx.send(Ok(ev)).await;
                     break;
                 }
                 Some(Ok(chunk)) => match framer.push(&chunk) {
                     Err(_) => {
                         outcome = Some("upstream_event_too_large");
-                        let _ = tx
-                            .send(Ok(error_event(
-                                "upstream_invalid_response",
-                                "The model provider sent an oversized event.",
-                            )))
-                            .await;
+                        let ev = error_event(
+                            "upstream_invalid_response",
+                            "The model provider sent an oversized event.",
+                        );
+                        hash_sent(&ev);
+                        let _ = tx.send(Ok(ev)).await;
                         break;
                     }
                     Ok(events) => {
                         for ev in events {
                             seen.event(&ev);
+                            hash_sent(&ev);
                             if tx.send(Ok(ev)).await.is_err() {
                                 outcome = Some("client_disconnected");
                                 break 'pump;
@@ -191,6 +202,7 @@ pub fn respond(
             }
         }
         drop(source);
+        ctx.response_sha256 = sent.map(|h| sha2::Digest::finalize(h).into());
         let (prompt, completion) = match seen.usage {
             Some(u) => (u.prompt_tokens, u.completion_tokens),
             None => (ctx.prompt_estimate, estimate_bytes(seen.content_bytes)),

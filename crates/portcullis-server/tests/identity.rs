@@ -508,7 +508,9 @@ async fn tls_certificate_reload_keeps_open_connections() {
     let (_, key) = gw.key("alice", &["team-x"], None);
     let url = format!("{}/v1/chat/completions", https(&gw));
     let old_client = https_client(&pki.a.pem, None);
-    let (s, _) = post_json(&old_client, &url, Some(&key), &chat("standard")).await.unwrap();
+    let (s, _) = post_json(&old_client, &url, Some(&key), &chat("standard"))
+        .await
+        .unwrap();
     assert_eq!(s, 200);
 
     // Rotate to a certificate from another CA and reload, as SIGHUP does.
@@ -519,16 +521,39 @@ async fn tls_certificate_reload_keeps_open_connections() {
     assert_eq!(portcullis_server::reload_tls(&gw.state), Ok(true));
 
     // The open keep-alive connection goes on working.
-    let (s, _) = post_json(&old_client, &url, Some(&key), &chat("standard")).await.unwrap();
+    let (s, _) = post_json(&old_client, &url, Some(&key), &chat("standard"))
+        .await
+        .unwrap();
     assert_eq!(s, 200, "existing connection survives the reload");
     // New connections get the new certificate.
-    let (s, _) = post_json(&https_client(&new_ca.pem, None), &url, Some(&key), &chat("standard")).await.unwrap();
+    let (s, _) = post_json(
+        &https_client(&new_ca.pem, None),
+        &url,
+        Some(&key),
+        &chat("standard"),
+    )
+    .await
+    .unwrap();
     assert_eq!(s, 200);
-    assert!(post_json(&https_client(&pki.a.pem, None), &url, Some(&key), &chat("standard")).await.is_err());
+    assert!(post_json(
+        &https_client(&pki.a.pem, None),
+        &url,
+        Some(&key),
+        &chat("standard")
+    )
+    .await
+    .is_err());
 
     // A broken key file is refused and the current certificate stays.
     std::fs::write(gw.dir.path().join("server.key"), "not a key").unwrap();
     assert!(portcullis_server::reload_tls(&gw.state).is_err());
-    let (s, _) = post_json(&https_client(&new_ca.pem, None), &url, Some(&key), &chat("standard")).await.unwrap();
+    let (s, _) = post_json(
+        &https_client(&new_ca.pem, None),
+        &url,
+        Some(&key),
+        &chat("standard"),
+    )
+    .await
+    .unwrap();
     assert_eq!(s, 200);
 }

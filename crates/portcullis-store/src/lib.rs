@@ -1,7 +1,8 @@
 //! Storage for Portcullis, behind the [`Store`] trait.
 //!
-//! The gateway keeps API keys (hashes only), per-day budget counters, and one decision
-//! record per request. [`sqlite::SqliteStore`] is the embedded default; the trait is what
+//! The gateway keeps API keys (hashes only), per-day budget counters, one decision
+//! record per request and, when the audit log is on, its leaves and signed checkpoints
+//! (the store keeps bytes; the tree, events and signatures are `portcullis-audit`'s). [`sqlite::SqliteStore`] is the embedded default; the trait is what
 //! another backend (PostgreSQL) implements.
 
 pub mod sqlite;
@@ -70,6 +71,58 @@ pub struct DecisionRecord {
     pub stream: bool,
 }
 
+/// A leaf to append to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewAuditLeaf {
+    /// The leaf content: the event's canonical bytes.
+    pub leaf: Vec<u8>,
+    /// `SHA-256(0x00 || leaf)`.
+    pub leaf_hash: [u8; 32],
+    /// The event id (the request id, or a random id for control-plane events).
+    pub event_id: String,
+    /// Event time, Unix milliseconds (for queries; the leaf holds the signed copy).
+    pub ts_ms: i64,
+    /// The principal (for queries).
+    pub principal: String,
+    /// `allow`, `deny`, or `None` (for queries).
+    pub decision: Option<String>,
+}
+
+/// A stored audit leaf with its index in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditLeaf {
+    /// Position in the log, from 0.
+    pub index: u64,
+    /// The leaf and its query columns.
+    pub leaf: NewAuditLeaf,
+}
+
+/// A stored signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Order in which it was stored.
+    pub seq: i64,
+    /// The tree size it signs.
+    pub size: u64,
+    /// The signed note.
+    pub note: String,
+}
+
+/// A search over the audit log's query columns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    /// Only this principal.
+    pub principal: Option<String>,
+    /// Only events at or after this time (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Only events before this time (Unix ms).
+    pub until_ms: Option<i64>,
+    /// Only this decision (`allow`, `deny`).
+    pub decision: Option<String>,
+    /// At most this many (oldest first); 0 means no limit.
+    pub limit: usize,
+}
+
 /// What every backend provides. Methods are blocking; callers on an async runtime keep
 /// them short (point lookups) or run them on a blocking thread (batches).
 pub trait Store: Send + Sync + 'static {
@@ -92,4 +145,30 @@ pub trait Store: Send + Sync + 'static {
     fn recent_decisions(&self, limit: usize) -> Result<Vec<DecisionRecord>, StoreError>;
     /// Checks the database answers.
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Appends decision records (as [`Store::record_decisions`]) and audit leaves in one
+    /// transaction (group commit). The leaves get consecutive indices after the last
+    /// stored one; returns the first leaf's index (the log size when `leaves` is empty).
+    fn record_batch(
+        &self,
+        decisions: &[DecisionRecord],
+        leaves: &[NewAuditLeaf],
+    ) -> Result<u64, StoreError>;
+    /// The number of audit leaves (the log size).
+    fn audit_size(&self) -> Result<u64, StoreError>;
+    /// Audit leaves with `start <= index < end`, in index order.
+    fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<AuditLeaf>, StoreError>;
+    /// The stored leaf hashes with `start <= index < end`, in index order (to rebuild
+    /// the tree).
+    fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The leaf of an event id (the first one, if the id repeats).
+    fn audit_leaf_by_event(&self, event_id: &str) -> Result<Option<AuditLeaf>, StoreError>;
+    /// Stores a signed checkpoint.
+    fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
+    /// The last stored checkpoint.
+    fn latest_audit_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Every stored checkpoint, in the order stored.
+    fn audit_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    /// Leaves matching a search, in index order.
+    fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditLeaf>, StoreError>;
 }

@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use portcullis_core::identity::KeyRecord;
 use portcullis_core::limits::{utc_day, Subject};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{DecisionRecord, Store, StoreError};
+use crate::{
+    AuditLeaf, AuditQuery, DecisionRecord, NewAuditLeaf, Store, StoreError, StoredCheckpoint,
+};
 
 const MIGRATIONS: &[&str] = &[
     // 1: keys, decisions, usage counters.
@@ -53,6 +55,26 @@ const MIGRATIONS: &[&str] = &[
         tokens INTEGER NOT NULL,
         requests INTEGER NOT NULL,
         PRIMARY KEY (day, subject_kind, subject)
+    );
+    "#,
+    // 2: the audit log (leaves and signed checkpoints).
+    r#"
+    CREATE TABLE audit_leaves (
+        idx INTEGER PRIMARY KEY,
+        leaf BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL,
+        event_id TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        decision TEXT
+    );
+    CREATE INDEX audit_leaves_principal_ts ON audit_leaves (principal, ts_ms);
+    CREATE INDEX audit_leaves_ts ON audit_leaves (ts_ms);
+    CREATE INDEX audit_leaves_event ON audit_leaves (event_id);
+    CREATE TABLE audit_checkpoints (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        size INTEGER NOT NULL,
+        note TEXT NOT NULL
     );
     "#,
 ];
@@ -243,45 +265,7 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut c = self.writer.lock();
-        let tx = c.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO decisions (ts_ms, request_id, principal, groups_json, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
-            let mut usage = tx.prepare_cached(
-                "INSERT INTO usage (day, subject_kind, subject, tokens, requests) VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (day, subject_kind, subject) DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + 1",
-            )?;
-            for d in batch {
-                ins.execute(params![
-                    d.ts_ms,
-                    d.request_id,
-                    d.principal,
-                    groups_json(&d.groups),
-                    d.key_id,
-                    d.action,
-                    d.model,
-                    d.upstream,
-                    d.decision,
-                    d.reason,
-                    d.status,
-                    d.prompt_tokens as i64,
-                    d.completion_tokens as i64,
-                    d.latency_us as i64,
-                    d.stream,
-                ])?;
-                let tokens = (d.prompt_tokens + d.completion_tokens) as i64;
-                if d.decision == "allow" && !d.principal.is_empty() {
-                    let day = utc_day(d.ts_ms.div_euclid(1000));
-                    usage.execute(params![day, "principal", d.principal, tokens])?;
-                    for g in &d.groups {
-                        usage.execute(params![day, "group", g, tokens])?;
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.record_batch(batch, &[]).map(|_| ())
     }
 
     fn day_usage(&self, day: i64) -> Result<Vec<(Subject, u64)>, StoreError> {
@@ -356,6 +340,231 @@ impl Store for SqliteStore {
                 .map(|_| ())?)
         })
     }
+
+    fn record_batch(
+        &self,
+        batch: &[DecisionRecord],
+        leaves: &[NewAuditLeaf],
+    ) -> Result<u64, StoreError> {
+        let mut c = self.writer.lock();
+        // IMMEDIATE: take the write lock before reading the log size, so another process
+        // appending leaves (e.g. `portcullis keys create`) cannot interleave indices.
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let first = if leaves.is_empty() {
+            None
+        } else {
+            Some(next_leaf_index(&tx)?)
+        };
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO decisions (ts_ms, request_id, principal, groups_json, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut usage = tx.prepare_cached(
+                "INSERT INTO usage (day, subject_kind, subject, tokens, requests) VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (day, subject_kind, subject) DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + 1",
+            )?;
+            for d in batch {
+                ins.execute(params![
+                    d.ts_ms,
+                    d.request_id,
+                    d.principal,
+                    groups_json(&d.groups),
+                    d.key_id,
+                    d.action,
+                    d.model,
+                    d.upstream,
+                    d.decision,
+                    d.reason,
+                    d.status,
+                    d.prompt_tokens as i64,
+                    d.completion_tokens as i64,
+                    d.latency_us as i64,
+                    d.stream,
+                ])?;
+                let tokens = (d.prompt_tokens + d.completion_tokens) as i64;
+                if d.decision == "allow" && !d.principal.is_empty() {
+                    let day = utc_day(d.ts_ms.div_euclid(1000));
+                    usage.execute(params![day, "principal", d.principal, tokens])?;
+                    for g in &d.groups {
+                        usage.execute(params![day, "group", g, tokens])?;
+                    }
+                }
+            }
+            if let Some(first) = first {
+                let mut leaf_ins = tx.prepare_cached(
+                    "INSERT INTO audit_leaves (idx, leaf, leaf_hash, event_id, ts_ms, principal, decision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for (i, l) in leaves.iter().enumerate() {
+                    leaf_ins.execute(params![
+                        to_i64(first + i as u64)?,
+                        l.leaf,
+                        l.leaf_hash.as_slice(),
+                        l.event_id,
+                        l.ts_ms,
+                        l.principal,
+                        l.decision,
+                    ])?;
+                }
+            }
+        }
+        let size = match first {
+            Some(f) => f,
+            None => next_leaf_index(&tx)?,
+        };
+        tx.commit()?;
+        Ok(size)
+    }
+
+    fn audit_size(&self) -> Result<u64, StoreError> {
+        self.with_reader(next_leaf_index)
+    }
+
+    fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<AuditLeaf>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {LEAF_COLS} FROM audit_leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"
+            ))?;
+            let rows = st
+                .query_map(params![to_i64(start)?, to_i64(end)?], leaf_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(audit_leaf).collect()
+        })
+    }
+
+    fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT idx, leaf_hash FROM audit_leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )?;
+            let mut rows = st.query(params![to_i64(start)?, to_i64(end)?])?;
+            let mut out = Vec::new();
+            let mut expected = start;
+            while let Some(r) = rows.next()? {
+                let idx: i64 = r.get(0)?;
+                if idx as u64 != expected {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit log: leaf {expected} is missing"
+                    )));
+                }
+                let h: Vec<u8> = r.get(1)?;
+                out.push(hash32(&h, idx)?);
+                expected += 1;
+            }
+            Ok(out)
+        })
+    }
+
+    fn audit_leaf_by_event(&self, event_id: &str) -> Result<Option<AuditLeaf>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {LEAF_COLS} FROM audit_leaves WHERE event_id = ?1 ORDER BY idx LIMIT 1"
+            ))?;
+            st.query_row([event_id], leaf_from_row)
+                .optional()?
+                .map(audit_leaf)
+                .transpose()
+        })
+    }
+
+    fn put_audit_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.writer.lock().execute(
+            "INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)",
+            params![to_i64(size)?, note],
+        )?;
+        Ok(())
+    }
+
+    fn latest_audit_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.with_reader(|c| {
+            Ok(c.query_row(
+                "SELECT seq, size, note FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+                [],
+                checkpoint_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare("SELECT seq, size, note FROM audit_checkpoints ORDER BY seq")?;
+            let rows = st
+                .query_map([], checkpoint_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditLeaf>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {LEAF_COLS} FROM audit_leaves WHERE (?1 IS NULL OR principal = ?1) AND (?2 IS NULL OR ts_ms >= ?2) AND (?3 IS NULL OR ts_ms < ?3) AND (?4 IS NULL OR decision = ?4) ORDER BY idx LIMIT ?5"
+            ))?;
+            let limit = if q.limit == 0 { -1 } else { q.limit as i64 };
+            let rows = st
+                .query_map(
+                    params![q.principal, q.since_ms, q.until_ms, q.decision, limit],
+                    leaf_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(audit_leaf).collect()
+        })
+    }
+}
+
+const LEAF_COLS: &str = "idx, leaf, leaf_hash, event_id, ts_ms, principal, decision";
+
+type LeafRow = (i64, Vec<u8>, Vec<u8>, String, i64, String, Option<String>);
+
+fn leaf_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LeafRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn audit_leaf(row: LeafRow) -> Result<AuditLeaf, StoreError> {
+    let (idx, leaf, hash, event_id, ts_ms, principal, decision) = row;
+    Ok(AuditLeaf {
+        index: u64::try_from(idx)
+            .map_err(|_| StoreError::Corrupt(format!("audit leaf index {idx}")))?,
+        leaf: NewAuditLeaf {
+            leaf,
+            leaf_hash: hash32(&hash, idx)?,
+            event_id,
+            ts_ms,
+            principal,
+            decision,
+        },
+    })
+}
+
+fn hash32(h: &[u8], idx: i64) -> Result<[u8; 32], StoreError> {
+    h.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("audit leaf {idx}: leaf hash is not 32 bytes")))
+}
+
+fn checkpoint_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        seq: r.get(0)?,
+        size: r.get::<_, i64>(1)?.max(0) as u64,
+        note: r.get(2)?,
+    })
+}
+
+/// The index the next leaf gets: one past the largest stored (the size of a log without
+/// gaps).
+fn next_leaf_index(c: &Connection) -> Result<u64, StoreError> {
+    let max: Option<i64> = c.query_row("SELECT MAX(idx) FROM audit_leaves", [], |r| r.get(0))?;
+    Ok(max.map_or(0, |m| m.max(-1).wrapping_add(1) as u64))
+}
+
+fn to_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Database(format!("{n} does not fit in 64 bits")))
 }
 
 #[cfg(test)]
@@ -424,6 +633,140 @@ mod tests {
             s.recent_decisions(10).unwrap()[2].groups,
             vec!["eng".to_string()]
         );
+    }
+
+    fn leaf(n: u8, principal: &str, decision: Option<&str>, ts_ms: i64) -> NewAuditLeaf {
+        NewAuditLeaf {
+            leaf: vec![n; 3],
+            leaf_hash: [n; 32],
+            event_id: format!("ev{n}"),
+            ts_ms,
+            principal: principal.into(),
+            decision: decision.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn audit_leaves_append_in_one_transaction_with_consecutive_indices() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.audit_size().unwrap(), 0);
+        let d = DecisionRecord {
+            principal: "alice".into(),
+            decision: "allow".into(),
+            ..Default::default()
+        };
+        let first = s
+            .record_batch(
+                &[d.clone(), d.clone()],
+                &[
+                    leaf(0, "alice", Some("allow"), 10),
+                    leaf(1, "bob", Some("deny"), 20),
+                ],
+            )
+            .unwrap();
+        assert_eq!(first, 0);
+        // No leaves: returns the size, writes the decisions.
+        assert_eq!(s.record_batch(std::slice::from_ref(&d), &[]).unwrap(), 2);
+        assert_eq!(s.recent_decisions(10).unwrap().len(), 3);
+        // Another handle (another process) appends after the same log.
+        let s2 = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            s2.record_batch(&[], &[leaf(2, "carol", None, 30)]).unwrap(),
+            2
+        );
+        assert_eq!(
+            s.record_batch(&[], &[leaf(3, "alice", Some("deny"), 40)])
+                .unwrap(),
+            3
+        );
+        assert_eq!(s.audit_size().unwrap(), 4);
+        let all = s.audit_leaves(0, 10).unwrap();
+        assert_eq!(
+            all.iter().map(|l| l.index).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(all[1].leaf, leaf(1, "bob", Some("deny"), 20));
+        assert_eq!(s.audit_leaves(1, 3).unwrap().len(), 2);
+        assert_eq!(
+            s.audit_leaf_hashes(0, 4).unwrap(),
+            vec![[0; 32], [1; 32], [2; 32], [3; 32]]
+        );
+        assert_eq!(s.audit_leaf_by_event("ev2").unwrap().unwrap().index, 2);
+        assert!(s.audit_leaf_by_event("nope").unwrap().is_none());
+
+        // A failed batch writes nothing (neither decisions nor leaves).
+        let c = Connection::open(dir.path().join("portcullis.db")).unwrap();
+        c.execute_batch("CREATE TRIGGER fail BEFORE INSERT ON audit_leaves WHEN NEW.event_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END;").unwrap();
+        let mut bad = leaf(9, "x", None, 0);
+        bad.event_id = "boom".into();
+        assert!(s.record_batch(&[d], &[leaf(4, "x", None, 0), bad]).is_err());
+        assert_eq!(s.audit_size().unwrap(), 4);
+        assert_eq!(s.recent_decisions(10).unwrap().len(), 3);
+
+        // A gap is reported when reading hashes.
+        s.writer
+            .lock()
+            .execute("DELETE FROM audit_leaves WHERE idx = 1", [])
+            .unwrap();
+        assert!(matches!(
+            s.audit_leaf_hashes(0, 4),
+            Err(StoreError::Corrupt(m)) if m.contains("leaf 1")
+        ));
+    }
+
+    #[test]
+    fn audit_query_and_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        s.record_batch(
+            &[],
+            &[
+                leaf(0, "alice", Some("allow"), 10),
+                leaf(1, "bob", Some("deny"), 20),
+                leaf(2, "alice", Some("deny"), 30),
+                leaf(3, "alice", None, 40),
+            ],
+        )
+        .unwrap();
+        let idx = |q: AuditQuery| {
+            s.query_audit(&q)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.index)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(idx(AuditQuery::default()), vec![0, 1, 2, 3]);
+        let alice = AuditQuery {
+            principal: Some("alice".into()),
+            ..Default::default()
+        };
+        assert_eq!(idx(alice.clone()), vec![0, 2, 3]);
+        assert_eq!(
+            idx(AuditQuery {
+                decision: Some("deny".into()),
+                ..alice.clone()
+            }),
+            vec![2]
+        );
+        assert_eq!(
+            idx(AuditQuery {
+                since_ms: Some(20),
+                until_ms: Some(40),
+                ..Default::default()
+            }),
+            vec![1, 2]
+        );
+        assert_eq!(idx(AuditQuery { limit: 2, ..alice }), vec![0, 2]);
+
+        assert!(s.latest_audit_checkpoint().unwrap().is_none());
+        s.put_audit_checkpoint(2, "two").unwrap();
+        s.put_audit_checkpoint(4, "four").unwrap();
+        let latest = s.latest_audit_checkpoint().unwrap().unwrap();
+        assert_eq!((latest.size, latest.note.as_str()), (4, "four"));
+        let all = s.audit_checkpoints().unwrap();
+        assert_eq!(all.iter().map(|c| c.size).collect::<Vec<_>>(), vec![2, 4]);
+        assert!(all[0].seq < all[1].seq);
     }
 
     #[test]

@@ -338,16 +338,24 @@ impl TestGateway {
     }
 
     /// Stops the gateway and waits for it (flushing decision records).
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        drop(self.stop_keeping_dir().await);
+    }
+
+    /// Stops the gateway like [`TestGateway::stop`] and hands back its directory
+    /// (config, data) to inspect or restart from; it is deleted when dropped.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         // The state handle held here must go before the writer can finish.
         let task = self.task.take();
         drop(self.state);
+        drop(self.store);
         if let Some(t) = task {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
+        self.dir
     }
 }
 

@@ -1,4 +1,4 @@
-//! Subcommands: `serve`, `check`, `keys`, `mock-upstream`, `version`.
+//! Subcommands: `serve`, `check`, `keys`, `audit`, `mock-upstream`, `version`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use portcullis_audit::{CheckpointVerifier, EventKind, MerkleTree, NoteSigner, NoteVerifier};
 use portcullis_core::config::{Config, LogFormat, ProcessEnv};
 use portcullis_core::identity::{generate_key, validate_principal_name, KeyRecord};
 use portcullis_core::policy::PolicyEngine;
+use portcullis_server::audit;
 use portcullis_server::mock_server::{self, MockOptions};
 use portcullis_server::upstream::read_credential;
 use portcullis_server::Gateway;
@@ -46,6 +48,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The tamper-evident audit log: keys, verification, proofs, search, export.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Run the built-in mock model as an OpenAI-compatible server (for benchmarks).
     MockUpstream {
@@ -93,6 +100,98 @@ enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Make an Ed25519 signing key (written with mode 0600); prints the verifier key.
+    Keygen {
+        /// Where to write the signing key (`PRIVATE+KEY+...`).
+        #[arg(long)]
+        out: PathBuf,
+        /// The key name (by convention the log's origin).
+        #[arg(long, default_value = portcullis_core::config::DEFAULT_AUDIT_ORIGIN)]
+        name: String,
+    },
+    /// Recompute the whole tree from the stored leaves and check every checkpoint; exits
+    /// non-zero naming the first bad leaf or checkpoint.
+    Verify {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check signatures with this verifier key (file or string) instead of the
+        /// configured signing key.
+        #[arg(long)]
+        vkey: Option<String>,
+    },
+    /// Print an inclusion or consistency proof as JSON.
+    Proof {
+        #[command(subcommand)]
+        command: ProofCommand,
+    },
+    /// Check a proof offline against a signed checkpoint and the log's verifier key.
+    VerifyProof {
+        /// The verifier key (file or string).
+        #[arg(long)]
+        vkey: String,
+        /// The signed checkpoint file.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The proof file (JSON from `audit proof`).
+        #[arg(long)]
+        proof: PathBuf,
+        /// For a consistency proof: the signed checkpoint of the old size.
+        #[arg(long)]
+        old_checkpoint: Option<PathBuf>,
+    },
+    /// Search the log; prints JSON lines `{"index":N,"event":{...}}`.
+    Query {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        principal: Option<String>,
+        /// How far back, e.g. `24h`, `7d`.
+        #[arg(long)]
+        since: Option<String>,
+        /// `allow` or `deny`.
+        #[arg(long)]
+        decision: Option<String>,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+    },
+    /// Write the leaves, checkpoints and verifier key for an outside verifier.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProofCommand {
+    /// That a leaf is in the tree (by index or event id).
+    Inclusion {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        index: Option<u64>,
+        #[arg(long)]
+        event_id: Option<String>,
+        /// The tree size (default: the last checkpoint's).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// That the tree of size `old` is a prefix of the tree of size `new`.
+    Consistency {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        old: u64,
+        #[arg(long)]
+        new: u64,
+    },
+}
+
 /// Runs the CLI.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -100,6 +199,7 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
         Command::Keys { command } => keys(command),
+        Command::Audit { command } => audit_cmd(command),
         Command::MockUpstream {
             listen,
             delay,
@@ -240,6 +340,13 @@ fn keys(cmd: KeysCommand) -> Result<()> {
                 expires_at,
                 revoked_at: None,
             })?;
+            audit_control(
+                &config,
+                &*store,
+                EventKind::KeyCreated,
+                "keys.create",
+                &format!("key:{} principal:{principal}", g.id),
+            )?;
             println!(
                 "created key {} for principal {principal} (groups: {})",
                 g.id,
@@ -288,11 +395,232 @@ fn keys(cmd: KeysCommand) -> Result<()> {
                 .unwrap_or_default()
                 .to_string();
             if store.revoke_key(&id, portcullis_server::state::unix_now())? {
+                audit_control(
+                    &config,
+                    &*store,
+                    EventKind::KeyRevoked,
+                    "keys.revoke",
+                    &format!("key:{id}"),
+                )?;
                 println!("revoked key {id}");
                 Ok(())
             } else {
                 bail!("no active key with id {id}")
             }
+        }
+    }
+}
+
+/// Appends a control-plane event when the audit log is configured. The actor is the OS
+/// user running the command.
+fn audit_control(
+    config: &Config,
+    store: &dyn Store,
+    kind: EventKind,
+    action: &str,
+    target: &str,
+) -> Result<()> {
+    if config.audit.is_none() {
+        return Ok(());
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let now_ms = portcullis_server::state::unix_now().saturating_mul(1000);
+    let event = audit::control_event(kind, now_ms, &user, "local_cli", action, target);
+    audit::append_events(store, &[event]).map_err(|e| anyhow::anyhow!("audit log: {e}"))?;
+    Ok(())
+}
+
+fn read_vkey(arg: &str) -> Result<NoteVerifier> {
+    let text = match std::fs::read_to_string(arg) {
+        Ok(t) => t,
+        Err(_) if !Path::new(arg).exists() => arg.to_string(),
+        Err(e) => bail!("reading {arg}: {e}"),
+    };
+    NoteVerifier::from_vkey(text.trim()).map_err(|e| anyhow::anyhow!("verifier key: {e}"))
+}
+
+fn audit_config(config: &Config) -> Result<&portcullis_core::config::AuditConfig> {
+    config
+        .audit
+        .as_ref()
+        .with_context(|| format!("{}: no [audit] section", config.path.display()))
+}
+
+fn config_verifier(config: &Config) -> Result<CheckpointVerifier> {
+    let a = audit_config(config)?;
+    let key = audit::read_signing_key(&a.signing_key_file).map_err(anyhow::Error::msg)?;
+    CheckpointVerifier::new(&a.origin, key.verifier()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn load_tree(store: &dyn Store) -> Result<MerkleTree> {
+    let size = store.audit_size()?;
+    Ok(MerkleTree::from_leaf_hashes(
+        store.audit_leaf_hashes(0, size)?,
+    ))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn audit_cmd(cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Keygen { out, name } => {
+            if out.exists() {
+                bail!(
+                    "{} exists; refusing to overwrite a signing key",
+                    out.display()
+                );
+            }
+            let key = NoteSigner::generate(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+            portcullis_server::write_private_file(&out, key.to_skey().expose_secret())
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "signing key written to {} (mode 0600); the verifier key is:",
+                out.display()
+            );
+            println!("{}", key.verifier().to_vkey());
+            Ok(())
+        }
+        AuditCommand::Verify { config, vkey } => {
+            let config = load(&config)?;
+            let verifier = match vkey {
+                Some(v) => CheckpointVerifier::new(&audit_config(&config)?.origin, read_vkey(&v)?)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => config_verifier(&config)?,
+            };
+            let store = open_store(&config)?;
+            let started = std::time::Instant::now();
+            let report = audit::verify_log(&*store, &verifier)
+                .map_err(|e| anyhow::anyhow!("audit log verification FAILED: {e}"))?;
+            println!(
+                "ok: {} leaves, {} checkpoints verified in {:.2?}; root {}",
+                report.size,
+                report.checkpoints,
+                started.elapsed(),
+                hex::encode(report.root)
+            );
+            if let Some((size, root)) = report.latest {
+                println!("latest checkpoint: size {size}, root {}", hex::encode(root));
+            }
+            if report.unsigned() > 0 {
+                println!(
+                    "note: the last {} leaves are not covered by a signed checkpoint yet",
+                    report.unsigned()
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Proof { command } => {
+            let v = match command {
+                ProofCommand::Inclusion {
+                    config,
+                    index,
+                    event_id,
+                    size,
+                } => {
+                    let config = load(&config)?;
+                    audit_config(&config)?;
+                    let store = open_store(&config)?;
+                    let index = match (index, event_id) {
+                        (Some(i), None) => i,
+                        (None, Some(id)) => {
+                            store
+                                .audit_leaf_by_event(&id)?
+                                .with_context(|| format!("no event {id:?} in the log"))?
+                                .index
+                        }
+                        _ => bail!("give exactly one of --index, --event-id"),
+                    };
+                    let tree = load_tree(&*store)?;
+                    audit::inclusion_json(&*store, &tree, index, size)
+                        .map_err(anyhow::Error::msg)?
+                }
+                ProofCommand::Consistency { config, old, new } => {
+                    let config = load(&config)?;
+                    audit_config(&config)?;
+                    let store = open_store(&config)?;
+                    let tree = load_tree(&*store)?;
+                    audit::consistency_json(&*store, &tree, old, new).map_err(anyhow::Error::msg)?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(())
+        }
+        AuditCommand::VerifyProof {
+            vkey,
+            checkpoint,
+            proof,
+            old_checkpoint,
+        } => {
+            let vkey = read_vkey(&vkey)?;
+            let note = read_text(&checkpoint)?;
+            let proof: serde_json::Value = serde_json::from_str(&read_text(&proof)?)
+                .with_context(|| format!("{}: not JSON", proof.display()))?;
+            let old = old_checkpoint.as_deref().map(read_text).transpose()?;
+            let msg = audit::verify_proof(&vkey, &note, &proof, old.as_deref())
+                .map_err(|e| anyhow::anyhow!("proof does NOT verify: {e}"))?;
+            println!("{msg}");
+            Ok(())
+        }
+        AuditCommand::Query {
+            config,
+            principal,
+            since,
+            decision,
+            limit,
+        } => {
+            let config = load(&config)?;
+            audit_config(&config)?;
+            let store = open_store(&config)?;
+            let q = audit::build_query(principal, since.as_deref(), decision, limit)
+                .map_err(anyhow::Error::msg)?;
+            print!(
+                "{}",
+                audit::query_lines(&*store, &q).map_err(anyhow::Error::msg)?
+            );
+            Ok(())
+        }
+        AuditCommand::Export { config, out } => {
+            let config = load(&config)?;
+            let verifier = config_verifier(&config)?;
+            let store = open_store(&config)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            // Checkpoints first: every leaf they sign is already stored.
+            let checkpoints = store.audit_checkpoints()?;
+            let size = store.audit_size()?;
+            let mut leaves = Vec::new();
+            let mut start = 0;
+            while start < size {
+                let end = (start + 10_000).min(size);
+                for l in store.audit_leaves(start, end)? {
+                    leaves.extend_from_slice(&l.leaf.leaf);
+                    leaves.push(b'\n');
+                }
+                start = end;
+            }
+            let write = |name: &str, data: &[u8]| {
+                std::fs::write(out.join(name), data)
+                    .with_context(|| format!("writing {}", out.join(name).display()))
+            };
+            write("leaves.jsonl", &leaves)?;
+            let mut cps = String::new();
+            for c in &checkpoints {
+                cps.push_str(&serde_json::json!({"size": c.size, "note": c.note}).to_string());
+                cps.push('\n');
+            }
+            write("checkpoints.jsonl", cps.as_bytes())?;
+            if let Some(c) = checkpoints.last() {
+                write("checkpoint", c.note.as_bytes())?;
+            }
+            write("vkey", format!("{}\n", verifier.key().to_vkey()).as_bytes())?;
+            write("origin", format!("{}\n", verifier.origin()).as_bytes())?;
+            println!(
+                "exported {size} leaves and {} checkpoints to {}",
+                checkpoints.len(),
+                out.display()
+            );
+            Ok(())
         }
     }
 }

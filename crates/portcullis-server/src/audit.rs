@@ -1,0 +1,692 @@
+//! The tamper-evident audit log, wired to the store: opening the log at start (tree
+//! rebuilt from stored leaf hashes, signer resumed from the last stored checkpoint),
+//! building events from decision records, signing checkpoints, serving proofs, and the
+//! full verification that `portcullis audit verify` runs.
+//!
+//! The log itself (hashing, proofs, signed notes, canonical events) is
+//! `portcullis-audit`; the leaves and checkpoints live in the [`Store`]. Appends happen
+//! on the decision writer thread ([`crate::decisions`]), in the same transaction as the
+//! decision records.
+//!
+//! # Request events
+//!
+//! A decision record becomes an [`AuditEvent`] of kind `request`: `decision` is `allow`
+//! for an allowed request, `deny` for any refusal (policy, authentication, validation,
+//! limits) and `null` for an `error` after which the outcome is unknown; `policy_ids` is
+//! the deciding policy ids for `allow`/`deny`, and `<decision>:<reason>` (e.g.
+//! `unauthenticated:missing_credential`, `rate_limited:tokens_per_day:principal:alice`)
+//! for the other refusals. The request and response bodies appear only as SHA-256
+//! hashes.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use portcullis_audit::checkpoint::Checkpoint;
+use portcullis_audit::merkle::{self, Hash};
+use portcullis_audit::{
+    AuditEvent, CheckpointSigner, CheckpointVerifier, Decision, EventKind, MerkleTree, NoteSigner,
+    NoteVerifier,
+};
+use portcullis_core::config::AuditConfig;
+use portcullis_store::{DecisionRecord, NewAuditLeaf, Store, StoredCheckpoint};
+use serde_json::{json, Value};
+
+/// What a request adds to its decision record for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAudit {
+    /// How the caller authenticated (`api_key`, `user`, `workload`; empty if not).
+    pub identity_kind: String,
+    /// SHA-256 of the request body, when one was read.
+    pub request_sha256: Option<Hash>,
+    /// SHA-256 of the response body sent (for a stream: of all bytes sent).
+    pub response_sha256: Option<Hash>,
+}
+
+/// The part of the log that request handlers and the admin API share.
+#[derive(Debug)]
+pub struct AuditShared {
+    /// The tree over every committed leaf (the writer appends, readers prove).
+    pub tree: Arc<RwLock<MerkleTree>>,
+    /// Checks this log's checkpoints.
+    pub verifier: CheckpointVerifier,
+}
+
+/// Reads a signing key file (`PRIVATE+KEY+...`).
+pub fn read_signing_key(path: &std::path::Path) -> Result<NoteSigner, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("audit signing key {}: {e}", path.display()))?;
+    NoteSigner::from_skey(text.trim())
+        .map_err(|e| format!("audit signing key {}: {e}", path.display()))
+}
+
+/// The writer thread's side of the log: the tree and the signer.
+#[derive(Debug)]
+pub struct AuditWriter {
+    shared: Arc<AuditShared>,
+    signer: CheckpointSigner,
+    /// Set when the stored log stopped matching the tree (tampering or a bug): no more
+    /// checkpoints are signed.
+    broken: bool,
+}
+
+impl AuditWriter {
+    /// Opens the log: rebuilds the tree from the stored leaf hashes and resumes the signer
+    /// from the last stored checkpoint, refusing a log that no longer matches it.
+    pub fn open(config: &AuditConfig, store: &dyn Store) -> Result<Self, String> {
+        let key = read_signing_key(&config.signing_key_file)?;
+        let size = store.audit_size().map_err(|e| e.to_string())?;
+        let hashes = store
+            .audit_leaf_hashes(0, size)
+            .map_err(|e| format!("audit log: {e}; run `portcullis audit verify`"))?;
+        let tree = MerkleTree::from_leaf_hashes(hashes);
+        let signer = match store
+            .latest_audit_checkpoint()
+            .map_err(|e| e.to_string())?
+        {
+            None => CheckpointSigner::new(&config.origin, key),
+            Some(last) => {
+                let signer = CheckpointSigner::resume(&config.origin, key, &last.note).map_err(
+                    |e| {
+                        format!(
+                        "audit log: the last stored checkpoint does not verify with this key and origin {:?}: {e}",
+                        config.origin
+                    )
+                    },
+                )?;
+                if let Some((size, root)) = signer.last_signed() {
+                    if tree.root_at(size).ok() != Some(root) {
+                        return Err(format!(
+                            "audit log: the stored leaves ({}) do not match the last signed checkpoint (size {size}); run `portcullis audit verify`",
+                            tree.size()
+                        ));
+                    }
+                }
+                Ok(signer)
+            }
+        }
+        .map_err(|e| format!("audit log: {e}"))?;
+        Ok(Self {
+            shared: Arc::new(AuditShared {
+                tree: Arc::new(RwLock::new(tree)),
+                verifier: signer.verifier(),
+            }),
+            signer,
+            broken: false,
+        })
+    }
+
+    /// The shared half.
+    pub fn shared(&self) -> Arc<AuditShared> {
+        self.shared.clone()
+    }
+
+    /// Adds committed leaves to the tree. `first` is the index the store gave the first
+    /// of `hashes`; leaves other processes appended before it are read from the store.
+    pub fn committed(
+        &mut self,
+        store: &dyn Store,
+        first: u64,
+        hashes: &[Hash],
+    ) -> Result<(), String> {
+        self.catch_up(store, first)?;
+        let mut tree = self.shared.tree.write();
+        for h in hashes {
+            tree.push_leaf_hash(*h);
+        }
+        Ok(())
+    }
+
+    /// Reads leaves appended by other processes (up to `until`) into the tree.
+    fn catch_up(&mut self, store: &dyn Store, until: u64) -> Result<(), String> {
+        let have = self.shared.tree.read().size();
+        if until == have {
+            return Ok(());
+        }
+        if until < have || self.broken {
+            self.broken = true;
+            return Err(format!(
+                "audit log: the store holds {until} leaves but {have} were committed; refusing to sign further checkpoints"
+            ));
+        }
+        let missing = store
+            .audit_leaf_hashes(have, until)
+            .map_err(|e| e.to_string())?;
+        if missing.len() as u64 != until - have {
+            self.broken = true;
+            return Err("audit log: leaves missing while catching up".into());
+        }
+        let mut tree = self.shared.tree.write();
+        for h in missing {
+            tree.push_leaf_hash(h);
+        }
+        Ok(())
+    }
+
+    /// Signs and stores a checkpoint of the whole log if it grew since the last one;
+    /// returns the stored note (`None` when nothing new).
+    pub fn checkpoint(&mut self, store: &dyn Store) -> Result<Option<String>, String> {
+        if self.broken {
+            return Err("audit log is broken; not signing".into());
+        }
+        let size = store.audit_size().map_err(|e| e.to_string())?;
+        self.catch_up(store, size)?;
+        let tree = self.shared.tree.read();
+        let last = self.signer.last_signed().map(|(s, _)| s);
+        if tree.is_empty() || last == Some(tree.size()) {
+            return Ok(None);
+        }
+        let note = self.signer.sign_tree(&tree).map_err(|e| e.to_string())?;
+        store
+            .put_audit_checkpoint(tree.size(), &note)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(note))
+    }
+}
+
+/// The event for a request's decision record.
+pub fn request_event(rec: &DecisionRecord, a: &RequestAudit) -> AuditEvent {
+    let mut e = AuditEvent::new(EventKind::Request, rec.ts_ms.max(0) as u64);
+    e.request_id = rec.request_id.clone();
+    e.principal = rec.principal.clone();
+    e.identity_kind = a.identity_kind.clone();
+    e.action = rec.action.clone();
+    e.model = (!rec.model.is_empty()).then(|| rec.model.clone());
+    e.upstream = (!rec.upstream.is_empty()).then(|| rec.upstream.clone());
+    let split = |s: &str| -> Vec<String> {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    (e.decision, e.policy_ids) = match rec.decision.as_str() {
+        // An allow's reason is `policies[;outcome]`.
+        "allow" => (
+            Some(Decision::Allow),
+            split(rec.reason.split(';').next().unwrap_or_default()),
+        ),
+        "deny" => (Some(Decision::Deny), split(&rec.reason)),
+        "error" => (None, vec![format!("error:{}", rec.reason)]),
+        other => (
+            Some(Decision::Deny),
+            vec![format!("{other}:{}", rec.reason)],
+        ),
+    };
+    if rec.decision == "allow" {
+        e.prompt_tokens = Some(rec.prompt_tokens);
+        e.completion_tokens = Some(rec.completion_tokens);
+    }
+    e.latency_us = Some(rec.latency_us);
+    e.request_sha256 = a.request_sha256;
+    e.response_sha256 = a.response_sha256;
+    e
+}
+
+/// A control-plane event (`key_created`, `key_revoked`, `policy_reloaded`) with a random
+/// event id in `request_id`.
+pub fn control_event(
+    kind: EventKind,
+    now_ms: i64,
+    principal: &str,
+    identity_kind: &str,
+    action: &str,
+    target: &str,
+) -> AuditEvent {
+    let mut e = AuditEvent::new(kind, now_ms.max(0) as u64);
+    e.request_id = hex::encode(rand::random::<[u8; 12]>());
+    e.principal = principal.into();
+    e.identity_kind = identity_kind.into();
+    e.action = action.into();
+    e.target = Some(target.into());
+    e
+}
+
+/// The stored form of an event.
+pub fn to_leaf(e: &AuditEvent) -> NewAuditLeaf {
+    let leaf = e.to_canonical_bytes();
+    NewAuditLeaf {
+        leaf_hash: merkle::leaf_hash(&leaf),
+        leaf,
+        event_id: e.request_id.clone(),
+        ts_ms: i64::try_from(e.time_unix_ms).unwrap_or(i64::MAX),
+        principal: e.principal.clone(),
+        decision: e.decision.map(|d| d.as_str().to_string()),
+    }
+}
+
+/// Appends control-plane events directly to the store (the CLI, when the gateway may not
+/// be running; the gateway's next checkpoint covers them). Returns the first index.
+pub fn append_events(store: &dyn Store, events: &[AuditEvent]) -> Result<u64, String> {
+    let leaves: Vec<_> = events.iter().map(to_leaf).collect();
+    store.record_batch(&[], &leaves).map_err(|e| e.to_string())
+}
+
+/// A search from operator input: `since` is a duration back from now (`24h`, `7d`),
+/// `decision` is `allow` or `deny`.
+pub fn build_query(
+    principal: Option<String>,
+    since: Option<&str>,
+    decision: Option<String>,
+    limit: usize,
+) -> Result<portcullis_store::AuditQuery, String> {
+    let since_ms = match since {
+        None => None,
+        Some(s) => {
+            let d = humantime::parse_duration(s)
+                .map_err(|e| format!("since: `{s}` is not a duration: {e}"))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            Some(now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        }
+    };
+    if let Some(d) = &decision {
+        if Decision::from_name(d).is_none() {
+            return Err(format!("decision: `{d}` is not `allow` or `deny`"));
+        }
+    }
+    Ok(portcullis_store::AuditQuery {
+        principal,
+        since_ms,
+        until_ms: None,
+        decision,
+        limit,
+    })
+}
+
+/// The matching leaves as JSON lines: `{"index":N,"event":{...}}`, oldest first.
+pub fn query_lines(store: &dyn Store, q: &portcullis_store::AuditQuery) -> Result<String, String> {
+    let mut out = String::new();
+    for l in store.query_audit(q).map_err(|e| e.to_string())? {
+        let event: Value =
+            serde_json::from_slice(&l.leaf.leaf).map_err(|e| format!("leaf {}: {e}", l.index))?;
+        out.push_str(&json!({"index": l.index, "event": event}).to_string());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Verification
+// ---------------------------------------------------------------------------
+
+/// What a successful verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Leaves in the log.
+    pub size: u64,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// Size and root of the last checkpoint.
+    pub latest: Option<(u64, Hash)>,
+    /// The root of the whole log.
+    pub root: Hash,
+}
+
+impl VerifyReport {
+    /// Leaves after the last checkpoint (not yet covered by a signature).
+    pub fn unsigned(&self) -> u64 {
+        self.size - self.latest.map_or(0, |(s, _)| s)
+    }
+}
+
+/// The first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyFailure {
+    /// A leaf is missing, altered or malformed.
+    #[error("leaf {index}: {reason}")]
+    Leaf {
+        /// The first bad leaf index.
+        index: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A checkpoint does not verify or does not match the leaves.
+    #[error("checkpoint #{position} (size {size}): {reason}")]
+    Checkpoint {
+        /// 1-based position among the stored checkpoints.
+        position: usize,
+        /// The size it claims.
+        size: u64,
+        /// What is wrong (naming the first bad leaf index, or the range holding it).
+        reason: String,
+        /// The first bad leaf index, when it can be named exactly.
+        first_bad_leaf: Option<u64>,
+    },
+    /// The store could not be read.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+const VERIFY_CHUNK: u64 = 10_000;
+
+/// Recomputes the whole tree from the stored leaves (each must be a canonical event whose
+/// hash and query columns match), then checks every stored checkpoint, in order: its
+/// signature and origin, that its root is the tree's root at its size, and that it is
+/// consistent with the one before.
+pub fn verify_log(
+    store: &dyn Store,
+    verifier: &CheckpointVerifier,
+) -> Result<VerifyReport, VerifyFailure> {
+    let storage = |e: portcullis_store::StoreError| VerifyFailure::Store(e.to_string());
+    let size = store.audit_size().map_err(storage)?;
+    let mut tree = MerkleTree::new();
+    let mut start = 0;
+    while start < size {
+        let end = (start + VERIFY_CHUNK).min(size);
+        for l in store.audit_leaves(start, end).map_err(storage)? {
+            let index = tree.size();
+            if l.index != index {
+                return Err(VerifyFailure::Leaf {
+                    index,
+                    reason: format!("missing (the next stored leaf is {})", l.index),
+                });
+            }
+            check_leaf(&l.leaf).map_err(|reason| VerifyFailure::Leaf { index, reason })?;
+            tree.push_leaf_hash(l.leaf.leaf_hash);
+        }
+        if tree.size() != end {
+            return Err(VerifyFailure::Leaf {
+                index: tree.size(),
+                reason: "missing".into(),
+            });
+        }
+        start = end;
+    }
+    let checkpoints = store.audit_checkpoints().map_err(storage)?;
+    let mut prev: Option<(u64, Hash)> = None;
+    for (i, stored) in checkpoints.iter().enumerate() {
+        let fail = |reason: String, first_bad_leaf: Option<u64>| VerifyFailure::Checkpoint {
+            position: i + 1,
+            size: stored.size,
+            reason,
+            first_bad_leaf,
+        };
+        let cp = verifier
+            .open(&stored.note)
+            .map_err(|e| fail(format!("does not verify: {e}"), None))?;
+        if cp.size() != stored.size {
+            return Err(fail(
+                format!("its note signs size {}, not the stored size", cp.size()),
+                None,
+            ));
+        }
+        if cp.size() > tree.size() {
+            return Err(fail(
+                format!(
+                    "signs {} leaves but the log holds {}: leaves from index {} are missing (truncated)",
+                    cp.size(),
+                    tree.size(),
+                    tree.size()
+                ),
+                Some(tree.size()),
+            ));
+        }
+        let good = prev.map_or(0, |(s, _)| s);
+        let root = tree
+            .root_at(cp.size())
+            .map_err(|e| fail(e.to_string(), None))?;
+        if root != *cp.root() {
+            let (reason, first) = if cp.size() <= good {
+                (
+                    "root does not match the stored leaves, which matched the checkpoint before it"
+                        .to_string(),
+                    None,
+                )
+            } else if cp.size() > good + 1 {
+                (
+                    format!(
+                        "root does not match the stored leaves: the first bad leaf is in [{good}, {})",
+                        cp.size()
+                    ),
+                    None,
+                )
+            } else {
+                (
+                    format!("root does not match the stored leaves: leaf {good} was altered"),
+                    Some(good),
+                )
+            };
+            return Err(fail(reason, first));
+        }
+        if let Some((psize, proot)) = prev {
+            if cp.size() < psize {
+                return Err(fail(
+                    format!("smaller than the checkpoint before it (size {psize})"),
+                    None,
+                ));
+            }
+            let proof = tree
+                .consistency_proof(psize, cp.size())
+                .map_err(|e| fail(e.to_string(), None))?;
+            merkle::verify_consistency(psize, cp.size(), &proot, cp.root(), &proof).map_err(
+                |e| {
+                    fail(
+                        format!("not consistent with the checkpoint before it (size {psize}): {e}"),
+                        None,
+                    )
+                },
+            )?;
+        }
+        prev = Some((cp.size(), *cp.root()));
+    }
+    Ok(VerifyReport {
+        size: tree.size(),
+        checkpoints: checkpoints.len(),
+        latest: prev,
+        root: tree.root(),
+    })
+}
+
+fn check_leaf(l: &NewAuditLeaf) -> Result<(), String> {
+    if merkle::leaf_hash(&l.leaf) != l.leaf_hash {
+        return Err("the stored leaf hash does not match the leaf bytes (altered)".into());
+    }
+    let e = AuditEvent::from_canonical_bytes(&l.leaf)
+        .map_err(|e| format!("not a canonical audit event: {e}"))?;
+    let decision = e.decision.map(|d| d.as_str().to_string());
+    if e.request_id != l.event_id
+        || i64::try_from(e.time_unix_ms).ok() != Some(l.ts_ms)
+        || e.principal != l.principal
+        || decision != l.decision
+    {
+        return Err("the query columns do not match the leaf (altered or moved)".into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Proofs
+// ---------------------------------------------------------------------------
+
+fn hexes(hs: &[Hash]) -> Vec<String> {
+    hs.iter().map(hex::encode).collect()
+}
+
+fn checkpoint_at(store: &dyn Store, size: u64) -> Result<Option<StoredCheckpoint>, String> {
+    Ok(store
+        .audit_checkpoints()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .rev()
+        .find(|c| c.size == size))
+}
+
+/// The default tree size for proofs: the last checkpoint's (so the proof checks against a
+/// signed root), else the whole tree.
+pub fn default_size(store: &dyn Store, tree: &MerkleTree) -> Result<u64, String> {
+    Ok(store
+        .latest_audit_checkpoint()
+        .map_err(|e| e.to_string())?
+        .map_or(tree.size(), |c| c.size.min(tree.size())))
+}
+
+/// An inclusion proof as JSON: the leaf, its hash, the proof (hex, from the leaf's
+/// sibling upwards), the root at `size`, and the signed checkpoint of that size if one is
+/// stored.
+pub fn inclusion_json(
+    store: &dyn Store,
+    tree: &MerkleTree,
+    index: u64,
+    size: Option<u64>,
+) -> Result<Value, String> {
+    let size = match size {
+        Some(s) => s,
+        None => {
+            let d = default_size(store, tree)?;
+            if index < d {
+                d
+            } else {
+                tree.size()
+            }
+        }
+    };
+    let proof = tree
+        .inclusion_proof(index, size)
+        .map_err(|e| e.to_string())?;
+    let leaf = store
+        .audit_leaves(index, index + 1)
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or_else(|| format!("leaf {index} is not stored"))?;
+    let root = tree.root_at(size).map_err(|e| e.to_string())?;
+    Ok(json!({
+        "type": "inclusion",
+        "index": index,
+        "size": size,
+        "leaf": String::from_utf8_lossy(&leaf.leaf.leaf),
+        "leaf_hash": hex::encode(leaf.leaf.leaf_hash),
+        "proof": hexes(&proof),
+        "root": hex::encode(root),
+        "checkpoint": checkpoint_at(store, size)?.map(|c| c.note),
+    }))
+}
+
+/// A consistency proof between sizes `old` and `new` as JSON, with both roots and the
+/// signed checkpoints of those sizes if stored.
+pub fn consistency_json(
+    store: &dyn Store,
+    tree: &MerkleTree,
+    old: u64,
+    new: u64,
+) -> Result<Value, String> {
+    let proof = tree
+        .consistency_proof(old, new)
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "type": "consistency",
+        "old": old,
+        "new": new,
+        "old_root": hex::encode(tree.root_at(old).map_err(|e| e.to_string())?),
+        "new_root": hex::encode(tree.root_at(new).map_err(|e| e.to_string())?),
+        "proof": hexes(&proof),
+        "old_checkpoint": checkpoint_at(store, old)?.map(|c| c.note),
+        "new_checkpoint": checkpoint_at(store, new)?.map(|c| c.note),
+    }))
+}
+
+fn hash_field(v: &Value, name: &str) -> Result<Hash, String> {
+    let s = v[name]
+        .as_str()
+        .ok_or_else(|| format!("proof: `{name}` is missing"))?;
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s, &mut h).map_err(|_| format!("proof: `{name}` is not a hex hash"))?;
+    Ok(h)
+}
+
+fn proof_hashes(v: &Value) -> Result<Vec<Hash>, String> {
+    let arr = v["proof"]
+        .as_array()
+        .ok_or("proof: `proof` must be an array")?;
+    arr.iter()
+        .map(|h| {
+            let mut out = [0u8; 32];
+            h.as_str()
+                .and_then(|s| hex::decode_to_slice(s, &mut out).ok())
+                .ok_or("proof: a proof hash is not hex")?;
+            Ok(out)
+        })
+        .collect()
+}
+
+fn u64_field(v: &Value, name: &str) -> Result<u64, String> {
+    v[name]
+        .as_u64()
+        .ok_or_else(|| format!("proof: `{name}` is missing"))
+}
+
+/// Opens a signed checkpoint with a verifier key alone (the origin is the note's own).
+pub fn open_checkpoint(vkey: &NoteVerifier, note: &str) -> Result<Checkpoint, String> {
+    let opened = vkey.open(note).map_err(|e| format!("checkpoint: {e}"))?;
+    Checkpoint::from_note_text(opened.text()).map_err(|e| format!("checkpoint: {e}"))
+}
+
+/// Checks a proof (as printed by `audit proof`) offline, against a signed checkpoint and
+/// the log's verifier key. An inclusion proof's leaf hash is recomputed from its `leaf`;
+/// a consistency proof's old root comes from `old_checkpoint` when given (else from the
+/// proof itself). Returns a one-line description of what was proved.
+pub fn verify_proof(
+    vkey: &NoteVerifier,
+    checkpoint: &str,
+    proof: &Value,
+    old_checkpoint: Option<&str>,
+) -> Result<String, String> {
+    let cp = open_checkpoint(vkey, checkpoint)?;
+    let hashes = proof_hashes(proof)?;
+    match proof["type"].as_str() {
+        Some("inclusion") => {
+            let index = u64_field(proof, "index")?;
+            let size = u64_field(proof, "size")?;
+            if size != cp.size() {
+                return Err(format!(
+                    "the proof is for size {size} but the checkpoint signs size {}",
+                    cp.size()
+                ));
+            }
+            let leaf = proof["leaf"].as_str().ok_or("proof: `leaf` is missing")?;
+            let event = AuditEvent::from_canonical_bytes(leaf.as_bytes())
+                .map_err(|e| format!("leaf: {e}"))?;
+            let lh = merkle::leaf_hash(leaf.as_bytes());
+            if proof.get("leaf_hash").is_some() && hash_field(proof, "leaf_hash")? != lh {
+                return Err("the leaf does not hash to the proof's leaf_hash".into());
+            }
+            merkle::verify_inclusion(index, size, &lh, &hashes, cp.root()).map_err(|e| {
+                format!("leaf {index} is not in the checkpointed tree of size {size}: {e}")
+            })?;
+            Ok(format!(
+                "ok: event {} ({}) is leaf {index} of {} at size {size}",
+                event.request_id,
+                event.kind.as_str(),
+                cp.origin()
+            ))
+        }
+        Some("consistency") => {
+            let old = u64_field(proof, "old")?;
+            let new = u64_field(proof, "new")?;
+            if new != cp.size() {
+                return Err(format!(
+                    "the proof is to size {new} but the checkpoint signs size {}",
+                    cp.size()
+                ));
+            }
+            let old_root = match old_checkpoint {
+                Some(n) => {
+                    let o = open_checkpoint(vkey, n)?;
+                    if o.size() != old || o.origin() != cp.origin() {
+                        return Err(
+                            "the old checkpoint is not for the proof's old size and origin".into(),
+                        );
+                    }
+                    *o.root()
+                }
+                None => hash_field(proof, "old_root")?,
+            };
+            merkle::verify_consistency(old, new, &old_root, cp.root(), &hashes)
+                .map_err(|e| format!("size {old} is not a prefix of size {new}: {e}"))?;
+            Ok(format!(
+                "ok: {} at size {old} is a prefix of size {new}",
+                cp.origin()
+            ))
+        }
+        _ => Err("proof: `type` must be `inclusion` or `consistency`".into()),
+    }
+}
