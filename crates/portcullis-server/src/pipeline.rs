@@ -34,13 +34,8 @@ pub async fn chat(
     req: Request,
 ) -> Response {
     let mut ctx = RequestCtx::new(Action::ChatCompletions, addr.0);
-    match chat_inner(&st, &mut ctx, req).await {
-        Ok(r) => with_request_id(r, &ctx),
-        Err(e) => {
-            st.finish_error(&mut ctx, &e).await;
-            with_request_id(e.into_response(), &ctx)
-        }
-    }
+    let result = chat_inner(&st, &mut ctx, req).await;
+    conclude(&st, &mut ctx, result).await
 }
 
 /// `POST /v1/embeddings`.
@@ -50,11 +45,21 @@ pub async fn embeddings(
     req: Request,
 ) -> Response {
     let mut ctx = RequestCtx::new(Action::Embeddings, addr.0);
-    match embeddings_inner(&st, &mut ctx, req).await {
-        Ok(r) => with_request_id(r, &ctx),
+    let result = embeddings_inner(&st, &mut ctx, req).await;
+    conclude(&st, &mut ctx, result).await
+}
+
+/// Turns a pipeline result into the response, recording a failure.
+async fn conclude(
+    st: &AppState,
+    ctx: &mut RequestCtx,
+    result: Result<Response, ApiError>,
+) -> Response {
+    match result {
+        Ok(r) => with_request_id(r, ctx),
         Err(e) => {
-            st.finish_error(&mut ctx, &e).await;
-            with_request_id(e.into_response(), &ctx)
+            st.finish_error(ctx, &e).await;
+            with_request_id(e.into_response(), ctx)
         }
     }
 }
