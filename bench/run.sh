@@ -12,13 +12,15 @@
 # Environment knobs (all optional):
 #   SKIP_BUILD=1        do not run `cargo build --release`
 #   SKIP_LITELLM=1      skip the LiteLLM comparison even if bench/.venv has it
+#   LOADGEN=wrk         use wrk even if oha is installed (no fixed-rate mode)
 #   DURATION=15s        length of each measured load run
 #   RATE=1000           requests/s of the fixed-rate latency runs
 #   LAT_CONNS=16        connections of the fixed-rate latency runs
 #   TPUT_CONNS=64       connections of the throughput runs
 #   STREAMS=256         concurrent streaming requests of the memory run
 #   STREAM_CHUNK_DELAY=250ms  delay between SSE events of the streaming mock (~12 events)
-#   BASE_PORT=28080     first of the ports used (BASE_PORT .. BASE_PORT+8)
+#   BASE_PORT=24080     first of the ports used (BASE_PORT .. BASE_PORT+6); keep it below
+#                       the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +32,7 @@ LAT_CONNS="${LAT_CONNS:-16}"
 TPUT_CONNS="${TPUT_CONNS:-64}"
 STREAMS="${STREAMS:-256}"
 STREAM_CHUNK_DELAY="${STREAM_CHUNK_DELAY:-250ms}"
-BASE_PORT="${BASE_PORT:-28080}"
+BASE_PORT="${BASE_PORT:-24080}"
 # Upper bound for any single load run (its duration plus slack).
 RUN_TIMEOUT=60
 
@@ -126,8 +128,10 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- tools
-LOADGEN=""
-if command -v oha >/dev/null 2>&1; then
+LOADGEN="${LOADGEN:-}"
+if [ "$LOADGEN" = wrk ]; then
+    command -v wrk >/dev/null 2>&1 || die "LOADGEN=wrk but wrk is not installed"
+elif command -v oha >/dev/null 2>&1; then
     LOADGEN=oha
 else
     log "oha not on PATH; waiting up to 120 s in case 'cargo install oha' is still running"
@@ -159,7 +163,7 @@ done
     echo "mem_total_gib: $(free -g | awk '/^Mem:/ {print $2}')"
     echo "kernel: $(uname -r)"
     echo "loadgen: $LOADGEN $($LOADGEN --version 2>/dev/null | head -1 || true)"
-    echo "git_rev: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- crates 2>/dev/null || echo ' (crates/ has uncommitted changes)')"
+    echo "git_rev: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- crates 2>/dev/null)" ] || echo ' (crates/ has uncommitted changes)')"
     echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
@@ -203,11 +207,11 @@ open(sys.argv[1], "w").write(
     '  local s = summary.duration / 1e6\n'
     '  io.write(string.format(\'WRKJSON {"rps": %%f, "p50": %%f, "p99": %%f, "p999": %%f, '
     '"requests": %%d, "non2xx": %%d, "errors": %%d}\\n\', summary.requests / s, '
-    'latency:percentile(50)/1e6, latency:percentile(99)/1e6, latency:percentile(99.9)/1e6, '
+    'latency:percentile(50)/1e3, latency:percentile(99)/1e3, latency:percentile(99.9)/1e3, '
     'summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read + '
     'summary.errors.write + summary.errors.timeout))\nend\n' % (json.dumps(body), hdr))
 PY
-        timeout "$RUN_TIMEOUT" wrk -t 2 -c "$conns" -d "$DURATION" --latency -s "$lua" "$url" \
+        timeout "$RUN_TIMEOUT" wrk -t "$(( conns < 2 ? conns : 2 ))" -c "$conns" -d "$DURATION" --latency -s "$lua" "$url" \
             | tee "$RESULTS/$name.wrk.txt" | sed -n 's/^WRKJSON //p' > "$RESULTS/$name.json"
     fi
 }
@@ -330,6 +334,8 @@ if [ "${SKIP_LITELLM:-0}" = 1 ]; then
     LITELLM_STATUS="skipped (SKIP_LITELLM=1)"
 elif [ ! -x "$LITELLM" ]; then
     LITELLM_STATUS="skipped (bench/.venv/bin/litellm not installed; see docs/benchmarks.md)"
+elif port_in_use "$LITELLM_PORT"; then
+    LITELLM_STATUS="skipped (port $LITELLM_PORT taken)"
 else
     cat > "$WORK/litellm.yaml" <<EOF
 model_list:
@@ -352,7 +358,7 @@ EOF
     LL_URL="http://127.0.0.1:$LITELLM_PORT/v1/chat/completions"
     ready=0
     ll_t0=$(date +%s)
-    # LiteLLM takes 60-90 s to start on this kind of machine; allow 240 s.
+    # LiteLLM took ~20 s to start on an idle 2-core machine, over 60 s on a busy one.
     while [ $(( $(date +%s) - ll_t0 )) -lt 240 ]; do
         if curl -fsS -o /dev/null --max-time 2 -H 'Content-Type: application/json' \
             -H "Authorization: Bearer sk-bench-master" -d "$BODY" "$LL_URL" 2>/dev/null; then

@@ -281,10 +281,13 @@ fn serve(path: &Path) -> Result<()> {
         tracing::info!(listen = %data.local_addr()?, admin = %admin.local_addr()?, policies = gateway.state().policy.load().len(), "portcullis is serving");
 
         // SIGHUP reloads policies; a bad set is refused and the old one stays.
-        let state = gateway.state().clone();
+        // A weak handle: the gateway's state must be dropped at shutdown so the decision
+        // writer sees its channel close, writes what is queued and signs a last checkpoint.
+        let weak = std::sync::Arc::downgrade(gateway.state());
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
+                let Some(state) = weak.upgrade() else { break };
                 match portcullis_server::reload_policies(&state) {
                     Ok(n) => tracing::info!(policies = n, "policies reloaded"),
                     Err(e) => tracing::error!(error = %e, "policy reload refused; keeping the previous policies"),

@@ -145,3 +145,68 @@ fn version() {
     let out = run(Path::new("."), &["version"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("portcullis "));
 }
+
+#[test]
+fn serve_stops_promptly_on_sigterm_and_keeps_records() {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, admin) = (free_port(), free_port());
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{BASE}[bootstrap.demo_key]\nprincipal = \"demo\"\ngroups = [\"g\"]\n"
+    );
+    let dir = setup(&config, GOOD_POLICY);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", "p.toml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let key_file = dir.path().join("data/demo.key");
+    let start = std::time::Instant::now();
+    while !key_file.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    // One request, over a raw socket to keep the test free of HTTP client crates.
+    let body = r#"{"model":"mock-model","messages":[{"role":"user","content":"hi"}]}"#;
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        key.trim(),
+        body.len()
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    std::io::Read::read_to_string(&mut s, &mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    let t = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "serve did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The decision record of the request was written before exit.
+    use portcullis_store::Store;
+    let store = portcullis_store::sqlite::SqliteStore::open(&dir.path().join("data")).unwrap();
+    let records = store.recent_decisions(10).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].decision, "allow");
+}
