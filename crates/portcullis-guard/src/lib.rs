@@ -46,11 +46,21 @@ pub enum FindingKind {
     IpAddress,
     /// A credential or key; see [`Finding::subtype`].
     Secret,
+    /// A person's name.
+    Person,
+    /// A prompt-injection attempt (instruction override, prompt extraction, hijack).
+    Injection,
+    /// A jailbreak attempt (persona, refusal suppression, developer mode, ...).
+    Jailbreak,
+    /// A markdown link or image whose URL carries data out (output guard).
+    ExfilLink,
+    /// The system-prompt canary echoed back (output guard).
+    Canary,
 }
 
 impl FindingKind {
     /// All kinds, in a stable order.
-    pub const ALL: [FindingKind; 7] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::Email,
         FindingKind::Phone,
         FindingKind::CreditCard,
@@ -58,7 +68,31 @@ impl FindingKind {
         FindingKind::UsSsn,
         FindingKind::IpAddress,
         FindingKind::Secret,
+        FindingKind::Person,
+        FindingKind::Injection,
+        FindingKind::Jailbreak,
+        FindingKind::ExfilLink,
+        FindingKind::Canary,
     ];
+
+    /// Whether this is a personal-data kind (the kinds pseudonymization applies to).
+    pub fn is_pii(self) -> bool {
+        matches!(
+            self,
+            FindingKind::Email
+                | FindingKind::Phone
+                | FindingKind::CreditCard
+                | FindingKind::Iban
+                | FindingKind::UsSsn
+                | FindingKind::IpAddress
+                | FindingKind::Person
+        )
+    }
+
+    /// Parses a wire name (`"CREDIT_CARD"`); `None` for unknown names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
 
     /// The wire name (`"CREDIT_CARD"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -70,6 +104,11 @@ impl FindingKind {
             FindingKind::UsSsn => "US_SSN",
             FindingKind::IpAddress => "IP_ADDRESS",
             FindingKind::Secret => "SECRET",
+            FindingKind::Person => "PERSON",
+            FindingKind::Injection => "INJECTION",
+            FindingKind::Jailbreak => "JAILBREAK",
+            FindingKind::ExfilLink => "EXFIL_LINK",
+            FindingKind::Canary => "CANARY",
         }
     }
 }
