@@ -20,6 +20,7 @@
 
 pub mod detector;
 pub mod gen;
+pub mod injection;
 pub mod pii;
 pub mod secrets;
 
