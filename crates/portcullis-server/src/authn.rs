@@ -20,7 +20,9 @@ use http_body_util::BodyExt;
 use parking_lot::Mutex;
 use portcullis_core::config::{JwksSource, OidcIssuer};
 use portcullis_core::identity::jwt::{self, JwtError, KeySet, VerifiedUser};
-use portcullis_core::identity::{parse_key_id, verify_unknown, Principal, PrincipalKind};
+use portcullis_core::identity::{
+    parse_key_id, verify_unknown, KeyRecord, Principal, PrincipalKind,
+};
 use secrecy::SecretString;
 
 use crate::error::ApiError;
@@ -215,13 +217,54 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+/// Key records read from the store, each with the store's change marker read *before*
+/// the lookup. An entry is used only while the marker is unchanged, so a revocation
+/// committed by any writer (another process included) is seen by the next request; under
+/// load the marker moves once per decision-writer batch, so most requests skip the
+/// lookup. Only records are cached, never a verdict: the presented secret is hashed and
+/// compared, and expiry checked, on every request.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: parking_lot::RwLock<std::collections::HashMap<String, (u64, Arc<KeyRecord>)>>,
+}
+
+/// Enough for every key of a large deployment; past it the cache starts over.
+const KEY_CACHE_MAX: usize = 65_536;
+
+impl KeyCache {
+    fn get(&self, id: &str, marker: u64) -> Option<Arc<KeyRecord>> {
+        let entries = self.entries.read();
+        let (m, rec) = entries.get(id)?;
+        (*m == marker).then(|| rec.clone())
+    }
+
+    fn put(&self, id: &str, marker: u64, rec: Arc<KeyRecord>) {
+        let mut entries = self.entries.write();
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(id.to_string(), (marker, rec));
+    }
+}
+
 fn api_key(st: &AppState, token: &str) -> Result<Principal, ApiError> {
     let presented = SecretString::from(token.to_string());
     let id = parse_key_id(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
-    let record = st.store.get_key(id).map_err(|e| {
+    let unavailable = |e: portcullis_store::StoreError| {
         tracing::error!(error = %e, "key lookup failed; refusing request");
         ApiError::Unavailable
-    })?;
+    };
+    let marker = st.store.change_marker().map_err(unavailable)?;
+    let record = match st.keys.get(id, marker) {
+        Some(r) => Some(r),
+        None => {
+            let r = st.store.get_key(id).map_err(unavailable)?.map(Arc::new);
+            if let Some(r) = &r {
+                st.keys.put(id, marker, r.clone());
+            }
+            r
+        }
+    };
     match record {
         None => Err(ApiError::InvalidCredential(
             verify_unknown(&presented).to_string(),

@@ -101,27 +101,32 @@ pub fn start(
 ) -> std::io::Result<(DecisionSink, JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::channel::<Msg>(65_536);
     let durable = audit.is_some();
+    // A current-thread runtime of its own, so the writer can wait for records with a
+    // deadline (the linger) without polling; SQLite calls then block this thread only.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
     let handle = std::thread::Builder::new()
         .name("decision-writer".into())
         .spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            while let Some(first) = rx.blocking_recv() {
-                batch.push(first);
-                let until = std::time::Instant::now() + LINGER;
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(d) => batch.push(d),
-                        Err(mpsc::error::TryRecvError::Empty) => {
-                            if durable || std::time::Instant::now() >= until {
-                                break;
+            rt.block_on(async {
+                let mut batch = Vec::with_capacity(BATCH);
+                while rx.recv_many(&mut batch, BATCH).await > 0 {
+                    if !durable {
+                        let until = tokio::time::Instant::now() + LINGER;
+                        while batch.len() < BATCH {
+                            let want = BATCH - batch.len();
+                            match tokio::time::timeout_at(until, rx.recv_many(&mut batch, want))
+                                .await
+                            {
+                                Ok(n) if n > 0 => {}
+                                _ => break,
                             }
-                            std::thread::sleep(std::time::Duration::from_micros(500));
                         }
-                        Err(mpsc::error::TryRecvError::Disconnected) => break,
                     }
+                    write_batch(&*store, &metrics, audit.as_mut(), &mut batch);
                 }
-                write_batch(&*store, &metrics, audit.as_mut(), &mut batch);
-            }
+            });
             if let Some(a) = audit.as_mut() {
                 let _ = sign(&*store, &metrics, a);
             }

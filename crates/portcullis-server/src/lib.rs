@@ -133,6 +133,7 @@ impl Gateway {
             metrics,
             decisions,
             jwt,
+            keys: authn::KeyCache::default(),
             tls,
             admin_token,
             audit,

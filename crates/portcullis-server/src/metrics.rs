@@ -11,9 +11,9 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// `chat.completions`, `embeddings`, `models.list`, `other`.
-    pub action: String,
+    pub action: &'static str,
     /// `allow`, `deny`, `unauthenticated`, `invalid`, `rate_limited`, `error`.
-    pub decision: String,
+    pub decision: &'static str,
 }
 
 /// Labels per upstream.
@@ -27,9 +27,9 @@ pub struct UpstreamLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
     /// `requests_per_minute`, `tokens_per_minute`, `tokens_per_day`.
-    pub limit: String,
+    pub limit: &'static str,
     /// `principal` or `group`.
-    pub subject_kind: String,
+    pub subject_kind: &'static str,
 }
 
 /// All gateway metrics.

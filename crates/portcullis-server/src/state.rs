@@ -38,6 +38,8 @@ pub struct AppState {
     pub decisions: DecisionSink,
     /// OIDC issuers and their keys.
     pub jwt: crate::authn::JwtVerifier,
+    /// API-key records, revalidated against the store's change marker.
+    pub keys: crate::authn::KeyCache,
     /// TLS on the data plane, when configured.
     pub tls: Option<Arc<crate::tls::TlsSwitch>>,
     /// The admin API's credential.
@@ -197,8 +199,8 @@ impl AppState {
             self.metrics
                 .limit_rejections
                 .get_or_create(&LimitLabels {
-                    limit: e.kind.as_str().into(),
-                    subject_kind: e.subject.kind().into(),
+                    limit: e.kind.as_str(),
+                    subject_kind: e.subject.kind(),
                 })
                 .inc();
         }
@@ -252,12 +254,12 @@ impl AppState {
     }
 
     /// Counts a request in the metrics.
-    pub fn count(&self, action: Action, decision: &str) {
+    pub fn count(&self, action: Action, decision: &'static str) {
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
-                action: action.as_str().into(),
-                decision: decision.into(),
+                action: action.as_str(),
+                decision,
             })
             .inc();
     }

@@ -84,6 +84,9 @@ const READERS: usize = 4;
 /// The SQLite store.
 pub struct SqliteStore {
     writer: Mutex<Connection>,
+    /// Answers `PRAGMA data_version` only: its value is meaningful only when compared
+    /// with earlier values from the same connection.
+    version: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -126,6 +129,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             writer: Mutex::new(writer),
+            version: Mutex::new(open_conn(path)?),
             readers,
             next: AtomicUsize::new(0),
         })
@@ -216,6 +220,7 @@ fn key_record(row: KeyRow) -> Result<KeyRecord, StoreError> {
 }
 
 const KEY_COLS: &str = "id, hash, principal, groups_json, created_at, expires_at, revoked_at";
+const KEY_BY_ID: &str = "SELECT id, hash, principal, groups_json, created_at, expires_at, revoked_at FROM keys WHERE id = ?1";
 
 impl Store for SqliteStore {
     fn put_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
@@ -228,7 +233,7 @@ impl Store for SqliteStore {
 
     fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let row = self.with_reader(|c| {
-            let mut st = c.prepare_cached(&format!("SELECT {KEY_COLS} FROM keys WHERE id = ?1"))?;
+            let mut st = c.prepare_cached(KEY_BY_ID)?;
             Ok(st.query_row([id], key_from_row).optional()?)
         })?;
         row.map(key_record).transpose()
@@ -253,6 +258,14 @@ impl Store for SqliteStore {
             params![id, at],
         )?;
         Ok(n == 1)
+    }
+
+    fn change_marker(&self) -> Result<u64, StoreError> {
+        // `data_version` changes when another connection (our writer thread, or another
+        // process) commits; reading it touches only the shared WAL index, no pages.
+        let c = self.version.lock();
+        let mut st = c.prepare_cached("PRAGMA data_version")?;
+        Ok(st.query_row([], |r| r.get::<_, i64>(0))? as u64)
     }
 
     fn count_keys(&self) -> Result<u64, StoreError> {
@@ -360,8 +373,11 @@ impl Store for SqliteStore {
                 "INSERT INTO decisions (ts_ms, request_id, principal, groups_json, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             let mut usage = tx.prepare_cached(
-                "INSERT INTO usage (day, subject_kind, subject, tokens, requests) VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (day, subject_kind, subject) DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + 1",
+                "INSERT INTO usage (day, subject_kind, subject, tokens, requests) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (day, subject_kind, subject) DO UPDATE SET tokens = tokens + excluded.tokens, requests = requests + excluded.requests",
             )?;
+            // One upsert per (day, subject) per batch, not one per record and group.
+            let mut sums: std::collections::HashMap<(i64, &str, &str), (i64, i64)> =
+                std::collections::HashMap::new();
             for d in batch {
                 ins.execute(params![
                     d.ts_ms,
@@ -383,11 +399,17 @@ impl Store for SqliteStore {
                 let tokens = (d.prompt_tokens + d.completion_tokens) as i64;
                 if d.decision == "allow" && !d.principal.is_empty() {
                     let day = utc_day(d.ts_ms.div_euclid(1000));
-                    usage.execute(params![day, "principal", d.principal, tokens])?;
-                    for g in &d.groups {
-                        usage.execute(params![day, "group", g, tokens])?;
+                    let subjects = std::iter::once(("principal", d.principal.as_str()))
+                        .chain(d.groups.iter().map(|g| ("group", g.as_str())));
+                    for (kind, subject) in subjects {
+                        let e = sums.entry((day, kind, subject)).or_default();
+                        e.0 += tokens;
+                        e.1 += 1;
                     }
                 }
+            }
+            for ((day, kind, subject), (tokens, requests)) in sums {
+                usage.execute(params![day, kind, subject, tokens, requests])?;
             }
             if let Some(first) = first {
                 let mut leaf_ins = tx.prepare_cached(
