@@ -21,6 +21,7 @@
 pub mod detector;
 pub mod gen;
 pub mod injection;
+pub mod normalize;
 pub mod pii;
 pub mod secrets;
 
@@ -158,4 +159,7 @@ pub enum GuardError {
     /// The keyword automaton failed to build (a bug).
     #[error("keyword automaton failed to build: {0}")]
     Keywords(#[from] aho_corasick::BuildError),
+    /// The injection model file is missing, corrupt or does not match the rules.
+    #[error("injection model: {0}")]
+    Model(String),
 }

@@ -1,0 +1,201 @@
+//! The model file: format, validation and (de)serialization.
+//!
+//! Layout (little endian), all validated at load; nothing here panics on bad input:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `PCGINJ\0\x01` |
+//! | 4 | format version (1) |
+//! | 4 | feature config: bits, ngram_min, ngram_max, words |
+//! | 8 | fingerprint of the rule ids the model was trained with |
+//! | 32 | SHA-256 of the training recipe (data hashes + hyperparameters) |
+//! | 40 | f32 × 10: thresholds[2], calibration (a, b)[2], scale[2], bias[2] |
+//! | 2·2^bits | i8 weights, interleaved per bucket: [injection, jailbreak] |
+//! | 8 | FNV-1a 64 of everything before |
+
+use super::features::{FeatureConfig, Fnv};
+use crate::GuardError;
+
+const MAGIC: &[u8; 8] = b"PCGINJ\0\x01";
+const VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 40;
+
+/// Trained linear model (two heads: injection, jailbreak) over hashed features.
+#[derive(Clone, PartialEq)]
+pub struct Model {
+    /// Feature settings.
+    pub cfg: FeatureConfig,
+    /// Fingerprint of the rule set used in training.
+    pub rules_fp: u64,
+    /// SHA-256 of the training recipe.
+    pub recipe: [u8; 32],
+    /// Default decision thresholds on calibrated scores, chosen on dev.
+    pub thresholds: [f32; 2],
+    /// Platt calibration per head: `p = sigmoid(a * logit + b)`.
+    pub calib: [(f32, f32); 2],
+    /// Dequantization scale per head.
+    pub scale: [f32; 2],
+    /// Bias per head.
+    pub bias: [f32; 2],
+    /// Quantized weights, `[injection, jailbreak]` per bucket.
+    pub weights: Vec<[i8; 2]>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("cfg", &self.cfg)
+            .field("thresholds", &self.thresholds)
+            .field("buckets", &self.weights.len())
+            .finish()
+    }
+}
+
+fn err(msg: impl Into<String>) -> GuardError {
+    GuardError::Model(msg.into())
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], GuardError> {
+        let s = self
+            .b
+            .get(self.at..self.at + n)
+            .ok_or_else(|| err("model file truncated"))?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, GuardError> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, GuardError> {
+        let s = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn f32(&mut self) -> Result<f32, GuardError> {
+        let v = f32::from_bits(self.u32()?);
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(err("model file has a non-finite parameter"))
+        }
+    }
+}
+
+impl Model {
+    /// Parses and validates a model file. `rules_fp` is the fingerprint of the compiled
+    /// rules; a model trained with different rules is refused.
+    pub fn from_bytes(bytes: &[u8], rules_fp: u64) -> Result<Self, GuardError> {
+        if bytes.len() < HEADER + 8 {
+            return Err(err(format!(
+                "model file too short ({} bytes)",
+                bytes.len()
+            )));
+        }
+        let body = &bytes[..bytes.len() - 8];
+        let mut tail = [0u8; 8];
+        tail.copy_from_slice(&bytes[bytes.len() - 8..]);
+        let mut h = Fnv::new();
+        h.write(body);
+        if h.finish() != u64::from_le_bytes(tail) {
+            return Err(err("model file checksum mismatch (corrupt)"));
+        }
+        let mut r = Reader { b: body, at: 0 };
+        if r.take(8)? != MAGIC {
+            return Err(err("not an injection model file (bad magic)"));
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(err(format!("unsupported model version {version}")));
+        }
+        let c = r.take(4)?;
+        let cfg = FeatureConfig {
+            bits: c[0],
+            ngram_min: c[1],
+            ngram_max: c[2],
+            words: c[3] != 0,
+        };
+        if !(10..=22).contains(&cfg.bits)
+            || cfg.ngram_min == 0
+            || cfg.ngram_min > cfg.ngram_max
+            || cfg.ngram_max > 8
+        {
+            return Err(err("model file has an invalid feature config"));
+        }
+        let fp = r.u64()?;
+        if fp != rules_fp {
+            return Err(err(
+                "model was trained with a different rule set; retrain it (portcullis guard train)",
+            ));
+        }
+        let mut recipe = [0u8; 32];
+        recipe.copy_from_slice(r.take(32)?);
+        let mut f = [0f32; 10];
+        for v in &mut f {
+            *v = r.f32()?;
+        }
+        let n = 1usize << cfg.bits;
+        let w = r.take(2 * n)?;
+        if r.at != body.len() {
+            return Err(err("model file has trailing bytes"));
+        }
+        let weights = w
+            .chunks_exact(2)
+            .map(|p| [p[0] as i8, p[1] as i8])
+            .collect();
+        Ok(Self {
+            cfg,
+            rules_fp: fp,
+            recipe,
+            thresholds: [f[0], f[1]],
+            calib: [(f[2], f[3]), (f[4], f[5])],
+            scale: [f[6], f[7]],
+            bias: [f[8], f[9]],
+            weights,
+        })
+    }
+
+    /// Serializes the model (the inverse of [`Model::from_bytes`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + 2 * self.weights.len() + 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&[
+            self.cfg.bits,
+            self.cfg.ngram_min,
+            self.cfg.ngram_max,
+            u8::from(self.cfg.words),
+        ]);
+        out.extend_from_slice(&self.rules_fp.to_le_bytes());
+        out.extend_from_slice(&self.recipe);
+        for v in [
+            self.thresholds[0],
+            self.thresholds[1],
+            self.calib[0].0,
+            self.calib[0].1,
+            self.calib[1].0,
+            self.calib[1].1,
+            self.scale[0],
+            self.scale[1],
+            self.bias[0],
+            self.bias[1],
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for w in &self.weights {
+            out.push(w[0] as u8);
+            out.push(w[1] as u8);
+        }
+        let mut h = Fnv::new();
+        h.write(&out);
+        out.extend_from_slice(&h.finish().to_le_bytes());
+        out
+    }
+}
