@@ -18,12 +18,16 @@
 //! * [`gen`]: a deterministic labeled generator (positives and near-miss decoys) used by
 //!   the evaluation test.
 
+pub mod action;
 pub mod detector;
 pub mod gen;
 pub mod injection;
 pub mod normalize;
+pub mod output;
 pub mod pii;
+pub mod pseudo;
 pub mod secrets;
+pub mod stream;
 
 pub use detector::Detector;
 
