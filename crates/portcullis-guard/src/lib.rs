@@ -24,6 +24,7 @@ pub mod gen;
 pub mod injection;
 pub mod normalize;
 pub mod output;
+pub mod person;
 pub mod pii;
 pub mod pseudo;
 pub mod secrets;

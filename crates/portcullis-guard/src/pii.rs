@@ -1,14 +1,20 @@
-//! PII rules: email, phone, credit card, IBAN, US SSN, IPv4/IPv6.
+//! PII checks: email, phone, credit card, IBAN, US SSN, IPv4/IPv6.
 //!
-//! Context rules (all cheap, local):
+//! Every check runs at a prefilter hit (see [`crate::detector`]): `@` for emails, the start
+//! of a number for phones, cards, SSNs and IPv4, a colon for IPv6, two capitals and two
+//! digits for IBANs. Context rules (all cheap, local):
 //! * numbers glued to letters, dots, dashes, slashes or `#` on the left are not PII
-//!   (`v10.2.3.4`, `INV-123-456-7890`, `1.10.2.3.4`);
+//!   (`v10.2.3.4`, `INV-123-456-7890`, `1.10.2.3.4`), nor are later groups of a longer
+//!   run of digit groups (`BE67 0542 6542 0637`, `2024-03-15 12:30`);
 //! * a number preceded within a few words by `order`, `invoice`, `ref`, `ticket`,
-//!   `tracking`, `#`, `sku`, `serial`, `isbn`, ... is an identifier, not a phone/SSN/card;
-//! * dotted quads preceded by `version`, `release`, `build`, `ver` are version strings.
+//!   `tracking`, `#`, `sku`, `serial`, `isbn`, ... is an identifier, not a phone/SSN/card,
+//!   unless a phone word (`call`, `tel`, `mobile`) is right before it;
+//! * dotted quads preceded by `version`, `release`, `build`, `ver` are version strings;
+//! * cards need a known IIN prefix and length and a valid Luhn digit, IBANs the country's
+//!   length and mod-97, SSNs an area/group/serial the SSA issues.
 
-use crate::detector::{after, before, next_char, prev_char, Ctx, RuleSpec};
-use crate::FindingKind;
+use crate::detector::{after, before, next_char, prev_char, push, Anch, Ctx};
+use crate::{Finding, FindingKind};
 use std::net::Ipv6Addr;
 
 /// Words that, shortly before a number, mark it as an identifier.
@@ -17,9 +23,11 @@ pub(crate) const NEGATIVE_NUMBER_CONTEXT: &[&str] = &[
     "invoice",
     "inv",
     "ref",
+    "reference",
     "ticket",
     "tracking",
     "#",
+    "no.",
     "sku",
     "serial",
     "isbn",
@@ -33,6 +41,8 @@ pub(crate) const NEGATIVE_NUMBER_CONTEXT: &[&str] = &[
     "build",
     "batch",
     "lot",
+    "customer id",
+    "loyalty",
 ];
 
 /// Words that, right before a number, mark it as a phone number (and override the
@@ -69,101 +79,93 @@ pub(crate) const VERSION_CONTEXT: &[&str] = &[
     "v",
     "update to",
     "upgrade to",
+    "oid",
+    "snmp",
 ];
 
-pub(crate) fn rules() -> Vec<RuleSpec> {
-    use FindingKind::*;
-    vec![
-        RuleSpec {
-            kind: Email,
-            subtype: None,
-            pattern: r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?-u:\b)",
-            group: 0,
-            validate: v_email,
-        },
-        RuleSpec {
-            kind: Phone,
-            subtype: Some("international"),
-            pattern: r"\+[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,6}(?-u:\b)",
-            group: 0,
-            validate: v_phone_intl,
-        },
-        RuleSpec {
-            kind: Phone,
-            subtype: Some("national"),
-            pattern: r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}(?-u:\b)",
-            group: 0,
-            validate: v_phone_national,
-        },
-        RuleSpec {
-            kind: Phone,
-            subtype: Some("national"),
-            pattern: r"(?-u:\b)\d{3}([-. ])\d{3}[-. ]\d{4}(?-u:\b)",
-            group: 0,
-            validate: v_phone_national,
-        },
-        RuleSpec {
-            kind: Phone,
-            subtype: Some("national"),
-            pattern: r"(?-u:\b)0[1-9]\d{0,3}[ -]\d{3,4}[ -]?\d{3,4}(?-u:\b)",
-            group: 0,
-            validate: v_phone_national,
-        },
-        RuleSpec {
-            kind: Phone,
-            subtype: Some("national"),
-            pattern: r"(?-u:\b)0[1-9](?:[ .]\d{2}){4}(?-u:\b)",
-            group: 0,
-            validate: v_phone_national,
-        },
-        RuleSpec {
-            kind: CreditCard,
-            subtype: None,
-            pattern: r"(?-u:\b)\d(?:[ -]?\d){12,18}(?-u:\b)",
-            group: 0,
-            validate: v_card,
-        },
-        RuleSpec {
-            kind: Iban,
-            subtype: None,
-            pattern: r"(?-u:\b)[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
-            group: 0,
-            validate: v_iban,
-        },
-        RuleSpec {
-            kind: UsSsn,
-            subtype: None,
-            pattern: r"(?-u:\b)\d{3}([- ])\d{2}[- ]\d{4}(?-u:\b)",
-            group: 0,
-            validate: v_ssn,
-        },
-        RuleSpec {
-            kind: IpAddress,
-            subtype: Some("ipv4"),
-            pattern: r"(?-u:\b)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?-u:\b)",
-            group: 0,
-            validate: v_ipv4,
-        },
-        RuleSpec {
-            kind: IpAddress,
-            subtype: Some("ipv6"),
-            pattern: r"[0-9A-Fa-f:][0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*[0-9A-Fa-f:]",
-            group: 0,
-            validate: v_ipv6,
-        },
-    ]
+/// Compiled phone shapes (the only numeric type that needs a regex: too many formats).
+pub(crate) struct Rules {
+    /// `+CC ...` with groups, an optional `(0)` trunk and a parenthesized area code.
+    phone_intl: Anch,
+    /// `(415) 555-0123`.
+    phone_paren: Anch,
+    /// `415-555-0123`, `415.555.0123`, `415 555 0123`.
+    phone_us: Anch,
+    /// Trunk-prefix national numbers: `020 7946 0958`, `030 1234567`, `01 23 45 67 89`,
+    /// `03-1234-5678`.
+    phone_trunk: Anch,
 }
 
-fn digits(s: &str) -> Vec<u8> {
-    s.bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect()
+impl Rules {
+    pub(crate) fn new() -> Result<Self, crate::GuardError> {
+        Ok(Self {
+            phone_intl: Anch::new(
+                r"\+[1-9]\d{0,3}(?:[ .-]?\(0\))?(?:[ .-]?(?:\(\d{1,5}\)|\d{1,5})){1,7}(?-u:\b)",
+            )?,
+            phone_paren: Anch::new(r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}(?-u:\b)")?,
+            phone_us: Anch::new(r"\d{3}[-. ]\d{3}[-. ]\d{4}(?-u:\b)")?,
+            phone_trunk: Anch::new(r"0[1-9]\d{0,3}(?:[ ./-]?\d{2,4}){1,4}(?-u:\b)")?,
+        })
+    }
 }
 
-/// Glued on the left to something that makes it part of a larger token.
-fn glued_left(text: &str, start: usize) -> bool {
-    matches!(prev_char(text, start), Some(c) if c.is_alphanumeric() || "._-/#:@$".contains(c))
+fn is_digit_at(b: &[u8], i: usize) -> bool {
+    b.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+fn count_digits(s: &str) -> usize {
+    s.bytes().filter(u8::is_ascii_digit).count()
+}
+
+/// Separators other than parentheses are all the same (dates and mixed identifiers are
+/// not phone numbers or cards).
+fn consistent_seps(s: &str) -> bool {
+    let mut sep = None;
+    for b in s.bytes() {
+        if b.is_ascii_digit() || b == b'(' || b == b')' || b == b'+' {
+            continue;
+        }
+        match sep {
+            None => sep = Some(b),
+            Some(x) if x == b => {}
+            Some(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whether a number may start at `i`: not glued on the left to a token, and not a later
+/// group of a run of digit groups.
+fn num_start_ok(text: &str, i: usize) -> bool {
+    let b = text.as_bytes();
+    let Some(j) = i.checked_sub(1) else {
+        return true;
+    };
+    let p = b.get(j).copied().unwrap_or(b' ');
+    if p.is_ascii_alphanumeric() || b"._-/#$%\\&".contains(&p) {
+        return false;
+    }
+    if p == b':' && j > 0 && is_digit_at(b, j - 1) {
+        return false; // `12:30`
+    }
+    if (p == b' ' || p == b'-' || p == b'.') && j > 0 && is_digit_at(b, j - 1) {
+        return false; // later group of a digit run
+    }
+    // A later group of an alphanumeric run (`NL71 KLYN 0086 3896 66`).
+    if p == b' ' && j >= 5 {
+        let g = &b[j - 4..j];
+        if g.iter()
+            .all(|x| x.is_ascii_uppercase() || x.is_ascii_digit())
+            && g.iter().any(u8::is_ascii_uppercase)
+            && (j == 4 || b[j - 5] == b' ')
+        {
+            return false;
+        }
+    }
+    if p >= 0x80 {
+        return !matches!(prev_char(text, i), Some(c) if c.is_alphanumeric());
+    }
+    true
 }
 
 /// Glued on the right: `-5`, `.5`, `/5` continue the token.
@@ -186,66 +188,399 @@ fn word_match(ac: &aho_corasick::AhoCorasick, hay: &str) -> bool {
     })
 }
 
+/// The current clause before `start`: at most `n` bytes, cut at a sentence or line end
+/// (`booking 123. Call 555-...`: the booking word belongs to the previous sentence).
+fn clause_before(text: &str, start: usize, n: usize) -> &str {
+    let w = before(text, start, n);
+    let cut = [". ", ".\n", "\n", "; ", "? ", "! "]
+        .iter()
+        .filter_map(|p| w.rfind(p).map(|i| i + p.len()))
+        .max()
+        .unwrap_or(0);
+    w.get(cut..).unwrap_or(w)
+}
+
 fn negative_context(ctx: &Ctx, text: &str, start: usize) -> bool {
-    word_match(&ctx.negative_number_context, before(text, start, 24))
+    word_match(&ctx.negative_number_context, clause_before(text, start, 24))
 }
 
 fn phone_context(ctx: &Ctx, text: &str, start: usize) -> bool {
-    word_match(&ctx.phone_context, before(text, start, 14))
+    word_match(&ctx.phone_context, before(text, start, 16))
 }
 
-/// Part of a longer run of digit groups (`BE67 0542 6542 0637 ...`).
-fn in_digit_run(text: &str, start: usize, end: usize) -> bool {
-    let b = before(text, start, 2).as_bytes();
-    let a = after(text, end, 2).as_bytes();
-    (b.len() == 2 && b[0].is_ascii_digit() && b" -.".contains(&b[1]))
-        || (a.len() == 2 && b" -.".contains(&a[0]) && a[1].is_ascii_digit())
+/// Checks every numeric type at a number start `i` (a digit, `+` or `(`). Returns the
+/// end of the longest finding, so the caller skips the positions inside it.
+pub(crate) fn numeric(ctx: &Ctx, text: &str, i: usize, out: &mut Vec<Finding>) -> Option<usize> {
+    let b = text.as_bytes();
+    let c = *b.get(i)?;
+    if !c.is_ascii_digit() && !is_digit_at(b, i + 1) {
+        return None;
+    }
+    if !num_start_ok(text, i) {
+        return None;
+    }
+    // Shape: digits reachable through number punctuation, the first run and what follows.
+    let (mut digits, mut first_run, mut first_sep) = (0usize, 0usize, 0u8);
+    let mut j = i;
+    let mut in_first = true;
+    while let Some(&x) = b.get(j) {
+        if j - i >= 40 {
+            break;
+        }
+        if x.is_ascii_digit() {
+            digits += 1;
+            if in_first {
+                first_run += 1;
+            }
+        } else if matches!(x, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/') {
+            if in_first && first_run > 0 {
+                in_first = false;
+                first_sep = x;
+            }
+            if !is_digit_at(b, j + 1) && !matches!(b.get(j + 1), Some(b'(' | b' ')) {
+                break;
+            }
+        } else {
+            break;
+        }
+        j += 1;
+    }
+    if digits < 4 {
+        return None;
+    }
+    let before_len = out.len();
+    if c.is_ascii_digit() {
+        if first_run <= 3 && first_sep == b'.' {
+            ipv4_at(ctx, text, i, out);
+        }
+        if first_run == 3 && (first_sep == b'-' || first_sep == b' ') && digits >= 9 {
+            ssn_at(ctx, text, i, out);
+        }
+        if digits >= 13 {
+            card_at(ctx, text, i, out);
+        }
+    }
+    if digits >= 8 {
+        phone_at(ctx, text, i, c, out);
+    }
+    out.get(before_len..)?.iter().map(|f| f.end).max()
 }
 
-fn v_email(_: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let (local, _) = s.split_once('@')?;
-    if local.ends_with('.') || local.contains("..") {
-        return None;
+fn phone_at(ctx: &Ctx, text: &str, i: usize, c: u8, out: &mut Vec<Finding>) {
+    let r = &ctx.pii;
+    let (re, intl) = match c {
+        b'+' => (&r.phone_intl, true),
+        b'(' => (&r.phone_paren, false),
+        b'0' => (&r.phone_trunk, false),
+        _ => (&r.phone_us, false),
+    };
+    let Some(end) = re.end_at(text, i, 40) else {
+        return;
+    };
+    let s = text.get(i..end).unwrap_or("");
+    let n = count_digits(s);
+    let ok_len = if intl {
+        (8..=15).contains(&n)
+    } else if c == b'0' {
+        (9..=11).contains(&n)
+    } else {
+        n == 10
+    };
+    if !ok_len || glued_right(text, end) {
+        return;
     }
-    if matches!(prev_char(text, start), Some(c) if c == '.' || c == '-' || c == '+') {
-        return None;
+    if !intl && !s.starts_with('(') && !consistent_seps(s) {
+        return;
     }
-    Some(0.95)
+    if negative_context(ctx, text, i) && !phone_context(ctx, text, i) {
+        return;
+    }
+    let (sub, score) = if intl {
+        ("international", 0.9)
+    } else {
+        ("national", 0.8)
+    };
+    push(out, FindingKind::Phone, Some(sub), i, end, score);
 }
 
-fn v_phone_intl(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let n = digits(s).len();
-    if !(8..=15).contains(&n) || glued_left(text, start) || glued_right(text, end) {
-        return None;
+fn ipv4_at(ctx: &Ctx, text: &str, i: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut j = i;
+    for k in 0..4 {
+        let s = j;
+        let mut v = 0u32;
+        while j < b.len() && j - s < 4 && b[j].is_ascii_digit() {
+            v = v * 10 + u32::from(b[j] - b'0');
+            j += 1;
+        }
+        let len = j - s;
+        if len == 0 || len > 3 || v > 255 || (len > 1 && b[s] == b'0') {
+            return;
+        }
+        if k < 3 {
+            if b.get(j) != Some(&b'.') {
+                return;
+            }
+            j += 1;
+        }
     }
-    if negative_context(ctx, text, start) && !phone_context(ctx, text, start) {
-        return None;
+    // `1.2.3.4.5`, `1.2.3.4-beta`, `1.2.3.4a` are versions or identifiers.
+    let rest = after(text, j, 2);
+    if rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        return;
     }
-    Some(0.9)
+    if rest.starts_with(|c: char| c.is_alphanumeric() || c == '-' || c == '_') {
+        return;
+    }
+    let lb = before(text, i, 16);
+    if word_match(&ctx.version_context, lb) || lb.trim_end().ends_with(" v") {
+        return;
+    }
+    push(out, FindingKind::IpAddress, Some("ipv4"), i, j, 0.9);
 }
 
-fn v_phone_national(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let n = digits(s).len();
-    if !(9..=12).contains(&n) || glued_left(text, start) || glued_right(text, end) {
-        return None;
+fn ssn_at(ctx: &Ctx, text: &str, i: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let Some(w) = b.get(i..i + 11) else {
+        return;
+    };
+    let sep = w[3];
+    let shape = w.iter().enumerate().all(|(k, &x)| {
+        if k == 3 || k == 6 {
+            x == sep
+        } else {
+            x.is_ascii_digit()
+        }
+    });
+    if !shape || is_digit_at(b, i + 11) {
+        return;
     }
-    // Separators must be consistent (dates and mixed identifiers are not).
-    let seps: Vec<char> = s
-        .chars()
-        .filter(|c| !c.is_ascii_digit() && *c != '(' && *c != ')')
-        .collect();
-    if !s.starts_with('(') && seps.windows(2).any(|w| w[0] != w[1]) {
-        return None;
+    let num =
+        |r: std::ops::Range<usize>| w[r].iter().fold(0u32, |a, &x| a * 10 + u32::from(x - b'0'));
+    let (area, group, serial) = (num(0..3), num(4..6), num(7..11));
+    if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
+        return;
     }
-    if (negative_context(ctx, text, start) && !phone_context(ctx, text, start))
-        || in_digit_run(text, start, end)
+    if glued_right(text, i + 11) || negative_context(ctx, text, i) {
+        return;
+    }
+    // Above a national phone's 0.8: `018 54 0098` is shaped like an SSN, not a phone.
+    let score = if sep == b'-' { 0.9 } else { 0.85 };
+    push(out, FindingKind::UsSsn, None, i, i + 11, score);
+}
+
+fn card_at(ctx: &Ctx, text: &str, i: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    // Digit groups with one consistent separator (space or dash).
+    let mut groups: [(usize, usize); 8] = [(0, 0); 8];
+    let mut n = 0;
+    let mut sep = None;
+    let mut j = i;
+    let mut total = 0;
+    while n < 8 {
+        let s = j;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == s {
+            break;
+        }
+        groups[n] = (s, j);
+        n += 1;
+        total += j - s;
+        if total > 19 {
+            break;
+        }
+        match (b.get(j), sep) {
+            (Some(&x @ (b' ' | b'-')), None) if is_digit_at(b, j + 1) => sep = Some(x),
+            (Some(&x), Some(y)) if x == y && is_digit_at(b, j + 1) => {}
+            _ => break,
+        }
+        j += 1;
+    }
+    let mut d = [0u8; 19];
+    for k in (1..=n).rev() {
+        let (_, end) = groups[k - 1];
+        let digits: usize = groups[..k].iter().map(|(s, e)| e - s).sum();
+        if !(13..=19).contains(&digits) {
+            continue;
+        }
+        // Grouped numbers start with a 4-digit group and have groups of 3..=6.
+        if k > 1 && (groups[0].1 - groups[0].0 != 4 || groups[..k].iter().any(|(s, e)| e - s > 6)) {
+            continue;
+        }
+        let mut m = 0;
+        for &(s, e) in &groups[..k] {
+            for &x in &b[s..e] {
+                d[m] = x - b'0';
+                m += 1;
+            }
+        }
+        let d = &d[..m];
+        if !luhn(d) || !known_iin(d) {
+            continue;
+        }
+        if glued_right(text, end) || negative_context(ctx, text, i) {
+            return;
+        }
+        push(out, FindingKind::CreditCard, None, i, end, 0.95);
+        return;
+    }
+}
+
+/// An IBAN starting at the capital at `i` (`DE89 3704 ...` or `DE89370400...`).
+pub(crate) fn iban_at(text: &str, i: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let Some(h) = b.get(i..i + 4) else {
+        return;
+    };
+    if !(h[0].is_ascii_uppercase()
+        && h[1].is_ascii_uppercase()
+        && h[2].is_ascii_digit()
+        && h[3].is_ascii_digit())
     {
-        return None;
+        return;
     }
-    Some(0.8)
+    let Some(want) = text.get(i..i + 2).and_then(iban_length) else {
+        return;
+    };
+    let mut compact = [0u8; 34];
+    let mut n = 0;
+    let mut j = i;
+    while n < want {
+        match b.get(j) {
+            Some(&x) if x.is_ascii_uppercase() || x.is_ascii_digit() => {
+                compact[n] = x;
+                n += 1;
+                j += 1;
+            }
+            // Spaces only between groups of four.
+            Some(b' ')
+                if n % 4 == 0 && n > 0 && b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                j += 1;
+            }
+            _ => return,
+        }
+    }
+    if b.get(j).is_some_and(|x| x.is_ascii_alphanumeric()) {
+        return;
+    }
+    let Ok(s) = std::str::from_utf8(&compact[..n]) else {
+        return;
+    };
+    if iban_mod97(s) {
+        push(out, FindingKind::Iban, None, i, j, 0.97);
+    }
+}
+
+/// An email address around the `@` at `at`.
+pub(crate) fn email_at(text: &str, at: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    // Local part, scanning back (Unicode letters allowed: `josé@example.com`).
+    let mut ls = at;
+    for (count, (k, ch)) in text
+        .get(..at)
+        .unwrap_or("")
+        .char_indices()
+        .rev()
+        .enumerate()
+    {
+        if count >= 64 || !(ch.is_alphanumeric() || "._%+-'".contains(ch)) {
+            break;
+        }
+        ls = k;
+    }
+    while ls < at && b"._%+-'".contains(&b[ls]) {
+        ls += 1;
+    }
+    if ls == at {
+        return;
+    }
+    let local = text.get(ls..at).unwrap_or("");
+    if local.ends_with('.') || local.contains("..") {
+        return;
+    }
+    // `user:pass@host` in a URL is credentials, `/@handle` is a path.
+    match prev_char(text, ls) {
+        Some(':') => {
+            let tok = before(text, ls, 80);
+            let tok = tok.rsplit(char::is_whitespace).next().unwrap_or("");
+            if tok.contains("://") {
+                return;
+            }
+        }
+        Some('/') => return,
+        _ => {}
+    }
+    // Domain: labels of [A-Za-z0-9-], alphabetic TLD.
+    let mut j = at + 1;
+    let mut labels = 0;
+    let mut last;
+    loop {
+        let s = j;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-') && j - s < 63 {
+            j += 1;
+        }
+        if j == s || b[s] == b'-' || b[j - 1] == b'-' {
+            return;
+        }
+        labels += 1;
+        last = (s, j);
+        if b.get(j) == Some(&b'.') && b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    let tld = &b[last.0..last.1];
+    if labels < 2 || !(2..=24).contains(&tld.len()) || !tld.iter().all(u8::is_ascii_alphabetic) {
+        return;
+    }
+    if matches!(next_char(text, j), Some(c) if c.is_alphanumeric() || c == '_' || c == '@') {
+        return;
+    }
+    push(out, FindingKind::Email, None, ls, j, 0.95);
+}
+
+/// An IPv6 address around the colon at `i`. Returns the end of the examined token so
+/// the caller skips its other colons.
+pub(crate) fn ipv6_at_colon(text: &str, i: usize, out: &mut Vec<Finding>) -> usize {
+    let b = text.as_bytes();
+    let mut s = i;
+    while s > 0 && (b[s - 1].is_ascii_hexdigit() || b[s - 1] == b':') && i - s < 40 {
+        s -= 1;
+    }
+    let mut e = i + 1;
+    while e < b.len() && (b[e].is_ascii_hexdigit() || b[e] == b':' || b[e] == b'.') && e - s < 46 {
+        e += 1;
+    }
+    let skip = e;
+    // Trim a trailing sentence dot or colon.
+    while e > s && matches!(b[e - 1], b'.' | b':') && !(e >= 2 && b[e - 2] == b':') {
+        e -= 1;
+    }
+    let Some(cand) = text.get(s..e) else {
+        return skip;
+    };
+    if cand.bytes().filter(|&x| x == b':').count() < 2 {
+        return skip;
+    }
+    if matches!(prev_char(text, s), Some(c) if c.is_alphanumeric() || c == '_')
+        || matches!(next_char(text, e), Some(c) if c.is_alphanumeric() || c == '_')
+    {
+        return skip;
+    }
+    if cand.parse::<Ipv6Addr>().is_err() {
+        return skip;
+    }
+    // `a::b`, `dead::beef` in code: require a digit and at least 3 hex digits.
+    let hex = cand.bytes().filter(u8::is_ascii_hexdigit).count();
+    if (hex < 3 && !cand.starts_with("::")) || !cand.bytes().any(|c| c.is_ascii_digit()) {
+        return skip;
+    }
+    push(out, FindingKind::IpAddress, Some("ipv6"), s, e, 0.9);
+    skip
 }
 
 /// Luhn checksum over digit values.
@@ -280,22 +615,6 @@ pub fn known_iin(d: &[u8]) -> bool {
         || ((p2 == 50 || (56..=58).contains(&p2) || p2 == 67 || p4 == 6304)
             && (12..=19).contains(&len))
         || ((222100..=272099).contains(&p6) && len == 16)
-}
-
-fn v_card(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let d = digits(s);
-    if !(13..=19).contains(&d.len()) || !luhn(&d) || !known_iin(&d) {
-        return None;
-    }
-    let seps: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
-    if seps.windows(2).any(|w| w[0] != w[1]) {
-        return None;
-    }
-    if glued_left(text, start) || glued_right(text, end) || negative_context(ctx, text, start) {
-        return None;
-    }
-    Some(0.95)
 }
 
 /// IBAN length per country (ISO 13616 registry, common countries).
@@ -394,84 +713,4 @@ pub fn iban_mod97(iban: &str) -> bool {
         };
     }
     rem == 1
-}
-
-fn v_iban(_: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let compact: String = s.chars().filter(|c| *c != ' ').collect();
-    let want = iban_length(compact.get(..2)?)?;
-    if compact.len() != want || !iban_mod97(&compact) || glued_left(text, start) {
-        return None;
-    }
-    Some(0.97)
-}
-
-fn v_ssn(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let d = digits(s);
-    let seps: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
-    if seps.windows(2).any(|w| w[0] != w[1]) {
-        return None;
-    }
-    let area = u32::from(d[0]) * 100 + u32::from(d[1]) * 10 + u32::from(d[2]);
-    let group = u32::from(d[3]) * 10 + u32::from(d[4]);
-    let serial = d[5..].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
-    if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
-        return None;
-    }
-    if glued_left(text, start) || glued_right(text, end) || negative_context(ctx, text, start) {
-        return None;
-    }
-    Some(if seps.first() == Some(&'-') { 0.9 } else { 0.7 })
-}
-
-fn v_ipv4(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    for oct in s.split('.') {
-        if oct.len() > 1 && oct.starts_with('0') {
-            return None;
-        }
-        if oct.parse::<u16>().ok()? > 255 {
-            return None;
-        }
-    }
-    // `v10.2.3.4`, `1.2.3.4.5`, `lib-1.2.3.4`, `x/1.2.3.4` are versions or paths.
-    if glued_left(text, start) && prev_char(text, start) != Some(':') {
-        return None;
-    }
-    let rest = after(text, end, 2);
-    if rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    if rest.starts_with(|c: char| c.is_alphanumeric() || c == '-' || c == '_') {
-        return None;
-    }
-    let lb = before(text, start, 16);
-    if word_match(&ctx.version_context, lb) || lb.trim_end().ends_with(" v") {
-        return None;
-    }
-    Some(0.9)
-}
-
-fn v_ipv6(_: &Ctx, text: &str, start: usize, mut end: usize) -> Option<f32> {
-    // Trim a trailing sentence dot.
-    while end > start && text.as_bytes().get(end - 1) == Some(&b'.') {
-        end -= 1;
-    }
-    let s = text.get(start..end)?;
-    if s.matches(':').count() < 2 {
-        return None;
-    }
-    if matches!(prev_char(text, start), Some(c) if c.is_alphanumeric() || c == '_')
-        || matches!(next_char(text, end), Some(c) if c.is_alphanumeric() || c == '_')
-    {
-        return None;
-    }
-    s.parse::<Ipv6Addr>().ok()?;
-    // `a::b`, `dead::beef` in code: require a digit and at least 3 hex digits.
-    let hex = s.chars().filter(char::is_ascii_hexdigit).count();
-    if (hex < 3 && !s.starts_with("::")) || !s.chars().any(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    Some(0.9)
 }

@@ -1,185 +1,464 @@
-//! Secret rules: provider key formats (with a `subtype`), JWTs, PEM private keys,
-//! connection-string credentials, and high-entropy values behind a keyword.
+//! Secret checks: provider key formats (each with a `subtype`), JWTs, PEM private keys,
+//! credentials in URLs (`postgres://user:pass@host`), bearer tokens, and high-entropy
+//! values assigned to a keyword (`password = ...`, `"api_key": "..."`).
 //!
-//! Not secrets: UUIDs, 40-hex git SHAs, 64-hex SHA-256 digests, placeholders
-//! (`YOUR_API_KEY`, `********`, `${TOKEN}`, `<password>`), and low-entropy values.
+//! Provider keys are found from a literal anchor (`AKIA`, `ghp_`, `sk-ant-`, `AIza`, ...)
+//! and confirmed by an anchored pattern; keyword values from a keyword hit, by parsing the
+//! assignment by hand. Not secrets: UUIDs, 40-hex git SHAs, 64-hex SHA-256 digests,
+//! placeholders (`YOUR_API_KEY`, `********`, `${TOKEN}`, `<password>`, documentation
+//! examples such as `AKIAIOSFODNN7EXAMPLE` or `ghp_xxxxxxxx...`), and low-entropy values.
 
-use crate::detector::{next_char, prev_char, Ctx, RuleSpec};
+use crate::detector::{next_char, prev_char, push, Anch, Ctx};
 use crate::FindingKind::Secret;
+use crate::{Finding, GuardError};
 use base64::Engine as _;
 
-pub(crate) fn rules() -> Vec<RuleSpec> {
-    let r = |subtype: &'static str, pattern: &'static str, validate| RuleSpec {
-        kind: Secret,
-        subtype: Some(subtype),
-        pattern,
-        group: 0,
-        validate,
-    };
-    let g = |subtype: &'static str, pattern: &'static str, validate| RuleSpec {
-        kind: Secret,
-        subtype: Some(subtype),
-        pattern,
-        group: 1,
-        validate,
-    };
-    vec![
-        r(
-            "aws_access_key_id",
-            r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)",
-            v_word,
-        ),
-        g(
-            "aws_secret_access_key",
-            r#"(?i)aws[a-z0-9_ .-]{0,30}(?:secret|sk)[a-z0-9_ .-]{0,30}["']?\s*(?:[:=]|=>)\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
-            v_aws_secret,
-        ),
-        r(
-            "github_token",
-            r"(?-u:\b)(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}(?-u:\b)",
-            v_word,
-        ),
-        r(
-            "github_token",
-            r"(?-u:\b)github_pat_[A-Za-z0-9_]{50,255}(?-u:\b)",
-            v_word,
-        ),
-        r(
-            "slack_token",
-            r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,250}",
-            v_token_end,
-        ),
-        r(
-            "slack_webhook",
-            r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/]{20,200}",
-            v_any,
-        ),
-        r(
-            "stripe_key",
-            r"(?-u:\b)(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}(?-u:\b)",
-            v_word,
-        ),
-        r(
-            "anthropic_key",
-            r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,250}",
-            v_token_end,
-        ),
-        r(
-            "openai_key",
-            r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,250}",
-            v_openai,
-        ),
-        r(
-            "google_api_key",
-            r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
-            v_token_end,
-        ),
-        r(
-            "sendgrid_key",
-            r"(?-u:\b)SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
-            v_token_end,
-        ),
-        r(
-            "twilio_key",
-            r"(?-u:\b)(?:AC|SK)[0-9a-f]{32}(?-u:\b)",
-            v_word,
-        ),
-        r(
-            "jwt",
-            r"(?-u:\b)eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}",
-            v_jwt,
-        ),
-        r(
-            "private_key",
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
-            v_any,
-        ),
-        g(
-            "connection_string",
-            r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@'"]{1,64}:([^\s/@'"]{1,128})@[A-Za-z0-9.\[\]-]+"#,
-            v_conn_password,
-        ),
-        g(
-            "generic_secret",
-            r#"(?i)(?-u:\b)[a-z0-9_.-]{0,30}?(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|credentials?)[a-z0-9_.-]{0,20}["']?\s*(?:[:=]|=>|:=)\s*["']?([^\s"'`,;<>]{7,199}[^\s"'`,;<>.)\]}!?:])"#,
-            v_generic,
-        ),
-    ]
+/// Keywords whose assigned value may be a secret (matched case-insensitively).
+pub(crate) const KEYWORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "_pass",
+    "secret",
+    "token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "auth_key",
+    "private_key",
+    "credential",
+];
+
+/// How a provider match is confirmed.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// Token boundaries on both sides and not a documentation placeholder.
+    Key,
+    /// `sk-...`: also needs mixed case and digits (`sk-learn-style` words are not keys).
+    OpenAi,
+    /// Header must decode to JSON with `alg` or `typ`.
+    Jwt,
+    /// Header found: extend to the `-----END ...-----` line (or the end of the body).
+    Pem,
+    /// A webhook URL: include a preceding `https://`.
+    Webhook,
+    /// Report only the value after a `Name=` prefix of this many bytes.
+    Value(usize),
+}
+
+struct Provider {
+    subtype: &'static str,
+    anchors: &'static [&'static str],
+    re: Anch,
+    /// Longest possible match, bounds the anchored search window.
+    max: usize,
+    check: Check,
+    score: f32,
+}
+
+/// Compiled provider rules.
+pub(crate) struct Rules {
+    providers: Vec<Provider>,
+}
+
+type Spec = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    usize,
+    Check,
+);
+
+const PROVIDERS: &[Spec] = &[
+    (
+        "aws_access_key_id",
+        &["AKIA", "ASIA", "ABIA", "ACCA"],
+        r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)",
+        20,
+        Check::Key,
+    ),
+    (
+        "github_token",
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        r"gh[pousr]_[A-Za-z0-9]{36,255}(?-u:\b)",
+        260,
+        Check::Key,
+    ),
+    (
+        "github_token",
+        &["github_pat_"],
+        r"github_pat_[A-Za-z0-9_]{50,255}(?-u:\b)",
+        270,
+        Check::Key,
+    ),
+    (
+        "gitlab_token",
+        &[
+            "glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "gloas-", "glcbt-",
+        ],
+        r"gl(?:pat|dt|rt|ptt|soat|oas|cbt)-[A-Za-z0-9_-]{20,64}",
+        80,
+        Check::Key,
+    ),
+    (
+        "slack_token",
+        &[
+            "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xoxe.", "xapp-",
+        ],
+        r"(?:xox[abprse](?:\.xox[bp])?|xapp)-[A-Za-z0-9-]{10,250}",
+        260,
+        Check::Key,
+    ),
+    (
+        "slack_webhook",
+        &["hooks.slack.com/"],
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]{20,200}",
+        230,
+        Check::Webhook,
+    ),
+    (
+        "stripe_key",
+        &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+        r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,247}(?-u:\b)",
+        260,
+        Check::Key,
+    ),
+    (
+        "stripe_webhook_secret",
+        &["whsec_"],
+        r"whsec_[A-Za-z0-9]{24,64}(?-u:\b)",
+        70,
+        Check::Key,
+    ),
+    (
+        "anthropic_key",
+        &["sk-ant-"],
+        r"sk-ant-[A-Za-z0-9_-]{20,250}",
+        260,
+        Check::Key,
+    ),
+    (
+        "openai_key",
+        &["sk-"],
+        r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,250}",
+        270,
+        Check::OpenAi,
+    ),
+    (
+        "google_api_key",
+        &["AIza"],
+        r"AIza[0-9A-Za-z_-]{35}",
+        39,
+        Check::Key,
+    ),
+    (
+        "google_oauth_secret",
+        &["GOCSPX-"],
+        r"GOCSPX-[A-Za-z0-9_-]{28}",
+        35,
+        Check::Key,
+    ),
+    (
+        "google_oauth_token",
+        &["ya29."],
+        r"ya29\.[0-9A-Za-z_-]{30,2000}",
+        2010,
+        Check::Key,
+    ),
+    (
+        "sendgrid_key",
+        &["SG."],
+        r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+        69,
+        Check::Key,
+    ),
+    (
+        "twilio_key",
+        &["SK", "AC"],
+        r"(?:SK|AC)[0-9a-f]{32}(?-u:\b)",
+        34,
+        Check::Key,
+    ),
+    (
+        "npm_token",
+        &["npm_"],
+        r"npm_[A-Za-z0-9]{36}(?-u:\b)",
+        40,
+        Check::Key,
+    ),
+    (
+        "pypi_token",
+        &["pypi-Ag"],
+        r"pypi-Ag[A-Za-z0-9_-]{50,300}",
+        310,
+        Check::Key,
+    ),
+    (
+        "huggingface_token",
+        &["hf_"],
+        r"hf_[A-Za-z0-9]{30,40}(?-u:\b)",
+        43,
+        Check::Key,
+    ),
+    (
+        "azure_storage_key",
+        &["AccountKey="],
+        r"AccountKey=[A-Za-z0-9+/]{86}==",
+        99,
+        Check::Value(11),
+    ),
+    (
+        "azure_shared_access_key",
+        &["SharedAccessKey="],
+        r"SharedAccessKey=[A-Za-z0-9+/]{43}=",
+        60,
+        Check::Value(16),
+    ),
+    (
+        "digitalocean_token",
+        &["dop_v1_", "doo_v1_", "dor_v1_"],
+        r"do[opr]_v1_[a-f0-9]{64}(?-u:\b)",
+        71,
+        Check::Key,
+    ),
+    (
+        "shopify_token",
+        &["shpat_", "shpca_", "shppa_", "shpss_"],
+        r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}(?-u:\b)",
+        38,
+        Check::Key,
+    ),
+    (
+        "mailgun_key",
+        &["key-"],
+        r"key-[0-9a-f]{32}(?-u:\b)",
+        36,
+        Check::Key,
+    ),
+    (
+        "discord_webhook",
+        &["discord.com/api/webhooks/", "discordapp.com/api/webhooks/"],
+        r"discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_-]{60,70}",
+        130,
+        Check::Webhook,
+    ),
+    (
+        "jwt",
+        &["eyJ"],
+        r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}",
+        16384,
+        Check::Jwt,
+    ),
+    (
+        "private_key",
+        &["-----BEGIN "],
+        r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+        80,
+        Check::Pem,
+    ),
+];
+
+impl Rules {
+    pub(crate) fn new() -> Result<Self, GuardError> {
+        let mut providers = Vec::with_capacity(PROVIDERS.len());
+        for &(subtype, anchors, pattern, max, check) in PROVIDERS {
+            providers.push(Provider {
+                subtype,
+                anchors,
+                re: Anch::new(pattern)?,
+                max,
+                check,
+                score: 0.99,
+            });
+        }
+        Ok(Self { providers })
+    }
+
+    /// `(rule index, anchor literal)` for every provider anchor.
+    pub(crate) fn anchors(&self) -> impl Iterator<Item = (usize, &'static str)> + '_ {
+        self.providers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.anchors.iter().map(move |a| (i, *a)))
+    }
+
+    /// Runs provider rule `i` at an anchor hit at `start`.
+    pub(crate) fn provider(&self, i: usize, text: &str, start: usize, out: &mut Vec<Finding>) {
+        let Some(p) = self.providers.get(i) else {
+            return;
+        };
+        if matches!(prev_char(text, start), Some(c) if is_token_char(c))
+            && !matches!(p.check, Check::Webhook | Check::Pem)
+        {
+            return;
+        }
+        let Some(end) = p.re.end_at(text, start, p.max) else {
+            return;
+        };
+        let s = text.get(start..end).unwrap_or("");
+        let (mut from, mut to) = (start, end);
+        match p.check {
+            Check::Key => {
+                if token_glued_right(text, end) || looks_fake(s) {
+                    return;
+                }
+            }
+            Check::OpenAi => {
+                let body = s.trim_start_matches("sk-");
+                let body = ["proj-", "svcacct-", "admin-", "None-"]
+                    .iter()
+                    .find_map(|p| body.strip_prefix(p))
+                    .unwrap_or(body);
+                if token_glued_right(text, end)
+                    || classes(body) < 3
+                    || entropy(body) < 3.5
+                    || body.contains("--")
+                    || looks_fake(body)
+                {
+                    return;
+                }
+            }
+            Check::Jwt => {
+                if token_glued_right(text, end) || !jwt_header_ok(s) {
+                    return;
+                }
+            }
+            Check::Pem => to = pem_end(text, end),
+            Check::Webhook => {
+                if looks_fake(s) {
+                    return;
+                }
+                for scheme in ["https://", "http://"] {
+                    if text.get(..start).is_some_and(|b| b.ends_with(scheme)) {
+                        from = start - scheme.len();
+                    }
+                }
+            }
+            Check::Value(n) => {
+                if looks_fake(s) {
+                    return;
+                }
+                from = start + n;
+            }
+        }
+        push(out, Secret, Some(p.subtype), from, to, p.score);
+    }
 }
 
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
-fn v_any(_: &Ctx, _: &str, _: usize, _: usize) -> Option<f32> {
-    Some(0.99)
+fn token_glued_right(text: &str, end: usize) -> bool {
+    matches!(next_char(text, end), Some(c) if is_token_char(c))
 }
 
-fn v_word(_: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    if matches!(prev_char(text, start), Some(c) if is_token_char(c))
-        || matches!(next_char(text, end), Some(c) if is_token_char(c))
-    {
-        return None;
+/// Documentation placeholders: `EXAMPLE`, `xxxx`, `your...`, long runs of one character,
+/// ascending runs (`abcdefgh`, `123456789`), very few distinct characters.
+pub fn looks_fake(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    const FAKE: &[&str] = &[
+        "example",
+        "xxxx",
+        "your",
+        "placeholder",
+        "redacted",
+        "dummy",
+        "sample",
+        "fake",
+        "insert",
+        "replace",
+        "changeme",
+        "...",
+        "****",
+        "<",
+        "{",
+    ];
+    if FAKE.iter().any(|f| l.contains(f)) {
+        return true;
     }
-    Some(0.99)
+    let b = s.as_bytes();
+    let (mut same, mut asc) = (1usize, 1usize);
+    let (mut max_same, mut max_asc) = (1usize, 1usize);
+    let mut seen = [false; 128];
+    for (k, &x) in b.iter().enumerate() {
+        if let Some(slot) = seen.get_mut(usize::from(x)) {
+            *slot = true;
+        }
+        if k > 0 {
+            let p = b[k - 1];
+            same = if x == p { same + 1 } else { 1 };
+            asc = if x == p.wrapping_add(1) { asc + 1 } else { 1 };
+            max_same = max_same.max(same);
+            max_asc = max_asc.max(asc);
+        }
+    }
+    let distinct = seen.iter().filter(|x| **x).count();
+    max_same >= 6 || max_asc >= 7 || (b.len() >= 16 && distinct < 8)
 }
 
-/// Patterns that end in `[..-]` cannot use `(?-u:\b)`: check the next char instead.
-fn v_token_end(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    v_word(ctx, text, start, end)
+fn jwt_header_ok(s: &str) -> bool {
+    let Some(header) = s.split('.').next() else {
+        return false;
+    };
+    let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&raw) {
+        Ok(serde_json::Value::Object(obj)) => obj.contains_key("alg") || obj.contains_key("typ"),
+        _ => false,
+    }
 }
 
-fn v_openai(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    if s.starts_with("sk-ant-") {
-        return None;
+/// End of a PEM block whose header ends at `hdr_end`: the `-----END ...-----` line, or, for
+/// a truncated paste, the end of the base64 body.
+fn pem_end(text: &str, hdr_end: usize) -> usize {
+    let rest = text.get(hdr_end..).unwrap_or("");
+    if let Some(k) = rest.find("-----END ") {
+        let tail = rest.get(k + 9..).unwrap_or("");
+        if let Some(q) = tail.get(..80).unwrap_or(tail).find("-----") {
+            return hdr_end + k + 9 + q + 5;
+        }
     }
-    let body = s.trim_start_matches("sk-");
-    let body = ["proj-", "svcacct-", "admin-"]
-        .iter()
-        .find_map(|p| body.strip_prefix(p))
-        .unwrap_or(body);
-    // Hyphenated words (`sk-this-is-not-a-key`) are not keys.
-    if classes(body) < 3 || entropy(body) < 3.5 || body.contains("--") {
-        return None;
+    let b = rest.as_bytes();
+    let mut e = 0;
+    for (k, &x) in b.iter().enumerate() {
+        if x.is_ascii_alphanumeric() || b"+/=\\\r\n\t :-".contains(&x) {
+            if !x.is_ascii_whitespace() {
+                e = k + 1;
+            }
+        } else {
+            break;
+        }
     }
-    v_word(ctx, text, start, end)
-}
-
-fn v_aws_secret(_: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    if is_hex(s) || entropy(s) < 3.5 {
-        return None;
-    }
-    Some(0.95)
-}
-
-fn v_jwt(ctx: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let header = s.split('.').next()?;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header.trim_end_matches('='))
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    let obj = v.as_object()?;
-    if !obj.contains_key("alg") && !obj.contains_key("typ") {
-        return None;
-    }
-    v_word(ctx, text, start, end).map(|_| 0.97)
+    hdr_end + e
 }
 
 fn is_placeholder(v: &str) -> bool {
     let l = v.to_ascii_lowercase();
-    l.starts_with('$')
+    let b = v.as_bytes();
+    // `$VAR`, `${VAR}`, `$(cmd)`; a password may still start with `$`.
+    (b.first() == Some(&b'$')
+        && (matches!(b.get(1), Some(b'{' | b'('))
+            || b[1..]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'_')))
         || l.starts_with('{')
         || l.starts_with('<')
         || l.starts_with("%s")
         || l.starts_with("%(")
+        || l.starts_with("%{")
+        || l.starts_with(':')
         || l.contains("{{")
         || l.contains('(')
         || l.contains('[')
         || l.contains("environ")
         || l.contains("process.env")
+        || l.contains("getenv")
         || l.contains("xxxx")
         || l.contains("****")
         || l.contains("your")
@@ -188,19 +467,209 @@ fn is_placeholder(v: &str) -> bool {
         || l.contains("placeholder")
         || l.contains("redacted")
         || l.contains("password")
+        || l.contains("secret")
+        || l.contains("dummy")
         || l.chars()
             .all(|c| c == '*' || c == 'x' || c == '.' || c == '•')
 }
 
-fn v_conn_password(_: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    if is_placeholder(s) || s.len() < 3 {
-        return None;
+/// Default credentials in documentation (`postgres://user:password@localhost`).
+const DEFAULT_PASSWORDS: &[&str] = &[
+    "pass", "password", "passwd", "secret", "postgres", "root", "admin", "guest", "changeme",
+    "test", "example", "user", "pwd", "mysql", "redis", "rabbitmq", "toor", "1234",
+];
+
+/// Credentials in the userinfo of a URL whose `://` is at `u`.
+pub(crate) fn url_userinfo(text: &str, u: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut s = u;
+    while s > 0 && u - s < 24 && (b[s - 1].is_ascii_alphanumeric() || b"+.-".contains(&b[s - 1])) {
+        s -= 1;
     }
-    Some(0.95)
+    if u - s < 2 || !b[s].is_ascii_alphabetic() {
+        return;
+    }
+    let a0 = u + 3;
+    let mut a1 = a0;
+    while a1 < b.len() && a1 - a0 < 256 && !b" \t\r\n/?#'\"<>\\`,;".contains(&b[a1]) {
+        a1 += 1;
+    }
+    let Some(auth) = text.get(a0..a1) else {
+        return;
+    };
+    let Some(at) = auth.rfind('@') else {
+        return;
+    };
+    let (userinfo, host) = (&auth[..at], &auth[at + 1..]);
+    let Some(colon) = userinfo.find(':') else {
+        return;
+    };
+    let (user, pass) = (&userinfo[..colon], &userinfo[colon + 1..]);
+    if pass.is_empty()
+        || !host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
+        || is_placeholder(pass)
+        || pass == user
+        || DEFAULT_PASSWORDS
+            .iter()
+            .any(|d| pass.eq_ignore_ascii_case(d))
+    {
+        return;
+    }
+    let ps = a0 + colon + 1;
+    push(
+        out,
+        Secret,
+        Some("connection_string"),
+        ps,
+        ps + pass.len(),
+        0.95,
+    );
 }
 
-/// Not secrets: UUIDs, git SHAs (40 hex), SHA-256 digests (64 hex).
+fn ident_byte(x: u8) -> bool {
+    x.is_ascii_alphanumeric() || x == b'_' || x == b'-' || x == b'.'
+}
+
+/// A value assigned to the identifier around the keyword at `ks..ke`
+/// (`DB_PASSWORD=...`, `"api_key": "..."`, `password: ...`, `my password is ...`).
+/// Returns the end of the identifier (keyword hits before it are the same identifier).
+pub(crate) fn keyword_value(
+    _ctx: &Ctx,
+    text: &str,
+    ks: usize,
+    ke: usize,
+    out: &mut Vec<Finding>,
+) -> usize {
+    let b = text.as_bytes();
+    let mut is = ks;
+    while is > 0 && ks - is < 40 && ident_byte(b[is - 1]) {
+        is -= 1;
+    }
+    let mut ie = ke;
+    while ie < b.len() && ie - ke < 30 && ident_byte(b[ie]) {
+        ie += 1;
+    }
+    // `${DB_PASSWORD}`, `$TOKEN`, `%(secret)s` reference a variable.
+    if is > 0 && b"${%".contains(&b[is - 1]) {
+        return ie;
+    }
+    let ident = text.get(is..ie).unwrap_or("");
+    let mut j = ie;
+    if matches!(b.get(j), Some(b'"' | b'\'')) {
+        j += 1;
+    }
+    while matches!(b.get(j), Some(b' ' | b'\t')) {
+        j += 1;
+    }
+    let rest = text.get(j..).unwrap_or("");
+    let sep = [":=", "=>", "=", ":", "is "]
+        .into_iter()
+        .find(|s| rest.starts_with(s));
+    let Some(sep) = sep else {
+        return ie;
+    };
+    j += sep.len();
+    while matches!(b.get(j), Some(b' ' | b'\t')) {
+        j += 1;
+    }
+    let quote = match b.get(j) {
+        Some(&q @ (b'"' | b'\'' | b'`')) => {
+            j += 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    if text.get(j..).is_some_and(|r| r.starts_with("Bearer ")) {
+        j += 7;
+    }
+    let vs = j;
+    let mut ve = j;
+    while ve < b.len() && ve - vs < 256 {
+        let x = b[ve];
+        let stop = match quote {
+            Some(q) => x == q || x == b'\n' || x == b'\r',
+            None => x.is_ascii_whitespace() || b",;<>)]}\"'`".contains(&x),
+        };
+        if stop {
+            break;
+        }
+        ve += 1;
+    }
+    // Sentence punctuation ends an unquoted value in prose (`my password is X.`); at the
+    // end of a line it may belong to the value (`PASSWORD=Winter2024!`).
+    if quote.is_none() && !matches!(b.get(ve), None | Some(b'\n' | b'\r')) {
+        while ve > vs && b".!?:".contains(&b[ve - 1]) {
+            ve -= 1;
+        }
+    }
+    let Some(v) = text.get(vs..ve) else {
+        return ie;
+    };
+    let Some(score) = strong_value(v) else {
+        return ie;
+    };
+    let l = ident.to_ascii_lowercase();
+    let subtype = if l.contains("aws")
+        && v.len() == 40
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'/' || c == b'+')
+    {
+        "aws_secret_access_key"
+    } else if l.contains("pass") || l.contains("pwd") {
+        "password"
+    } else {
+        "generic_secret"
+    };
+    push(out, Secret, Some(subtype), vs, ve, score);
+    ie
+}
+
+/// A bearer token after `Bearer ` (ending at `j`).
+pub(crate) fn bearer(text: &str, j: usize, out: &mut Vec<Finding>) {
+    let b = text.as_bytes();
+    let mut e = j;
+    while e < b.len()
+        && e - j < 4096
+        && (b[e].is_ascii_alphanumeric() || b"._~+/=-".contains(&b[e]))
+    {
+        e += 1;
+    }
+    let Some(v) = text.get(j..e) else {
+        return;
+    };
+    if v.len() >= 16 {
+        if let Some(score) = strong_value(v) {
+            push(out, Secret, Some("bearer_token"), j, e, score.max(0.85));
+        }
+    }
+}
+
+/// Whether a keyword's value looks like a real credential; its score.
+fn strong_value(v: &str) -> Option<f32> {
+    if v.len() < 8 || is_placeholder(v) || is_benign_identifier(v) {
+        return None;
+    }
+    let e = entropy(v);
+    // High-entropy tokens carry digits; `required_field`, `not_applicable` do not.
+    let c = classes(v);
+    let digit = v.bytes().any(|b| b.is_ascii_digit());
+    // Human passwords (`Winter2024!`) mix three classes at lower entropy; random tokens
+    // mix two at high entropy.
+    let human = c >= 3 && digit && e >= 2.5;
+    let random = c >= 2 && e >= 3.0 && (digit || (v.len() >= 16 && c >= 3 && e >= 3.7));
+    if !(human || random) {
+        return None;
+    }
+    // Code, not a literal: `self.config.token2`, `true`, numbers.
+    if v.bytes()
+        .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
+    {
+        return None;
+    }
+    Some((0.5 + (e - 2.5) / 4.0).clamp(0.5, 0.9) as f32)
+}
+
+/// Not secrets: UUIDs, git SHAs (40 hex), SHA-256 digests (64 hex), SHA-512 (128 hex).
 pub fn is_benign_identifier(v: &str) -> bool {
     let b = v.as_bytes();
     let uuid = b.len() == 36
@@ -211,25 +680,15 @@ pub fn is_benign_identifier(v: &str) -> bool {
                 c.is_ascii_hexdigit()
             }
         });
+    let v = v
+        .strip_prefix("sha256:")
+        .or_else(|| v.strip_prefix("sha1:"))
+        .unwrap_or(v);
     uuid || (is_hex(v) && matches!(v.len(), 40 | 64 | 128))
 }
 
 fn is_hex(v: &str) -> bool {
     !v.is_empty() && v.bytes().all(|c| c.is_ascii_hexdigit())
-}
-
-fn v_generic(_: &Ctx, text: &str, start: usize, end: usize) -> Option<f32> {
-    let s = text.get(start..end)?;
-    let v = s;
-    if v.len() < 8 || is_placeholder(v) || is_benign_identifier(v) {
-        return None;
-    }
-    let e = entropy(v);
-    // High-entropy tokens carry digits; `required_field`, `not_applicable` do not.
-    if classes(v) < 2 || e < 3.0 || !v.bytes().any(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((0.5 + (e - 3.0) / 4.0).clamp(0.5, 0.9) as f32)
 }
 
 /// Number of character classes present (lower, upper, digit, other).
