@@ -19,6 +19,8 @@
 //!   base64 / hex encoding;
 //! * has a base64- or hex-looking token of 20+ characters (upper, lower case and digits;
 //!   or 24+ hex digits with letters and digits);
+//! * contains a pseudonymization placeholder (`[EMAIL_1]`, also percent-encoded): the
+//!   restorer would put the real value there after this check;
 //! * is long (48+ decoded bytes), or percent-encodes 3+ bytes, or holds 4+ encoded words.
 //!
 //! For images every part counts (query keys and values, path segments, sub-domain labels,
@@ -37,6 +39,7 @@
 //! so `PC CANARY 0A1B…` and `pccanary0a1b…` match (score 0.99); the 16 hex digits alone
 //! (0.9), and the token's base64 encoding (0.95), also match.
 
+use crate::pseudo::contains_placeholder;
 use crate::secrets::entropy;
 use crate::stream::TextScanner;
 use crate::{Finding, FindingKind, GuardError};
@@ -213,7 +216,9 @@ impl ExfilScanner {
         if self.is_allowed_host(u.host) {
             return None;
         }
-        let known = self.contains_known(url);
+        // A pseudonymization placeholder in a URL becomes the real value when the response
+        // is restored, after this check: treat it as a known value.
+        let known = self.contains_known(url) || contains_placeholder(&percent_decode(url));
         let (base, strong) = match fetch {
             Fetch::Image => (0.9, 0.99),
             Fetch::Reference => (0.85, 0.99),

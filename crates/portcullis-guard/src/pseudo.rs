@@ -74,7 +74,7 @@ fn placeholder(kind: FindingKind, n: u32) -> String {
 }
 
 /// Whether `s` (starting with `[`) looks like `[TYPE_n]` for some known type.
-fn placeholder_shaped(s: &str) -> bool {
+pub(crate) fn placeholder_shaped(s: &str) -> bool {
     let Some(inner) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) else {
         return false;
     };
@@ -86,6 +86,23 @@ fn placeholder_shaped(s: &str) -> bool {
 
 /// Longest placeholder-shaped token we look for in input (`[IP_ADDRESS_` + 10 digits).
 const MAX_SHAPED: usize = 32;
+
+/// Whether `text` contains a placeholder-shaped token (`[EMAIL_1]`), issued or not.
+pub fn contains_placeholder(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(rel) = text.get(i..).and_then(|t| t.find('[')) {
+        let p = i + rel;
+        i = p + 1;
+        let window = &bytes[p..bytes.len().min(p + MAX_SHAPED)];
+        if let Some(close) = window.iter().position(|b| *b == b']') {
+            if text.get(p..=p + close).is_some_and(placeholder_shaped) {
+                return true;
+            }
+        }
+    }
+    false
+}
 
 impl Pseudonymizer {
     /// An empty mapping (one per request).
