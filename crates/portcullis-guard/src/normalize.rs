@@ -580,6 +580,18 @@ const ENGLISH: &[&str] = &[
     "in", "an", "a", "or", "no", "as", "on", "at", "by", "we", "if", "so",
 ];
 
+fn is_english(w: &str) -> bool {
+    // A length-bucketed scan: the list is tiny, and most words differ in length from
+    // most entries, so this stays a handful of comparisons per word.
+    let Some(first) = w.as_bytes().first() else {
+        return false;
+    };
+    w.len() <= 12
+        && ENGLISH
+            .iter()
+            .any(|e| e.len() == w.len() && e.as_bytes()[0] == *first && *e == w)
+}
+
 fn rot13_char(c: char) -> char {
     match c {
         'a'..='m' => ((c as u8) + 13) as char,
@@ -598,12 +610,12 @@ fn rot13_segment(norm: &str) -> Option<String> {
             continue;
         }
         words += 1;
-        if ENGLISH.contains(&w) {
+        if is_english(w) {
             plain += 1;
         }
         tmp.clear();
         tmp.extend(w.chars().map(rot13_char));
-        if ENGLISH.contains(&tmp.as_str()) {
+        if is_english(&tmp) {
             rot += 1;
         }
     }

@@ -166,33 +166,33 @@ const PATTERNS: &[(&str, Head, &str)] = &[
     (
         "en.ignore_previous",
         Head::Injection,
-        r"\b(?:ignore|disregard|forget|skip|override|bypass|neglect|discard|abandon|overlook|dismiss)\b(?: \w+){0,4}? (?:previous|prior|above|earlier|preceding|initial|original|former|foregoing|existing|past|system|all|any|every)(?: \w+){0,2}? (?:instructions?|prompts?|directions?|directives?|commands?|rules|guidelines|context|programming|constraints|guidance|orders|messages?|conversations?|tasks?|everything)\b",
+        r"(?-u:\b)(?:ignore|disregard|forget|skip|override|bypass|neglect|discard|abandon|overlook|dismiss)(?-u:\b)(?: [a-z0-9_]+){0,4}? (?:previous|prior|above|earlier|preceding|initial|original|former|foregoing|existing|past|system|all|any|every)(?: [a-z0-9_]+){0,2}? (?:instructions?|prompts?|directions?|directives?|commands?|rules|guidelines|context|programming|constraints|guidance|orders|messages?|conversations?|tasks?|everything)(?-u:\b)",
     ),
     (
         "en.new_instructions",
         Head::Injection,
-        r"\b(?:new|updated|revised|real|actual|additional|secret|hidden|true) (?:instructions?|task|directive|orders?|system prompt)\s?:|\b(?:instead|now),? (?:you (?:will|must|should) )?(?:print|say|output|write|respond|reply|answer|translate|tell)\b|\bjust (?:print|say|output|write) [\x22']",
+        r"(?-u:\b)(?:new|updated|revised|real|actual|additional|secret|hidden|true) (?:instructions?|task|directive|orders?|system prompt)[ \n]?:|(?-u:\b)(?:instead|now),? (?:you (?:will|must|should) )?(?:print|say|output|write|respond|reply|answer|translate|tell)(?-u:\b)|(?-u:\b)just (?:print|say|output|write) [\x22']",
     ),
     (
         "en.reveal_prompt",
         Head::Injection,
-        r"\b(?:reveal|show|print|output|repeat|display|tell|give|share|leak|dump|spell|write|list|recite|copy|paste|provide|disclose|expose|summari[sz]e)\b(?: \w+){0,5}? (?:system (?:prompt|message|instructions?)|(?:initial|original|hidden|secret|first|full|entire|exact|pre-?prompt|developer) (?:prompt|instructions?|message)|your (?:instructions|prompt|rules|guidelines|directives|configuration)|(?:the )?(?:text|words|content|everything|instructions?) (?:above|before|prior)|(?:the )?(?:password|passphrase|secret key|api key|secret code|secret))\b",
+        r"(?-u:\b)(?:reveal|show|print|output|repeat|display|tell|give|share|leak|dump|spell|write|list|recite|copy|paste|provide|disclose|expose|summari[sz]e)(?-u:\b)(?: [a-z0-9_]+){0,5}? (?:system (?:prompt|message|instructions?)|(?:initial|original|hidden|secret|first|full|entire|exact|pre-?prompt|developer) (?:prompt|instructions?|message)|your (?:instructions|prompt|rules|guidelines|directives|configuration)|(?:the )?(?:text|words|content|everything|instructions?) (?:above|before|prior)|(?:the )?(?:password|passphrase|secret key|api key|secret code|secret))(?-u:\b)",
     ),
     (
         "en.prompt_question",
         Head::Injection,
-        r"\bwhat (?:is|are|was|were) (?:your|the) (?:system prompt|initial instructions|original instructions|instructions|rules|secret|password|hidden instructions|first words)\b|\b(?:beginning|start) of (?:this|the|our) (?:conversation|prompt|chat)\b",
+        r"(?-u:\b)what (?:is|are|was|were) (?:your|the) (?:system prompt|initial instructions|original instructions|instructions|rules|secret|password|hidden instructions|first words)(?-u:\b)|(?-u:\b)(?:beginning|start) of (?:this|the|our) (?:conversation|prompt|chat)(?-u:\b)",
     ),
     (
         "role.chatml",
         Head::Injection,
         r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>",
     ),
-    ("role.inst", Head::Injection, r"\[/?inst\]|<<\s?/?sys\s?>>|\[/?system\]"),
+    ("role.inst", Head::Injection, r"\[/?inst\]|<<[ \n]?/?sys[ \n]?>>|\[/?system\]"),
     (
         "role.markdown_header",
         Head::Injection,
-        r"(?:^|\n)\s?#{2,} ?(?:system|instructions?|new instructions?|assistant|response|admin|developer|system prompt)\b ?:?",
+        r"(?:^|\n)[ \n]?#{2,} ?(?:system|instructions?|new instructions?|assistant|response|admin|developer|system prompt)(?-u:\b) ?:?",
     ),
     (
         "role.xml_tag",
@@ -202,7 +202,7 @@ const PATTERNS: &[(&str, Head, &str)] = &[
     (
         "role.fake_turn",
         Head::Injection,
-        r"(?:^|\n) ?(?:human|user|h)\s?: [^\n]{0,400}\n ?(?:assistant|ai|a|gpt|chatgpt|claude|bot|model)\s?:",
+        r"(?:^|\n) ?(?:assistant|ai|gpt|chatgpt|claude|bot|model) ?: ",
     ),
     (
         "role.system_colon",
@@ -212,62 +212,62 @@ const PATTERNS: &[(&str, Head, &str)] = &[
     (
         "ind.note_to_ai",
         Head::Injection,
-        r"\b(?:note|message|instructions?|attention|important|hey|dear|hello) (?:to|for)? ?(?:the |all |any )?(?:ai|assistant|llm|language model|chatbot|bot|gpt|model|agent|ai assistant)s?\b ?[:,!]|\bif you are (?:an? )?(?:ai|llm|language model|assistant|chatbot|bot|gpt)\b|\b(?:ai|llm|assistant)s? reading this\b|\bwhen (?:summari[sz]ing|processing|reading|you read) this\b",
+        r"(?-u:\b)(?:note|message|instructions?|attention|important|hey|dear|hello) (?:to|for)? ?(?:the |all |any )?(?:ai|assistant|llm|language model|chatbot|bot|gpt|model|agent|ai assistant)s?(?-u:\b) ?[:,!]|(?-u:\b)if you are (?:an? )?(?:ai|llm|language model|assistant|chatbot|bot|gpt)(?-u:\b)|(?-u:\b)(?:ai|llm|assistant)s? reading this(?-u:\b)|(?-u:\b)when (?:summari[sz]ing|processing|reading|you read) this(?-u:\b)",
     ),
     (
         "ind.hide_from_user",
         Head::Injection,
-        r"\b(?:do not|don't|never|without) (?:tell|telling|inform|informing|mention|mentioning|alert|alerting|notify|notifying|reveal|revealing) (?:this to )?(?:the|this) user\b|\bthe user (?:must|should|will) not (?:know|see|notice)\b",
+        r"(?-u:\b)(?:do not|don't|never|without) (?:tell|telling|inform|informing|mention|mentioning|alert|alerting|notify|notifying|reveal|revealing) (?:this to )?(?:the|this) user(?-u:\b)|(?-u:\b)the user (?:must|should|will) not (?:know|see|notice)(?-u:\b)",
     ),
     (
         "ind.tool_hijack",
         Head::Injection,
-        r"\b(?:call|invoke|use|execute|run|trigger)\b(?: \w+){0,3}? (?:tool|function|plugin|api|command)\b(?: \w+){0,6}? (?:send|forward|email|transfer|delete|post|upload|exfiltrate|wire)\b|\b(?:send|forward|email|upload|post|transfer|exfiltrate)\b(?: \w+){0,3}? (?:conversation|chat history|history|data|emails?|credentials|passwords?|files|contacts|api keys?|tokens?|secrets?)\b(?: \w+){0,3}? to \S+@|\b(?:send|forward|email|upload|post|exfiltrate)\b(?: \w+){0,4}? to (?:https?://|\S+@\S+\.)",
+        r"(?-u:\b)(?:call|invoke|use|execute|run|trigger)(?-u:\b)(?: [a-z0-9_]+){0,3}? (?:tool|function|plugin|api|command)(?-u:\b)(?: [a-z0-9_]+){0,6}? (?:send|forward|email|transfer|delete|post|upload|exfiltrate|wire)(?-u:\b)|(?-u:\b)(?:send|forward|email|upload|post|transfer|exfiltrate)(?-u:\b)(?: [a-z0-9_]+){0,3}? (?:conversation|chat history|history|data|emails?|credentials|passwords?|files|contacts|api keys?|tokens?|secrets?)(?-u:\b)(?: [a-z0-9_]+){0,3}? to [^ \n]+@|(?-u:\b)(?:send|forward|email|upload|post|exfiltrate)(?-u:\b)(?: [a-z0-9_]+){0,4}? to (?:https?://|[^ \n]+@[^ \n]+\.)",
     ),
     (
         "ind.md_exfil",
         Head::Injection,
-        r"!\[[^\]\n]{0,80}\]\(https?://[^)\s]{0,200}[?&][^)\s]{0,200}\)|\b(?:render|include|display|add|append|insert|output|embed|show)\b(?: \w+){0,5}? (?:image|markdown|link|url|img)\b(?: \S+){0,12}? (?:conversation|chat|history|secret|password|data|query|summary|previous|user'?s?)\b|https?://\S{0,100}[?&=/](?:\{|\[|<|\$)(?:data|secret|conversation|history|info|query|password)",
+        r"!\[[^\]\n]{0,80}\]\(https?://[^)[ \n]]{0,200}[?&][^)[ \n]]{0,200}\)|(?-u:\b)(?:render|include|display|add|append|insert|output|embed|show)(?-u:\b)(?: [a-z0-9_]+){0,5}? (?:image|markdown|link|url|img)(?-u:\b)(?: [^ \n]+){0,12}? (?:conversation|chat|history|secret|password|data|query|summary|previous|user'?s?)(?-u:\b)|https?://[^ \n]{0,100}[?&=/](?:\{|\[|<|\$)(?:data|secret|conversation|history|info|query|password)",
     ),
     (
         "jb.persona",
         Head::Jailbreak,
-        r"\b(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|play the role of|you will be|become)\b(?: \w+){0,4}? (?:ai|chatbot|assistant|model|character|persona|entity)\b(?: \w+){0,8}? (?:no|without|free of|free from|not bound|unrestricted|uncensored|unfiltered|never refuses?|amoral|evil)\b",
+        r"(?-u:\b)(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|play the role of|you will be|become)(?-u:\b)(?: [a-z0-9_]+){0,4}? (?:ai|chatbot|assistant|model|character|persona|entity)(?-u:\b)(?: [a-z0-9_]+){0,8}? (?:no|without|free of|free from|not bound|unrestricted|uncensored|unfiltered|never refuses?|amoral|evil)(?-u:\b)",
     ),
     (
         "jb.forced_prefix",
         Head::Jailbreak,
-        r"\b(?:start|begin|prefix|open)\b(?: \w+){0,3}? (?:response|reply|answer|output|message)s? with [\x22'“]?(?:sure|absolutely|certainly|of course|yes)\b|\bsure,? here (?:is|are|'s)\b",
+        r"(?-u:\b)(?:start|begin|prefix|open)(?-u:\b)(?: [a-z0-9_]+){0,3}? (?:response|reply|answer|output|message)s? with [\x22'“]?(?:sure|absolutely|certainly|of course|yes)(?-u:\b)|(?-u:\b)sure,? here (?:is|are|'s)(?-u:\b)",
     ),
     (
         "jb.dual_answer",
         Head::Jailbreak,
-        r"\b(?:two|2|both|dual|separate) (?:different |separate |distinct )?(?:responses|answers|replies|paragraphs|outputs)\b|\[(?:classic|normal|gpt|chatgpt|jailbreak|dan|filtered|unfiltered)\]",
+        r"(?-u:\b)(?:two|2|both|dual|separate) (?:different |separate |distinct )?(?:responses|answers|replies|paragraphs|outputs)(?-u:\b)|\[(?:classic|normal|gpt|chatgpt|jailbreak|dan|filtered|unfiltered)\]",
     ),
     (
         "jb.fiction_frame",
         Head::Jailbreak,
-        r"\b(?:hypothetical|fictional|imaginary|alternate|parallel) (?:world|universe|scenario|story|setting|reality)\b(?: \S+){0,12}? (?:no|without) (?:rules|laws|restrictions|ethics|morals|limits|censorship)\b|\bfor (?:educational|research|academic) purposes only\b",
+        r"(?-u:\b)(?:hypothetical|fictional|imaginary|alternate|parallel) (?:world|universe|scenario|story|setting|reality)(?-u:\b)(?: [^ \n]+){0,12}? (?:no|without) (?:rules|laws|restrictions|ethics|morals|limits|censorship)(?-u:\b)|(?-u:\b)for (?:educational|research|academic) purposes only(?-u:\b)",
     ),
     (
         "jb.authority",
         Head::Injection,
-        r"\bi (?:am|'m) (?:your|an?|the) (?:developer|creator|admin|administrator|owner|programmer|openai employee|anthropic employee|system administrator|engineer at openai)\b|\b(?:authorized|sanctioned|approved) (?:by|red[- ]team|penetration|security test)\b|\b(?:admin|developer|debug|maintenance|god|sudo|root) (?:mode|access|override) (?:enabled|activated|on|granted)\b",
+        r"(?-u:\b)i (?:am|'m) (?:your|an?|the) (?:developer|creator|admin|administrator|owner|programmer|openai employee|anthropic employee|system administrator|engineer at openai)(?-u:\b)|(?-u:\b)(?:authorized|sanctioned|approved) (?:by|red[- ]team|penetration|security test)(?-u:\b)|(?-u:\b)(?:admin|developer|debug|maintenance|god|sudo|root) (?:mode|access|override) (?:enabled|activated|on|granted)(?-u:\b)",
     ),
     (
         "jb.safety_off",
         Head::Jailbreak,
-        r"\b(?:ignore|bypass|disregard|disable|forget|override|turn off|remove|drop)\b(?: \w+){0,3}? (?:safety|ethical|moral|content|security|openai|anthropic) (?:guidelines|rules|policies|policy|filters?|restrictions|protocols|constraints|principles|training|measures)\b|\bno longer (?:bound|restricted|constrained|limited|have to (?:follow|abide|comply))\b",
+        r"(?-u:\b)(?:ignore|bypass|disregard|disable|forget|override|turn off|remove|drop)(?-u:\b)(?: [a-z0-9_]+){0,3}? (?:safety|ethical|moral|content|security|openai|anthropic) (?:guidelines|rules|policies|policy|filters?|restrictions|protocols|constraints|principles|training|measures)(?-u:\b)|(?-u:\b)no longer (?:bound|restricted|constrained|limited|have to (?:follow|abide|comply))(?-u:\b)",
     ),
     (
         "enc.decode_and_follow",
         Head::Injection,
-        r"\b(?:decode|decipher|translate|convert|unscramble|reverse)\b(?: \S+){0,6}? (?:base64|b64|hex|rot13|rot-13|binary|morse|caesar|reversed|backwards)\b(?: \S+){0,10}? (?:follow|execute|do|obey|perform|run|carry out|act on)\b",
+        r"(?-u:\b)(?:decode|decipher|translate|convert|unscramble|reverse)(?-u:\b)(?: [^ \n]+){0,6}? (?:base64|b64|hex|rot13|rot-13|binary|morse|caesar|reversed|backwards)(?-u:\b)(?: [^ \n]+){0,10}? (?:follow|execute|do|obey|perform|run|carry out|act on)(?-u:\b)",
     ),
     (
         "split.concat",
         Head::Injection,
-        r"\b[a-z_]\w{0,8} ?= ?['\x22][^'\x22\n]{1,40}['\x22][,;]? (?:[a-z_]\w{0,8} ?= ?['\x22][^'\x22\n]{1,40}['\x22][,;]? ?)+|\b[a-z]\w{0,3} ?\+ ?[a-z]\w{0,3} ?\+ ?[a-z]\w{0,3}\b",
+        r"(?-u:\b)[a-z_][a-z0-9_]{0,8} ?= ?['\x22][^'\x22\n]{1,40}['\x22][,;]? (?:[a-z_][a-z0-9_]{0,8} ?= ?['\x22][^'\x22\n]{1,40}['\x22][,;]? ?)+|(?-u:\b)[a-z][a-z0-9_]{0,3} ?\+ ?[a-z][a-z0-9_]{0,3} ?\+ ?[a-z][a-z0-9_]{0,3}(?-u:\b)",
     ),
 ];
 
@@ -332,7 +332,7 @@ impl Rules {
             head: Head::Injection,
         });
         let turn = Regex::new(
-            r"(?:^|\n) ?(?:human|user|assistant|ai|q|a|question|answer|bot|chatgpt|gpt|system)\s?:",
+            r"(?:^|\n) ?(?:human|user|assistant|ai|q|a|question|answer|bot|chatgpt|gpt|system) ?:",
         )?;
         Ok(Self {
             ac,
