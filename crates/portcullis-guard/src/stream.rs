@@ -570,7 +570,10 @@ fn apply(
     out: &mut Vec<Finding>,
     late: &mut u64,
 ) -> Option<Finding> {
-    let raw = |a: usize, b: usize| win.get(a - base..b - base).unwrap_or("");
+    let raw = |a: usize, b: usize| {
+        win.get(a.saturating_sub(base)..b.saturating_sub(base))
+            .unwrap_or("")
+    };
     let mut pos = from;
     for f in found {
         if f.start < from {
