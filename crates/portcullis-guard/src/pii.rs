@@ -179,12 +179,14 @@ fn glued_right(text: &str, end: usize) -> bool {
     }
 }
 
-/// Whether `ac` matches a word start (not inside another word: `server` is not `ver`,
-/// `refund` is not `ref`) in `hay`.
-fn word_match(ac: &aho_corasick::AhoCorasick, hay: &str) -> bool {
+/// Whether `ac` matches a whole word (not inside another word: `server` is not `ver`,
+/// `refund` is not `ref`, `getenv(` is not `v`) in `hay`, a window of `text`. Word
+/// boundaries are checked in `text`, so a window cut mid-word does not create a word.
+fn word_match(ac: &aho_corasick::AhoCorasick, text: &str, hay: &str) -> bool {
+    let base = (hay.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
     ac.find_iter(hay).any(|m| {
-        !matches!(prev_char(hay, m.start()), Some(c) if c.is_alphanumeric())
-            && !matches!(next_char(hay, m.end()), Some(c) if c.is_alphabetic())
+        !matches!(prev_char(text, base + m.start()), Some(c) if c.is_alphanumeric())
+            && !matches!(next_char(text, base + m.end()), Some(c) if c.is_alphabetic())
     })
 }
 
@@ -201,11 +203,15 @@ fn clause_before(text: &str, start: usize, n: usize) -> &str {
 }
 
 fn negative_context(ctx: &Ctx, text: &str, start: usize) -> bool {
-    word_match(&ctx.negative_number_context, clause_before(text, start, 24))
+    word_match(
+        &ctx.negative_number_context,
+        text,
+        clause_before(text, start, 24),
+    )
 }
 
 fn phone_context(ctx: &Ctx, text: &str, start: usize) -> bool {
-    word_match(&ctx.phone_context, before(text, start, 16))
+    word_match(&ctx.phone_context, text, before(text, start, 16))
 }
 
 /// Checks every numeric type at a number start `i` (a digit, `+` or `(`). Returns the
@@ -333,7 +339,7 @@ fn ipv4_at(ctx: &Ctx, text: &str, i: usize, out: &mut Vec<Finding>) {
         return;
     }
     let lb = before(text, i, 16);
-    if word_match(&ctx.version_context, lb) || lb.trim_end().ends_with(" v") {
+    if word_match(&ctx.version_context, text, lb) || lb.trim_end().ends_with(" v") {
         return;
     }
     push(out, FindingKind::IpAddress, Some("ipv4"), i, j, 0.9);

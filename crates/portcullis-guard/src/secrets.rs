@@ -443,10 +443,7 @@ fn is_placeholder(v: &str) -> bool {
     let b = v.as_bytes();
     // `$VAR`, `${VAR}`, `$(cmd)`; a password may still start with `$`.
     (b.first() == Some(&b'$')
-        && (matches!(b.get(1), Some(b'{' | b'('))
-            || b[1..]
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || *c == b'_')))
+        && (matches!(b.get(1), Some(b'{' | b'(')) || is_variable_name(&b[1..])))
         || l.starts_with('{')
         || l.starts_with('<')
         || l.starts_with("%s")
@@ -471,6 +468,15 @@ fn is_placeholder(v: &str) -> bool {
         || l.contains("dummy")
         || l.chars()
             .all(|c| c == '*' || c == 'x' || c == '.' || c == '•')
+}
+
+/// `TOKEN`, `db_pass`, `API_KEY2`: one case only (a mixed-case run after `$` is more
+/// likely a password such as `$lFC2RLivm5`).
+fn is_variable_name(b: &[u8]) -> bool {
+    let ident = b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    let upper = b.iter().any(u8::is_ascii_uppercase);
+    let lower = b.iter().any(u8::is_ascii_lowercase);
+    ident && !(upper && lower)
 }
 
 /// Default credentials in documentation (`postgres://user:password@localhost`).
