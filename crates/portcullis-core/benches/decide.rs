@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
             embeddings: true,
             require_mtls: false,
             require_jwt: false,
+            guards: "default".into(),
         },
     );
     let text = std::fs::read_to_string(concat!(
@@ -43,6 +44,7 @@ fn bench(c: &mut Criterion) {
         client_ip: "127.0.0.1".parse().unwrap(),
         hour: 12,
         weekday: "Wed",
+        guard: Default::default(),
     };
     c.bench_function("cedar_authorize", |b| {
         b.iter(|| {

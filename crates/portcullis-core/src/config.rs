@@ -213,6 +213,41 @@ pub struct RawConfig {
     pub dangerous: RawDangerous,
     /// The tamper-evident audit log; off when absent.
     pub audit: Option<Spanned<RawAudit>>,
+    /// Input and output guards (on by default, with default actions).
+    #[serde(default)]
+    pub guards: RawGuards,
+}
+
+/// `[guards]`: the default guard profile, plus named profiles under `[guards.profiles]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuards {
+    pub enabled: Option<bool>,
+    pub injection_threshold: Option<Spanned<f32>>,
+    pub jailbreak_threshold: Option<Spanned<f32>>,
+    pub allowed_link_hosts: Option<Vec<String>>,
+    pub canary: Option<bool>,
+    #[serde(default)]
+    pub input: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub output: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Spanned<RawGuardProfile>>,
+}
+
+/// `[guards.profiles.NAME]`: overrides of the default profile.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuardProfile {
+    pub enabled: Option<bool>,
+    pub injection_threshold: Option<Spanned<f32>>,
+    pub jailbreak_threshold: Option<Spanned<f32>>,
+    pub allowed_link_hosts: Option<Vec<String>>,
+    pub canary: Option<bool>,
+    #[serde(default)]
+    pub input: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub output: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -332,6 +367,8 @@ pub struct RawModel {
     pub endpoints: Option<Vec<String>>,
     /// Credentials the caller must present for this model: `mtls`, `jwt`.
     pub require: Option<Vec<String>>,
+    /// The guard profile (`[guards.profiles.NAME]`); default: `[guards]` itself.
+    pub guards: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -459,7 +496,47 @@ pub struct Model {
     pub require_mtls: bool,
     /// The caller must present an OIDC token.
     pub require_jwt: bool,
+    /// The guard profile's name (`default` for `[guards]`).
+    pub guards: String,
 }
+
+/// A validated guard profile. Thresholds left unset take the shipped classifier's
+/// dev-tuned defaults (known only once the model is loaded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardSettings {
+    pub enabled: bool,
+    pub injection_threshold: Option<f32>,
+    pub jailbreak_threshold: Option<f32>,
+    pub allowed_link_hosts: Vec<String>,
+    pub canary: bool,
+    /// Overrides of the default input actions, in file order.
+    pub input: Vec<(
+        portcullis_guard::FindingKind,
+        portcullis_guard::action::Action,
+    )>,
+    /// Overrides of the default output actions, in file order.
+    pub output: Vec<(
+        portcullis_guard::FindingKind,
+        portcullis_guard::action::Action,
+    )>,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            injection_threshold: None,
+            jailbreak_threshold: None,
+            allowed_link_hosts: Vec::new(),
+            canary: false,
+            input: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+}
+
+/// The name of the profile `[guards]` itself defines.
+pub const DEFAULT_GUARD_PROFILE: &str = "default";
 
 /// Whether the data-plane listener asks for client certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,6 +603,8 @@ pub struct AuditConfig {
 pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
+    /// Guard profiles by name; `default` is `[guards]` itself.
+    pub guard_profiles: BTreeMap<String, GuardSettings>,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
@@ -555,6 +634,112 @@ pub struct Config {
     pub bootstrap_admin_token: bool,
     /// The audit log; `None` when `[audit]` is absent (audit off).
     pub audit: Option<AuditConfig>,
+}
+
+type ActionOverrides = Vec<(
+    portcullis_guard::FindingKind,
+    portcullis_guard::action::Action,
+)>;
+
+fn guard_actions(
+    map: &BTreeMap<String, Spanned<String>>,
+    section: &str,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<ActionOverrides, ConfigError> {
+    let mut out = Vec::new();
+    for (kind, action) in map {
+        let k =
+            portcullis_guard::FindingKind::parse(&kind.to_ascii_uppercase()).ok_or_else(|| {
+                let names: Vec<_> = portcullis_guard::FindingKind::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect();
+                at(
+                    action.span(),
+                    format!(
+                        "{section}: unknown finding type `{kind}` (expected one of {})",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+        let a = action
+            .get_ref()
+            .parse::<portcullis_guard::action::Action>()
+            .map_err(|e| at(action.span(), format!("{section}.{kind}: {e}")))?;
+        out.push((k, a));
+    }
+    Ok(out)
+}
+
+fn threshold(
+    t: &Option<Spanned<f32>>,
+    name: &str,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<Option<f32>, ConfigError> {
+    match t {
+        None => Ok(None),
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => Ok(Some(*v.get_ref())),
+        Some(v) => Err(at(v.span(), format!("{name} must be between 0 and 1"))),
+    }
+}
+
+/// `[guards]` and its profiles; a profile starts from `[guards]` and overrides it.
+fn guard_profiles(
+    raw: &RawGuards,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<BTreeMap<String, GuardSettings>, ConfigError> {
+    let d = GuardSettings::default();
+    let base = GuardSettings {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        injection_threshold: threshold(&raw.injection_threshold, "guards.injection_threshold", at)?,
+        jailbreak_threshold: threshold(&raw.jailbreak_threshold, "guards.jailbreak_threshold", at)?,
+        allowed_link_hosts: raw.allowed_link_hosts.clone().unwrap_or_default(),
+        canary: raw.canary.unwrap_or(d.canary),
+        input: guard_actions(&raw.input, "guards.input", at)?,
+        output: guard_actions(&raw.output, "guards.output", at)?,
+    };
+    let mut out = BTreeMap::new();
+    for (name, p) in &raw.profiles {
+        if name == DEFAULT_GUARD_PROFILE {
+            return Err(at(
+                p.span(),
+                format!("guards.profiles: `{DEFAULT_GUARD_PROFILE}` is the name of [guards] itself; choose another name"),
+            ));
+        }
+        let r = p.get_ref();
+        let section = format!("guards.profiles.{name}");
+        let mut input = base.input.clone();
+        input.extend(guard_actions(&r.input, &format!("{section}.input"), at)?);
+        let mut output = base.output.clone();
+        output.extend(guard_actions(&r.output, &format!("{section}.output"), at)?);
+        out.insert(
+            name.clone(),
+            GuardSettings {
+                enabled: r.enabled.unwrap_or(base.enabled),
+                injection_threshold: threshold(
+                    &r.injection_threshold,
+                    &format!("{section}.injection_threshold"),
+                    at,
+                )?
+                .or(base.injection_threshold),
+                jailbreak_threshold: threshold(
+                    &r.jailbreak_threshold,
+                    &format!("{section}.jailbreak_threshold"),
+                    at,
+                )?
+                .or(base.jailbreak_threshold),
+                allowed_link_hosts: r
+                    .allowed_link_hosts
+                    .clone()
+                    .unwrap_or_else(|| base.allowed_link_hosts.clone()),
+                canary: r.canary.unwrap_or(base.canary),
+                input,
+                output,
+            },
+        );
+    }
+    out.insert(DEFAULT_GUARD_PROFILE.to_string(), base);
+    Ok(out)
 }
 
 /// Default body limit: 1 MiB.
@@ -793,6 +978,8 @@ impl Config {
             );
         }
 
+        let guard_profiles = guard_profiles(&raw.guards, &at)?;
+
         let mut models = BTreeMap::new();
         for (name, spanned) in &raw.models {
             let m = spanned.get_ref();
@@ -841,9 +1028,24 @@ impl Config {
                     }
                 }
             }
+            let guards = match &m.guards {
+                None => DEFAULT_GUARD_PROFILE.to_string(),
+                Some(g) if guard_profiles.contains_key(g.get_ref()) => g.get_ref().clone(),
+                Some(g) => {
+                    return Err(at(
+                        g.span(),
+                        format!(
+                            "model `{name}`: unknown guard profile `{}` (define it under [guards.profiles.{}])",
+                            g.get_ref(),
+                            g.get_ref()
+                        ),
+                    ))
+                }
+            };
             models.insert(
                 name.clone(),
                 Model {
+                    guards,
                     require_mtls,
                     require_jwt,
                     name: name.clone(),
@@ -1068,6 +1270,7 @@ impl Config {
         };
 
         Ok(Config {
+            guard_profiles,
             audit,
             tls,
             issuers,

@@ -279,6 +279,62 @@ impl ChatRequest {
             .collect()
     }
 
+    /// Every text of the request the input guards read, mutable so they can rewrite it:
+    /// each message's content (a string, or the `text` of each part), and the arguments
+    /// of tool calls in the assistant history (model-visible text too).
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        let mut out = Vec::new();
+        for m in &mut self.messages {
+            match &mut m.content {
+                Some(Content::Text(t)) => out.push(t),
+                Some(Content::Parts(parts)) => {
+                    for p in parts {
+                        if let Some(Value::String(t)) = p.get_mut("text") {
+                            out.push(t);
+                        }
+                    }
+                }
+                None => {}
+            }
+            if let Some(Value::Array(calls)) = m.extra.get_mut("tool_calls") {
+                for c in calls {
+                    if let Some(Value::String(a)) =
+                        c.get_mut("function").and_then(|f| f.get_mut("arguments"))
+                    {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Appends `note` to the first system (or developer) message, or adds a system
+    /// message in front when there is none (used for the output canary).
+    pub fn add_system_note(&mut self, note: &str) {
+        let sys = self
+            .messages
+            .iter_mut()
+            .find(|m| m.role == "system" || m.role == "developer");
+        match sys {
+            Some(Message {
+                content: Some(Content::Text(t)),
+                ..
+            }) => {
+                t.push_str("\n\n");
+                t.push_str(note);
+            }
+            _ => self.messages.insert(
+                0,
+                Message {
+                    role: "system".into(),
+                    content: Some(Content::Text(note.to_string())),
+                    extra: Map::new(),
+                },
+            ),
+        }
+    }
+
     /// Bytes of text in the prompt (message contents and tool definitions), for the
     /// token estimate.
     pub fn prompt_text_bytes(&self) -> usize {
@@ -328,6 +384,15 @@ impl EmbeddingsRequest {
             ));
         }
         Ok(req)
+    }
+
+    /// The input strings, mutable for the input guards (token arrays carry no text).
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        match &mut self.input {
+            EmbeddingInput::Text(t) => vec![t],
+            EmbeddingInput::Texts(v) => v.iter_mut().collect(),
+            EmbeddingInput::Tokens(_) | EmbeddingInput::TokenBatches(_) => Vec::new(),
+        }
     }
 
     /// Estimated input tokens.

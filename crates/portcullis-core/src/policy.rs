@@ -67,6 +67,16 @@ namespace Portcullis {
     // UTC weekday: "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun".
     weekday: String,
     workload?: WorkloadInfo,
+    // What the input guards found (all zero/empty when guards are off for the model).
+    guard: GuardInfo,
+  };
+  // Input guard verdict summary. Scores are in thousandths (0 to 1000): Cedar has no
+  // floating point.
+  type GuardInfo = {
+    injection_score: Long,
+    jailbreak_score: Long,
+    // Finding types seen in the input, e.g. "EMAIL", "SECRET", "INJECTION".
+    findings: Set<String>,
   };
   type ListContext = {
     client_ip: __cedar::ipaddr,
@@ -126,6 +136,19 @@ pub struct RequestFacts {
     pub hour: u8,
     /// UTC weekday, `Mon`..`Sun`.
     pub weekday: &'static str,
+    /// The input guards' verdict summary.
+    pub guard: GuardFacts,
+}
+
+/// What the input guards found, as policy sees it (`context.guard`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardFacts {
+    /// Prompt-injection score in thousandths (0..=1000).
+    pub injection_score: u16,
+    /// Jailbreak score in thousandths (0..=1000).
+    pub jailbreak_score: u16,
+    /// Finding type names seen in the input (`EMAIL`, `SECRET`, ...), sorted, unique.
+    pub findings: Vec<&'static str>,
 }
 
 /// The outcome of one authorization.
@@ -577,6 +600,30 @@ impl PolicyEngine {
                             .map(|t| RestrictedExpression::new_string(t.clone())),
                     ),
                 ),
+                (
+                    "guard".into(),
+                    RestrictedExpression::new_record([
+                        (
+                            "injection_score".to_string(),
+                            RestrictedExpression::new_long(i64::from(facts.guard.injection_score)),
+                        ),
+                        (
+                            "jailbreak_score".to_string(),
+                            RestrictedExpression::new_long(i64::from(facts.guard.jailbreak_score)),
+                        ),
+                        (
+                            "findings".to_string(),
+                            RestrictedExpression::new_set(
+                                facts
+                                    .guard
+                                    .findings
+                                    .iter()
+                                    .map(|f| RestrictedExpression::new_string((*f).to_string())),
+                            ),
+                        ),
+                    ])
+                    .map_err(|e| e.to_string())?,
+                ),
             ]);
         }
         let context = Context::from_pairs(ctx).map_err(|e| e.to_string())?;
@@ -658,6 +705,7 @@ mod tests {
                     embeddings: true,
                     require_mtls: false,
                     require_jwt: false,
+                    guards: "default".into(),
                 },
             );
         }
@@ -673,6 +721,7 @@ mod tests {
             client_ip: "10.1.2.3".parse().unwrap(),
             hour: 12,
             weekday: "Wed",
+            guard: Default::default(),
         }
     }
 
@@ -728,6 +777,41 @@ when { context.max_tokens > 2048 };
             v,
             Verdict::Deny {
                 policy: "evaluation-error".into()
+            }
+        );
+    }
+
+    #[test]
+    fn guard_context_reaches_policy() {
+        let e = engine(
+            r#"@id("all")
+permit(principal, action, resource);
+@id("no-injection")
+forbid(principal, action == Portcullis::Action::"chat.completions", resource)
+when { context.guard.injection_score >= 700 };
+@id("no-secrets")
+forbid(principal, action == Portcullis::Action::"chat.completions", resource)
+when { context.guard.findings.contains("SECRET") };
+"#,
+        )
+        .unwrap();
+        let mut f = facts(10);
+        assert!(e
+            .authorize(&alice(), Action::ChatCompletions, "small", &f)
+            .is_allow());
+        f.guard.injection_score = 700;
+        assert_eq!(
+            e.authorize(&alice(), Action::ChatCompletions, "small", &f),
+            Verdict::Deny {
+                policy: "no-injection".into()
+            }
+        );
+        f.guard.injection_score = 699;
+        f.guard.findings = vec!["EMAIL", "SECRET"];
+        assert_eq!(
+            e.authorize(&alice(), Action::ChatCompletions, "small", &f),
+            Verdict::Deny {
+                policy: "no-secrets".into()
             }
         );
     }

@@ -21,6 +21,7 @@
 pub mod action;
 pub mod detector;
 pub mod gen;
+pub mod guard;
 pub mod injection;
 pub mod normalize;
 pub mod output;
@@ -31,6 +32,7 @@ pub mod secrets;
 pub mod stream;
 
 pub use detector::Detector;
+pub use guard::{GuardPolicy, Guards};
 
 use serde::Serialize;
 

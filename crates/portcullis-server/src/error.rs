@@ -36,6 +36,12 @@ pub enum ApiError {
         /// Deciding policy id.
         policy: String,
     },
+    /// An input guard's action for a finding type is `block`.
+    #[error("blocked by input guard: {0}")]
+    InputBlocked(&'static str),
+    /// An output guard's action for a finding type in the response is `block`.
+    #[error("blocked by output guard: {0}")]
+    OutputBlocked(&'static str),
     /// The requested model is not configured.
     #[error("model not found")]
     ModelNotFound(String),
@@ -96,6 +102,12 @@ impl ApiError {
                 "invalid_api_key",
             ),
             Denied { .. } => (StatusCode::FORBIDDEN, "permission_error", "policy_denied"),
+            InputBlocked(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "content_blocked",
+            ),
+            OutputBlocked(_) => (StatusCode::BAD_GATEWAY, "upstream_error", "output_blocked"),
             ModelNotFound(_) => (
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
@@ -170,7 +182,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             MissingCredential | InvalidCredential(_) | CredentialRequired(_) => "unauthenticated",
-            Denied { .. } => "deny",
+            Denied { .. } | InputBlocked(_) | OutputBlocked(_) => "deny",
             RateLimited(_) => "rate_limited",
             RouteNotFound | MethodNotAllowed | ModelNotFound(_) | WrongEndpoint(_) | Invalid(_)
             | UnsupportedMediaType | BodyTooLarge(_) => "invalid",
@@ -182,6 +194,8 @@ impl ApiError {
     pub fn record_reason(&self) -> String {
         match self {
             ApiError::Denied { policy } => policy.clone(),
+            ApiError::InputBlocked(k) => format!("guard:input:{k}"),
+            ApiError::OutputBlocked(k) => format!("guard:output:{k}"),
             ApiError::InvalidCredential(k) => k.clone(),
             ApiError::CredentialRequired(k) => format!("credential_required:{k}"),
             ApiError::RateLimited(e) => format!(
@@ -206,6 +220,8 @@ impl ApiError {
             }
             CredentialRequired(_) => "This model requires a token from an identity provider.".into(),
             Denied { policy } => format!("Request denied by policy `{policy}`."),
+            InputBlocked(k) => format!("The request was blocked by an input guard ({k})."),
+            OutputBlocked(k) => format!("The model's response was blocked by an output guard ({k})."),
             ModelNotFound(m) => format!("The model `{}` does not exist or you do not have access to it.", shorten(m)),
             WrongEndpoint(m) => format!("The model `{}` does not serve this endpoint.", shorten(m)),
             Invalid(e) => e.message.clone(),

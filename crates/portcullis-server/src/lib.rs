@@ -19,6 +19,7 @@ pub mod audit;
 pub mod authn;
 pub mod decisions;
 pub mod error;
+pub mod guards;
 pub mod listener;
 pub mod metrics;
 pub mod mock_server;
@@ -99,6 +100,7 @@ impl Gateway {
             }
         }
         let jwt = authn::JwtVerifier::new(&config.issuers).map_err(StartError::Upstream)?;
+        let guards = guards::GuardEngine::new(&config).map_err(StartError::Upstream)?;
         let tls = match &config.tls {
             Some(t) => Some(Arc::new(
                 tls::TlsSwitch::new(t).map_err(StartError::Upstream)?,
@@ -134,6 +136,7 @@ impl Gateway {
             decisions,
             jwt,
             keys: authn::KeyCache::default(),
+            guards,
             tls,
             admin_token,
             audit,

@@ -16,12 +16,13 @@ use portcullis_core::config::Model;
 use portcullis_core::identity::{Principal, PrincipalKind};
 use portcullis_core::mock;
 use portcullis_core::openai::{ChatRequest, EmbeddingsRequest, RequestLimits, Usage};
-use portcullis_core::policy::{utc_hour_weekday, Action, RequestFacts, Verdict};
+use portcullis_core::policy::{utc_hour_weekday, Action, GuardFacts, RequestFacts, Verdict};
 use portcullis_core::tokens::{estimate_bytes, DEFAULT_COMPLETION_RESERVATION};
 use serde_json::json;
 
 use crate::authn::authenticate;
 use crate::error::ApiError;
+use crate::guards::RequestGuard;
 use crate::state::{unix_now, AppState, ClientAddr, RequestCtx};
 use crate::stream::{self, StreamSource};
 use crate::tls::PeerIdentity;
@@ -80,7 +81,7 @@ pub async fn models(
         }
     };
     ctx.principal = Some(principal.clone());
-    let facts = facts(&ctx, 0, 0, false, vec![]);
+    let facts = facts(&ctx, 0, 0, false, vec![], GuardFacts::default());
     let policy = st.policy.load();
     let data: Vec<_> = st
         .config
@@ -164,6 +165,7 @@ fn facts(
     prompt_tokens: u64,
     stream: bool,
     tools: Vec<String>,
+    guard: GuardFacts,
 ) -> RequestFacts {
     let (hour, weekday) = utc_hour_weekday(ctx.ts_ms.div_euclid(1000));
     RequestFacts {
@@ -174,6 +176,7 @@ fn facts(
         client_ip: ctx.client.ip(),
         hour,
         weekday,
+        guard,
     }
 }
 
@@ -264,14 +267,22 @@ async fn chat_inner(
     let max_tokens = chat
         .requested_max_tokens()
         .unwrap_or(DEFAULT_COMPLETION_RESERVATION);
+    let guard = input_guards(st, ctx, &model, &mut chat.texts_mut());
     let f = facts(
         ctx,
         max_tokens,
         ctx.prompt_estimate,
         ctx.stream,
         chat.tool_names(),
+        guard.as_ref().map(RequestGuard::facts).unwrap_or_default(),
     );
     decide(st, ctx, &principal, &model, &f)?;
+    if let Some(k) = guard.as_ref().and_then(|g| g.verdict.blocked) {
+        return Err(ApiError::InputBlocked(k.as_str()));
+    }
+    if let Some(c) = guard.as_ref().and_then(|g| g.canary.as_ref()) {
+        chat.add_system_note(&c.system_note());
+    }
 
     let upstream = st
         .upstreams
@@ -292,10 +303,11 @@ async fn chat_inner(
                 StreamSource::Events(events),
                 deadline,
                 t_up,
+                guard,
             ));
         }
         let body = mock::chat_completion(&chat, created);
-        return Ok(finish_full(st, ctx, Bytes::from(body), t_up, t_up).await);
+        return finish_full(st, ctx, Bytes::from(body), t_up, t_up, guard.as_ref()).await;
     }
 
     chat.model = model.upstream_model.clone();
@@ -319,10 +331,11 @@ async fn chat_inner(
             StreamSource::Upstream(resp.body),
             deadline,
             t_up,
+            guard,
         ));
     }
     let body = upstream.read_body(resp.body, deadline).await?;
-    Ok(finish_full(st, ctx, body, t_up, Instant::now()).await)
+    finish_full(st, ctx, body, t_up, Instant::now(), guard.as_ref()).await
 }
 
 async fn embeddings_inner(
@@ -342,8 +355,19 @@ async fn embeddings_inner(
     ctx.model = model.name.clone();
     ctx.upstream = model.upstream.clone();
     ctx.prompt_estimate = emb.estimated_tokens();
-    let f = facts(ctx, 0, ctx.prompt_estimate, false, vec![]);
+    let guard = input_guards(st, ctx, &model, &mut emb.texts_mut());
+    let f = facts(
+        ctx,
+        0,
+        ctx.prompt_estimate,
+        false,
+        vec![],
+        guard.as_ref().map(RequestGuard::facts).unwrap_or_default(),
+    );
     decide(st, ctx, &principal, &model, &f)?;
+    if let Some(k) = guard.as_ref().and_then(|g| g.verdict.blocked) {
+        return Err(ApiError::InputBlocked(k.as_str()));
+    }
 
     let upstream = st
         .upstreams
@@ -355,7 +379,7 @@ async fn embeddings_inner(
     ctx.pre_upstream = Some(t_up - ctx.started);
     if upstream.is_mock() {
         let body = mock::embeddings(&emb);
-        return Ok(finish_full(st, ctx, Bytes::from(body), t_up, t_up).await);
+        return finish_full(st, ctx, Bytes::from(body), t_up, t_up, None).await;
     }
     emb.model = model.upstream_model.clone();
     let out = serde_json::to_vec(&emb).map_err(|_| ApiError::Unavailable)?;
@@ -366,7 +390,21 @@ async fn embeddings_inner(
         return Err(status_error(resp.status, resp.retry_after));
     }
     let body = upstream.read_body(resp.body, deadline).await?;
-    Ok(finish_full(st, ctx, body, t_up, Instant::now()).await)
+    finish_full(st, ctx, body, t_up, Instant::now(), None).await
+}
+
+/// Runs the model's input guards over the request's texts (rewriting them in place) and
+/// notes what they found on the request.
+fn input_guards(
+    st: &AppState,
+    ctx: &mut RequestCtx,
+    model: &Model,
+    texts: &mut [&mut String],
+) -> Option<RequestGuard> {
+    let g = st.guards.as_ref()?.check(&model.guards, texts)?;
+    ctx.guard_in = g.verdict.counts.clone();
+    ctx.guarded = true;
+    Some(g)
 }
 
 /// Completes a non-streamed response: usage from the body (or the reservation when the
@@ -377,7 +415,8 @@ async fn finish_full(
     body: Bytes,
     t_up: Instant,
     t_done: Instant,
-) -> Response {
+    guard: Option<&RequestGuard>,
+) -> Result<Response, ApiError> {
     let usage = Usage::from_json(&body);
     let (prompt, completion) = match usage {
         Some(u) => (u.prompt_tokens, u.completion_tokens),
@@ -399,6 +438,19 @@ async fn finish_full(
             upstream: ctx.upstream.clone(),
         })
         .observe((t_done - t_up).as_secs_f64());
+    let body = match guard {
+        None => body,
+        Some(g) => match g.guard_json(&body, &mut ctx.guard_out) {
+            Ok(b) => b,
+            Err(blocked) => {
+                // The tokens were spent: charge them before the refusal is recorded.
+                if let Some(r) = ctx.reservation.take() {
+                    st.limiter.reconcile(&r, prompt + completion);
+                }
+                return Err(ApiError::OutputBlocked(blocked.0.as_str()));
+            }
+        },
+    };
     if st.audit_on() {
         ctx.response_sha256 = Some(portcullis_audit::event::body_sha256(&body));
     }
@@ -411,5 +463,5 @@ async fn finish_full(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    r
+    Ok(r)
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub jwt: crate::authn::JwtVerifier,
     /// API-key records, revalidated against the store's change marker.
     pub keys: crate::authn::KeyCache,
+    /// Input and output guards; `None` when every guard profile is off.
+    pub guards: Option<crate::guards::GuardEngine>,
     /// TLS on the data plane, when configured.
     pub tls: Option<Arc<crate::tls::TlsSwitch>>,
     /// The admin API's credential.
@@ -94,15 +96,24 @@ pub struct RequestCtx {
     pub request_sha256: Option<[u8; 32]>,
     /// SHA-256 of the response body sent (only with the audit log on).
     pub response_sha256: Option<[u8; 32]>,
+    /// Whether guards ran on this request.
+    pub guarded: bool,
+    /// Input guard findings by type (counts only).
+    pub guard_in: std::collections::BTreeMap<portcullis_guard::FindingKind, u32>,
+    /// Output guard findings by type (counts only).
+    pub guard_out: std::collections::BTreeMap<portcullis_guard::FindingKind, u32>,
+    /// For a guarded stream: whether every chunk was checked before it was sent.
+    pub stream_checked: Option<bool>,
 }
 
 impl RequestCtx {
     /// A new request.
     pub fn new(action: Action, client: SocketAddr) -> Self {
+        let ts_ms = unix_ms();
         Self {
             started: Instant::now(),
-            ts_ms: unix_ms(),
-            request_id: hex::encode(rand::random::<[u8; 12]>()),
+            ts_ms,
+            request_id: crate::audit::new_request_id(ts_ms),
             action,
             client,
             principal: None,
@@ -115,6 +126,10 @@ impl RequestCtx {
             pre_upstream: None,
             request_sha256: None,
             response_sha256: None,
+            guarded: false,
+            guard_in: Default::default(),
+            guard_out: Default::default(),
+            stream_checked: None,
         }
     }
 
@@ -139,6 +154,21 @@ impl RequestCtx {
         let (principal, groups, key_id) = match &self.principal {
             Some(p) => (p.name.clone(), p.groups.clone(), p.key_id.clone()),
             None => Default::default(),
+        };
+        // Guard findings go into the record as types and counts, never values.
+        let reason = if self.guarded {
+            let checked = match self.stream_checked {
+                Some(true) => ";stream=all_checked",
+                Some(false) => ";stream=not_all_checked",
+                None => "",
+            };
+            format!(
+                "{reason};guard:in={};out={}{checked}",
+                crate::guards::summarize(&self.guard_in),
+                crate::guards::summarize(&self.guard_out)
+            )
+        } else {
+            reason
         };
         DecisionRecord {
             ts_ms: self.ts_ms,

@@ -36,6 +36,11 @@ tier = "standard"
 upstream = "builtin"
 tier = "premium"
 
+# Exact event contents are checked here; guard findings in events are tested with the
+# guards (tests/guards.rs).
+[guards]
+enabled = false
+
 [audit]
 signing_key_file = "audit.key"
 origin = "{ORIGIN}"

@@ -48,6 +48,11 @@ tier = "premium"
 [models.local]
 upstream = "builtin"
 tier = "standard"
+
+# These tests exercise the pass-through core (byte-for-byte streams, exact records);
+# the guards have their own suite in tests/guards.rs.
+[guards]
+enabled = false
 {extra}
 "#
     )
