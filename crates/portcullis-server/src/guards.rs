@@ -67,6 +67,11 @@ impl GuardEngine {
         }))
     }
 
+    /// The engines.
+    pub fn guards(&self) -> &Arc<Guards> {
+        &self.guards
+    }
+
     /// The policy of a profile, `None` when it is disabled.
     pub fn policy(&self, profile: &str) -> Option<&Arc<GuardPolicy>> {
         self.policies.get(profile).and_then(Option::as_ref)

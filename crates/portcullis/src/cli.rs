@@ -66,6 +66,21 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
         chunk_delay: Duration,
     },
+    /// Scan JSON Lines `{"id", "text"}` from stdin with the gateway's input guards; one
+    /// line of verdict, scores and findings (byte offsets) per input on stdout.
+    Scan {
+        /// Use this configuration's guard settings (default: the built-in defaults).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The guard profile of that configuration.
+        #[arg(long, default_value = "default")]
+        profile: String,
+    },
+    /// The injection classifier: retrain it, or score JSON Lines with it.
+    Guard {
+        #[command(subcommand)]
+        command: crate::guard_cmd::GuardCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -205,6 +220,10 @@ pub fn main() -> ExitCode {
             delay,
             chunk_delay,
         } => mock_upstream(&listen, MockOptions { delay, chunk_delay }),
+        Command::Scan { config, profile } => {
+            crate::guard_cmd::scan(config.as_deref(), &profile, load)
+        }
+        Command::Guard { command } => crate::guard_cmd::guard(command),
         Command::Version => {
             println!("portcullis {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -2,6 +2,7 @@
 //! library crates; this file owns only process concerns (logging, signals, exit codes).
 
 mod cli;
+mod guard_cmd;
 
 // mimalloc: the request path allocates many small, short-lived objects (headers, JSON,
 // Cedar values) across threads, where it measurably beats the system allocator.

@@ -210,3 +210,70 @@ fn serve_stops_promptly_on_sigterm_and_keeps_records() {
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].decision, "allow");
 }
+
+fn scan(input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("scan")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn scan_reports_findings_with_byte_offsets() {
+    // Multi-byte text before the findings: offsets are bytes into the UTF-8 text.
+    let text = "Grüße — mail jane.doe@example.com, key ghp_R8xVq2Lm9TzK4wN7pYc3HbJd6FsA1eGu5Xo0";
+    let input = format!(
+        "{}\n\n{}\n",
+        serde_json::json!({"id": "a", "text": text}),
+        serde_json::json!({"id": 7, "text": "What is the capital of France?"})
+    );
+    let out = scan(&input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per input, blank lines skipped");
+    let a = &lines[0];
+    assert_eq!(a["id"], "a");
+    assert_eq!(a["action"], "redact");
+    let f = a["findings"].as_array().unwrap();
+    let span = |t: &str| {
+        let x = f.iter().find(|x| x["type"] == t).unwrap();
+        let (s, e) = (
+            x["start"].as_u64().unwrap() as usize,
+            x["end"].as_u64().unwrap() as usize,
+        );
+        &text[s..e]
+    };
+    assert_eq!(span("EMAIL"), "jane.doe@example.com");
+    assert_eq!(span("SECRET"), "ghp_R8xVq2Lm9TzK4wN7pYc3HbJd6FsA1eGu5Xo0");
+    let s = &a["scores"];
+    assert!(s["injection"].as_f64().unwrap() >= 0.0 && s["jailbreak"].as_f64().unwrap() <= 1.0);
+    assert_eq!(lines[1]["id"], 7);
+    assert_eq!(lines[1]["findings"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn scan_names_the_bad_input_line() {
+    let out = scan("{\"id\": 1, \"text\": \"ok\"}\n{\"id\": 2}\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("text"), "{err}");
+}
