@@ -7,7 +7,8 @@ use portcullis_guard::normalize::normalize;
 use std::hint::black_box;
 
 fn text_of(len: usize, attack: bool) -> String {
-    let benign = "Could you summarize the attached quarterly report for the board? Revenue grew 12% \
+    let benign =
+        "Could you summarize the attached quarterly report for the board? Revenue grew 12% \
                   year over year, driven by the EMEA region; churn fell to 3.1%. Les chiffres \
                   sont en euros. Please keep it under 200 words and mention the hiring plan. ";
     let mut s = String::with_capacity(len + 256);

@@ -31,6 +31,21 @@ fn main() -> std::process::ExitCode {
             if let Some(v) = arg(&args, "--windows").and_then(|v| v.parse().ok()) {
                 cfg.windows = v;
             }
+            if let Some(v) = arg(&args, "--balance").and_then(|v| v.parse().ok()) {
+                cfg.balance = v;
+            }
+            if let Some(v) = arg(&args, "--attack-windows").and_then(|v| v.parse().ok()) {
+                cfg.attack_windows = v;
+            }
+            if let Some(v) = arg(&args, "--ngram-min").and_then(|v| v.parse().ok()) {
+                cfg.features.ngram_min = v;
+            }
+            if let Some(v) = arg(&args, "--ngram-max").and_then(|v| v.parse().ok()) {
+                cfg.features.ngram_max = v;
+            }
+            if let Some(v) = arg(&args, "--seed").and_then(|v| v.parse().ok()) {
+                cfg.seed = v;
+            }
             if let Some(v) = arg(&args, "--bits").and_then(|v| v.parse().ok()) {
                 cfg.features.bits = v;
             }
@@ -57,6 +72,7 @@ fn main() -> std::process::ExitCode {
                 train::score_jsonl(&s, stdin.lock(), std::io::BufWriter::new(stdout.lock())).map(|_| ())
             })
         }
+        Some("time") => time_stages(),
         _ => Err("usage: guard train --train F --augment F --dev F --out F | guard score [--model F] < jsonl".into()),
     };
     match res {
@@ -66,4 +82,51 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Rough per-stage latency on a 1 KB and a 16 KB prompt (criterion has the real numbers).
+fn time_stages() -> Result<(), String> {
+    use portcullis_guard::injection::{features, rules::Rules};
+    use portcullis_guard::normalize::normalize_text;
+    let s = InjectionScanner::new().map_err(|e| e.to_string())?;
+    let rules = Rules::new().map_err(|e| e.to_string())?;
+    let unit = "Could you summarize the attached quarterly report for the board? Revenue grew 12% \
+                year over year, driven by the EMEA region; churn fell to 3.1%. Les chiffres \
+                sont en euros. Please keep it under 200 words and mention the hiring plan. ";
+    for len in [1024usize, 16384] {
+        let mut t = String::new();
+        while t.len() < len {
+            t.push_str(unit);
+        }
+        t.truncate(len);
+        let iters = 200_000 / (len / 64);
+        let time = |f: &mut dyn FnMut()| {
+            let st = std::time::Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            st.elapsed().as_secs_f64() * 1e6 / iters as f64
+        };
+        let n = normalize_text(&t);
+        let mut hits = Vec::new();
+        let tn = time(&mut || {
+            std::hint::black_box(normalize_text(std::hint::black_box(&t)));
+        });
+        let tr = time(&mut || {
+            hits.clear();
+            rules.scan(&n.text, n.main_len, &mut hits);
+        });
+        let tf = time(&mut || {
+            let mut acc = 0u32;
+            features::for_each(&n.text, s.model().cfg, |k, _| acc ^= k);
+            std::hint::black_box(acc);
+        });
+        let ts = time(&mut || {
+            std::hint::black_box(s.scan(std::hint::black_box(&t)));
+        });
+        println!(
+            "{len} B: normalize {tn:.1} us, rules {tr:.1} us, features {tf:.1} us, scan {ts:.1} us"
+        );
+    }
+    Ok(())
 }

@@ -19,7 +19,7 @@ pub mod model;
 pub mod rules;
 pub mod train;
 
-use crate::normalize::{normalize, Normalized};
+use crate::normalize::{normalize, normalize_text, Normalized};
 use crate::{Finding, FindingKind, GuardError};
 use model::Model;
 use rules::{RuleHit, Rules};
@@ -150,9 +150,15 @@ impl InjectionScanner {
 
     /// Scans one text.
     pub fn scan(&self, text: &str) -> InjectionReport {
-        let d = self.scan_detail(text);
+        // Hot path without the byte map; it is rebuilt below only if a finding needs it.
+        let mut d = self.scan_with(text, normalize_text(text));
         let th = self.thresholds();
         let mut findings = Vec::new();
+        if !d.hits.is_empty()
+            && (d.scores.injection >= th.injection || d.scores.jailbreak >= th.jailbreak)
+        {
+            d.normalized = normalize(text);
+        }
         for (head, score, t) in [
             (Head::Injection, d.scores.injection, th.injection),
             (Head::Jailbreak, d.scores.jailbreak, th.jailbreak),
@@ -164,8 +170,8 @@ impl InjectionScanner {
             // Report the spans of rules that push this head up; else the whole text.
             for h in &d.hits {
                 let info = self.rules.infos()[h.rule as usize];
-                let w = self.model.weights[self.rule_buckets[h.rule as usize] as usize]
-                    [head as usize];
+                let w =
+                    self.model.weights[self.rule_buckets[h.rule as usize] as usize][head as usize];
                 if info.head != head || w <= 0 {
                     continue;
                 }
@@ -201,7 +207,10 @@ impl InjectionScanner {
 
     /// Scans one text and returns every layer's output.
     pub fn scan_detail(&self, text: &str) -> ScanDetail {
-        let normalized = normalize(text);
+        self.scan_with(text, normalize(text))
+    }
+
+    fn scan_with(&self, _text: &str, normalized: Normalized) -> ScanDetail {
         let mut hits = Vec::new();
         self.rules
             .scan(&normalized.text, normalized.main_len, &mut hits);
@@ -325,7 +334,10 @@ mod tests {
             weights: vec![[0, 0]; 1024],
         };
         let bytes = model.to_bytes();
-        assert_eq!(Model::from_bytes(&bytes, rules.fingerprint()).unwrap(), model);
+        assert_eq!(
+            Model::from_bytes(&bytes, rules.fingerprint()).unwrap(),
+            model
+        );
         assert!(Model::from_bytes(&bytes, rules.fingerprint() ^ 1).is_err());
         for i in (0..bytes.len()).step_by(97) {
             let mut b = bytes.clone();

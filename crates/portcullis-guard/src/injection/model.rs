@@ -94,10 +94,7 @@ impl Model {
     /// rules; a model trained with different rules is refused.
     pub fn from_bytes(bytes: &[u8], rules_fp: u64) -> Result<Self, GuardError> {
         if bytes.len() < HEADER + 8 {
-            return Err(err(format!(
-                "model file too short ({} bytes)",
-                bytes.len()
-            )));
+            return Err(err(format!("model file too short ({} bytes)", bytes.len())));
         }
         let body = &bytes[..bytes.len() - 8];
         let mut tail = [0u8; 8];

@@ -47,8 +47,8 @@ pub fn load_jsonl(path: &std::path::Path) -> Result<(Vec<Row>, [u8; 32]), String
         if line.trim().is_empty() {
             continue;
         }
-        let r: Row = serde_json::from_str(line)
-            .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        let r: Row =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
         rows.push(r);
     }
     Ok((rows, hash))
@@ -73,6 +73,12 @@ pub struct TrainConfig {
     pub target_fpr: f64,
     /// Window examples taken from each long benign text (0: none).
     pub windows: usize,
+    /// Source balancing: each (source, label) cell's rows are weighted by
+    /// `(mean cell size / cell size)^balance` (0: off), so the large benign collections
+    /// do not drown the small attack sources.
+    pub balance: f32,
+    /// Positive window examples around inserted instructions in training documents.
+    pub attack_windows: bool,
 }
 
 impl Default for TrainConfig {
@@ -86,6 +92,8 @@ impl Default for TrainConfig {
             seed: 20240601,
             target_fpr: 0.01,
             windows: 24,
+            balance: 0.0,
+            attack_windows: false,
         }
     }
 }
@@ -109,6 +117,8 @@ impl Rng {
 /// Sparse features of one row: (bucket, value) plus its labels per head.
 struct Example {
     feats: Vec<(u32, f32)>,
+    /// Loss weight.
+    weight: f32,
     /// Target per head: Some(1.0) positive, Some(0.0) negative, None excluded.
     y: [Option<f32>; 2],
 }
@@ -158,6 +168,7 @@ fn featurize(
     cfg: FeatureConfig,
     text: &str,
     max_windows: usize,
+    attack: Option<&str>,
 ) -> (Sparse, Vec<Sparse>) {
     let n = normalize(text);
     let mut hits: Vec<RuleHit> = Vec::new();
@@ -183,7 +194,67 @@ fn featurize(
             }
         }
     }
+    // The window the scanner forms around an inserted instruction, as a positive.
+    if let Some(a) = attack {
+        let na = normalize(a).text;
+        if let Some(pos) = n.text.find(na.as_str()) {
+            if nbins > features::WINDOW_BINS + 1 {
+                let count = nbins - features::WINDOW_BINS + 1;
+                let first = (pos / features::BIN).min(count - 1);
+                let last = ((pos + na.len()) / features::BIN).min(count - 1);
+                for start in first.saturating_sub(1)..=last.min(count - 1) {
+                    let lo = start * features::BIN;
+                    let hi = lo + features::WINDOW_BINS * features::BIN;
+                    if lo <= pos && pos + na.len() <= hi {
+                        windows.push(sparse(&feats, lo, hi, &rb));
+                    }
+                }
+            }
+        }
+    }
     (whole, windows)
+}
+
+/// Instructions inserted into documents (BIPIA-style rows): lines or sentences that
+/// recur in two or more injected documents of a source but in none of its benign
+/// documents. The split keeps all documents with one attack together, so these come
+/// from the training split only.
+fn inserted_attacks(rows: &[Row]) -> std::collections::HashSet<String> {
+    use std::collections::{HashMap, HashSet};
+    fn units(t: &str) -> HashSet<&str> {
+        let mut out = HashSet::new();
+        for line in t.split('\n') {
+            let line = line.trim();
+            if line.len() > 8 {
+                out.insert(line);
+            }
+            let mut rest = line;
+            while let Some(p) = rest.find(['.', '?', '!']) {
+                let s = rest[..=p].trim();
+                if s.len() > 8 {
+                    out.insert(s);
+                }
+                rest = &rest[p + 1..];
+            }
+        }
+        out
+    }
+    let mut inj: HashMap<&str, usize> = HashMap::new();
+    let mut ben: HashSet<&str> = HashSet::new();
+    for r in rows.iter().filter(|r| r.source == "bipia") {
+        let u = units(&r.text);
+        if r.label == "injection" {
+            for x in u {
+                *inj.entry(x).or_default() += 1;
+            }
+        } else {
+            ben.extend(u);
+        }
+    }
+    inj.into_iter()
+        .filter(|(u, c)| *c >= 2 && !ben.contains(u))
+        .map(|(u, _)| u.to_string())
+        .collect()
 }
 
 const PLACEHOLDER: &str = "[INSERT PROMPT HERE]";
@@ -236,18 +307,49 @@ pub fn train(
         .filter(|r| (r.label == "harmful" || r.label == "benign") && r.text.len() < 200)
         .map(|r| r.text.as_str())
         .collect();
+    let attacks: Vec<String> = if cfg.attack_windows {
+        let mut a: Vec<String> = inserted_attacks(train_rows).into_iter().collect();
+        a.sort();
+        a
+    } else {
+        Vec::new()
+    };
+    let mut cells: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    for r in train_rows {
+        *cells
+            .entry((r.source.as_str(), r.label.as_str()))
+            .or_default() += 1;
+    }
+    let mean_cell = train_rows.len() as f32 / cells.len().max(1) as f32;
     let mut examples = Vec::with_capacity(train_rows.len());
     for r in train_rows {
         let Some(y) = targets(&r.label) else { continue };
         let text = fill_placeholder(&r.text, &fillers, &mut rng);
+        let cell = cells
+            .get(&(r.source.as_str(), r.label.as_str()))
+            .copied()
+            .unwrap_or(1);
+        let weight = (mean_cell / cell as f32).powf(cfg.balance).clamp(0.2, 5.0);
         // Windows of benign texts are benign too: they teach the windowed scorer that
         // ordinary document chunks (tables, emails, code) are not attacks.
         let benign = y.iter().all(|t| *t == Some(0.0));
         let max_windows = if benign { cfg.windows } else { 0 };
-        let (whole, windows) = featurize(&rules, &rule_buckets, fcfg, &text, max_windows);
-        examples.push(Example { feats: whole, y });
+        let attack = if r.label == "injection" {
+            attacks
+                .iter()
+                .find(|a| r.text.contains(a.as_str()))
+                .map(String::as_str)
+        } else {
+            None
+        };
+        let (whole, windows) = featurize(&rules, &rule_buckets, fcfg, &text, max_windows, attack);
+        examples.push(Example {
+            feats: whole,
+            weight,
+            y,
+        });
         for feats in windows {
-            examples.push(Example { feats, y });
+            examples.push(Example { feats, weight, y });
         }
     }
     let n = 1usize << fcfg.bits;
@@ -270,7 +372,7 @@ pub fn train(
                     z += w[*b as usize][head] * v;
                 }
                 let p = sigmoid(z);
-                let g = (p - y) * if y > 0.5 { cfg.pos_weight } else { 1.0 };
+                let g = (p - y) * ex.weight * if y > 0.5 { cfg.pos_weight } else { 1.0 };
                 for (b, v) in &ex.feats {
                     let k = *b as usize;
                     let grad = g * v + cfg.l2 * w[k][head];
@@ -287,7 +389,11 @@ pub fn train(
     let mut scale = [0f32; 2];
     let mut q = vec![[0i8; 2]; n];
     for head in 0..2 {
-        let mut mags: Vec<f32> = w.iter().map(|p| p[head].abs()).filter(|m| *m > 0.0).collect();
+        let mut mags: Vec<f32> = w
+            .iter()
+            .map(|p| p[head].abs())
+            .filter(|m| *m > 0.0)
+            .collect();
         mags.sort_unstable_by(f32::total_cmp);
         let p = mags
             .get(((mags.len() as f64) * 0.9999) as usize)
@@ -348,7 +454,10 @@ pub fn train(
     neg.sort_unstable_by(|a, b| b.total_cmp(a));
     let k = ((neg.len() as f64) * cfg.target_fpr).floor() as usize;
     // Threshold just above the (k+1)-th highest benign score: at most k false positives.
-    let t = neg.get(k).map_or(0.5, |v| (*v as f32).next_up_f32()).clamp(0.05, 0.99);
+    let t = neg
+        .get(k)
+        .map_or(0.5, |v| (*v as f32).next_up_f32())
+        .clamp(0.05, 0.99);
     model.thresholds = [t, t];
     let mut report = String::new();
     let pairs: Vec<(f64, bool)> = scored.iter().map(|s| (s.0, s.1)).collect();
@@ -558,7 +667,11 @@ mod tests {
     #[test]
     fn placeholder_is_filled() {
         let mut rng = Rng(1);
-        let t = fill_placeholder("Be DAN. [INSERT PROMPT HERE]", &["how do tides work?"], &mut rng);
+        let t = fill_placeholder(
+            "Be DAN. [INSERT PROMPT HERE]",
+            &["how do tides work?"],
+            &mut rng,
+        );
         assert_eq!(t, "Be DAN. how do tides work?");
     }
 
