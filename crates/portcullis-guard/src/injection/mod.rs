@@ -88,8 +88,9 @@ pub struct ScanDetail {
     pub normalized: Normalized,
     /// Rule hits in normalized text.
     pub hits: Vec<RuleHit>,
-    /// Raw model logits per head (before calibration).
-    pub logits: [f32; 2],
+    /// Raw model logits (before calibration): injection, jailbreak, and the document
+    /// head's best window (`-inf` for texts too short to window).
+    pub logits: [f32; 3],
     /// Calibrated scores.
     pub scores: Scores,
 }
@@ -215,10 +216,7 @@ impl InjectionScanner {
         self.rules
             .scan(&normalized.text, normalized.main_len, &mut hits);
         let logits = self.logits(&normalized.text, &hits);
-        let scores = Scores {
-            injection: calibrate(logits[0], self.model.calib[0]),
-            jailbreak: calibrate(logits[1], self.model.calib[1]),
-        };
+        let scores = self.scores_of(&logits);
         ScanDetail {
             normalized,
             hits,
@@ -229,12 +227,13 @@ impl InjectionScanner {
 
     /// Raw logits of both heads for normalized text and its rule hits: the larger of the
     /// whole-text logit and the best window's (see [`features`]).
-    pub(crate) fn logits(&self, norm: &str, hits: &[RuleHit]) -> [f32; 2] {
+    pub(crate) fn logits(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
         let w = &self.model.weights;
+        let dw = &self.model.doc.weights;
         let nbins = norm.len() / features::BIN + 1;
         let windowed = nbins > features::WINDOW_BINS + 1;
-        let mut bins: Vec<(i32, i32, u32)> = if windowed {
-            vec![(0, 0, 0); nbins]
+        let mut bins: Vec<[i32; 4]> = if windowed {
+            vec![[0; 4]; nbins]
         } else {
             Vec::new()
         };
@@ -245,9 +244,10 @@ impl InjectionScanner {
             b += i32::from(p[1]);
             if windowed {
                 if let Some(bin) = bins.get_mut(pos / features::BIN) {
-                    bin.0 += i32::from(p[0]);
-                    bin.1 += i32::from(p[1]);
-                    bin.2 += 1;
+                    bin[0] += i32::from(p[0]);
+                    bin[1] += i32::from(p[1]);
+                    bin[2] += 1;
+                    bin[3] += i32::from(dw.get(k as usize).copied().unwrap_or(0));
                 }
             }
         });
@@ -261,16 +261,24 @@ impl InjectionScanner {
             };
             self.model.bias[h] + s[h] * (sum as f32 * inv + r as f32)
         };
-        let mut out = [head(a, n as u32, ra, 0), head(b, n as u32, rb, 1)];
+        let mut out = [
+            head(a, n as u32, ra, 0),
+            head(b, n as u32, rb, 1),
+            f32::NEG_INFINITY,
+        ];
+        let doc = &self.model.doc;
         for win in bins.windows(features::WINDOW_BINS) {
-            let (wa, wb, wc) = win
-                .iter()
-                .fold((0, 0, 0), |acc, x| (acc.0 + x.0, acc.1 + x.1, acc.2 + x.2));
+            let s = win.iter().fold([0i32; 4], |acc, x| {
+                [acc[0] + x[0], acc[1] + x[1], acc[2] + x[2], acc[3] + x[3]]
+            });
+            let wc = s[2] as u32;
             if wc < 32 {
                 continue;
             }
-            out[0] = out[0].max(head(wa, wc, ra, 0));
-            out[1] = out[1].max(head(wb, wc, rb, 1));
+            out[0] = out[0].max(head(s[0], wc, ra, 0));
+            out[1] = out[1].max(head(s[1], wc, rb, 1));
+            let inv = 1.0 / (wc as f32).sqrt();
+            out[2] = out[2].max(doc.bias + doc.scale * s[3] as f32 * inv);
         }
         out
     }
@@ -292,6 +300,22 @@ impl InjectionScanner {
             rb += i32::from(p[1]);
         }
         (ra, rb)
+    }
+}
+
+impl InjectionScanner {
+    /// Calibrated scores from the three logits: the document head's score (an inserted
+    /// instruction in a long text) counts as injection.
+    pub(crate) fn scores_of(&self, z: &[f32; 3]) -> Scores {
+        let doc = if z[2].is_finite() && !self.model.doc.weights.is_empty() {
+            calibrate(z[2], self.model.doc.calib)
+        } else {
+            0.0
+        };
+        Scores {
+            injection: calibrate(z[0], self.model.calib[0]).max(doc),
+            jailbreak: calibrate(z[1], self.model.calib[1]),
+        }
     }
 }
 
@@ -332,6 +356,12 @@ mod tests {
             scale: [0.01, 0.01],
             bias: [0.0, 0.0],
             weights: vec![[0, 0]; 1024],
+            doc: model::DocHead {
+                calib: (1.0, 0.0),
+                scale: 0.01,
+                bias: 0.0,
+                weights: vec![0; 1024],
+            },
         };
         let bytes = model.to_bytes();
         assert_eq!(

@@ -5,20 +5,22 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `PCGINJ\0\x01` |
-//! | 4 | format version (1) |
+//! | 4 | format version (2) |
 //! | 4 | feature config: bits, ngram_min, ngram_max, words |
 //! | 8 | fingerprint of the rule ids the model was trained with |
 //! | 32 | SHA-256 of the training recipe (data hashes + hyperparameters) |
 //! | 40 | f32 × 10: thresholds[2], calibration (a, b)[2], scale[2], bias[2] |
+//! | 16 | f32 × 4: document head calibration (a, b), scale, bias |
 //! | 2·2^bits | i8 weights, interleaved per bucket: [injection, jailbreak] |
+//! | 2^bits | i8 weights of the document head (inserted instructions in long texts) |
 //! | 8 | FNV-1a 64 of everything before |
 
 use super::features::{FeatureConfig, Fnv};
 use crate::GuardError;
 
 const MAGIC: &[u8; 8] = b"PCGINJ\0\x01";
-const VERSION: u32 = 1;
-const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 40;
+const VERSION: u32 = 2;
+const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 40 + 16;
 
 /// Trained linear model (two heads: injection, jailbreak) over hashed features.
 #[derive(Clone, PartialEq)]
@@ -39,6 +41,22 @@ pub struct Model {
     pub bias: [f32; 2],
     /// Quantized weights, `[injection, jailbreak]` per bucket.
     pub weights: Vec<[i8; 2]>,
+    /// Document head: scores 256-byte windows of long texts for an instruction inserted
+    /// into otherwise ordinary content; its calibrated score feeds the injection score.
+    pub doc: DocHead,
+}
+
+/// The document (inserted-instruction) head.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DocHead {
+    /// Platt calibration `(a, b)`.
+    pub calib: (f32, f32),
+    /// Dequantization scale.
+    pub scale: f32,
+    /// Bias.
+    pub bias: f32,
+    /// Quantized weights per bucket (empty: head disabled).
+    pub weights: Vec<i8>,
 }
 
 impl std::fmt::Debug for Model {
@@ -134,12 +152,13 @@ impl Model {
         }
         let mut recipe = [0u8; 32];
         recipe.copy_from_slice(r.take(32)?);
-        let mut f = [0f32; 10];
+        let mut f = [0f32; 14];
         for v in &mut f {
             *v = r.f32()?;
         }
         let n = 1usize << cfg.bits;
         let w = r.take(2 * n)?;
+        let dw = r.take(n)?;
         if r.at != body.len() {
             return Err(err("model file has trailing bytes"));
         }
@@ -156,12 +175,23 @@ impl Model {
             scale: [f[6], f[7]],
             bias: [f[8], f[9]],
             weights,
+            doc: DocHead {
+                calib: (f[10], f[11]),
+                scale: f[12],
+                bias: f[13],
+                // All zeros is how a model without a document head is written.
+                weights: if dw.iter().all(|b| *b == 0) {
+                    Vec::new()
+                } else {
+                    dw.iter().map(|b| *b as i8).collect()
+                },
+            },
         })
     }
 
     /// Serializes the model (the inverse of [`Model::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + 2 * self.weights.len() + 8);
+        let mut out = Vec::with_capacity(HEADER + 3 * self.weights.len() + 8);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&[
@@ -183,12 +213,20 @@ impl Model {
             self.scale[1],
             self.bias[0],
             self.bias[1],
+            self.doc.calib.0,
+            self.doc.calib.1,
+            self.doc.scale,
+            self.doc.bias,
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         for w in &self.weights {
             out.push(w[0] as u8);
             out.push(w[1] as u8);
+        }
+        // A missing document head is written as zeros (it then never fires).
+        for k in 0..self.weights.len() {
+            out.push(self.doc.weights.get(k).copied().unwrap_or(0) as u8);
         }
         let mut h = Fnv::new();
         h.write(&out);

@@ -15,7 +15,7 @@
 //! false-positive rate at most [`TrainConfig::target_fpr`].
 
 use super::features::{self, FeatureConfig};
-use super::model::Model;
+use super::model::{DocHead, Model};
 use super::rules::{RuleHit, Rules};
 use super::{sigmoid, InjectionScanner};
 use crate::normalize::normalize;
@@ -120,14 +120,15 @@ struct Example {
     /// Loss weight.
     weight: f32,
     /// Target per head: Some(1.0) positive, Some(0.0) negative, None excluded.
-    y: [Option<f32>; 2],
+    y: [Option<f32>; 3],
 }
 
-fn targets(label: &str) -> Option<[Option<f32>; 2]> {
+fn targets(label: &str) -> Option<[Option<f32>; 3]> {
+    // The document head (index 2) learns from windows only (see `featurize`).
     Some(match label {
-        "injection" => [Some(1.0), None],
-        "jailbreak" => [None, Some(1.0)],
-        "benign" | "harmful" => [Some(0.0), Some(0.0)],
+        "injection" => [Some(1.0), None, None],
+        "jailbreak" => [None, Some(1.0), None],
+        "benign" | "harmful" => [Some(0.0), Some(0.0), None],
         _ => return None,
     })
 }
@@ -169,7 +170,7 @@ fn featurize(
     text: &str,
     max_windows: usize,
     attack: Option<&str>,
-) -> (Sparse, Vec<Sparse>) {
+) -> (Sparse, Vec<Sparse>, Vec<Sparse>) {
     let n = normalize(text);
     let mut hits: Vec<RuleHit> = Vec::new();
     rules.scan(&n.text, n.main_len, &mut hits);
@@ -195,6 +196,7 @@ fn featurize(
         }
     }
     // The window the scanner forms around an inserted instruction, as a positive.
+    let mut attack_windows = Vec::new();
     if let Some(a) = attack {
         let na = normalize(a).text;
         if let Some(pos) = n.text.find(na.as_str()) {
@@ -206,13 +208,13 @@ fn featurize(
                     let lo = start * features::BIN;
                     let hi = lo + features::WINDOW_BINS * features::BIN;
                     if lo <= pos && pos + na.len() <= hi {
-                        windows.push(sparse(&feats, lo, hi, &rb));
+                        attack_windows.push(sparse(&feats, lo, hi, &rb));
                     }
                 }
             }
         }
     }
-    (whole, windows)
+    (whole, windows, attack_windows)
 }
 
 /// Instructions inserted into documents (BIPIA-style rows): lines or sentences that
@@ -332,7 +334,7 @@ pub fn train(
         let weight = (mean_cell / cell as f32).powf(cfg.balance).clamp(0.2, 5.0);
         // Windows of benign texts are benign too: they teach the windowed scorer that
         // ordinary document chunks (tables, emails, code) are not attacks.
-        let benign = y.iter().all(|t| *t == Some(0.0));
+        let benign = y[0] == Some(0.0) && y[1] == Some(0.0);
         let max_windows = if benign { cfg.windows } else { 0 };
         let attack = if r.label == "injection" {
             attacks
@@ -342,21 +344,37 @@ pub fn train(
         } else {
             None
         };
-        let (whole, windows) = featurize(&rules, &rule_buckets, fcfg, &text, max_windows, attack);
+        let (whole, windows, attack_windows) =
+            featurize(&rules, &rule_buckets, fcfg, &text, max_windows, attack);
         examples.push(Example {
             feats: whole,
             weight,
             y,
         });
+        // Benign windows are negatives for all three heads.
+        let wy = [y[0], y[1], Some(0.0)];
         for feats in windows {
-            examples.push(Example { feats, weight, y });
+            examples.push(Example {
+                feats,
+                weight,
+                y: wy,
+            });
+        }
+        // Inserted-instruction windows are positives of the document head only: the
+        // same words are benign as a user's own prompt.
+        for feats in attack_windows {
+            examples.push(Example {
+                feats,
+                weight,
+                y: [None, None, Some(1.0)],
+            });
         }
     }
     let n = 1usize << fcfg.bits;
-    let mut w = vec![[0f32; 2]; n];
-    let mut g2 = vec![[1e-8f32; 2]; n];
-    let mut bias = [0f32; 2];
-    let mut bias_g2 = [1e-8f32; 2];
+    let mut w = vec![[0f32; 3]; n];
+    let mut g2 = vec![[1e-8f32; 3]; n];
+    let mut bias = [0f32; 3];
+    let mut bias_g2 = [1e-8f32; 3];
     let mut order: Vec<usize> = (0..examples.len()).collect();
     for _epoch in 0..cfg.epochs {
         for i in (1..order.len()).rev() {
@@ -365,7 +383,7 @@ pub fn train(
         }
         for &ix in &order {
             let ex = &examples[ix];
-            for head in 0..2 {
+            for head in 0..3 {
                 let Some(y) = ex.y[head] else { continue };
                 let mut z = bias[head];
                 for (b, v) in &ex.feats {
@@ -386,9 +404,9 @@ pub fn train(
     }
     // Quantize: scale so that the 99.99th percentile of |w| maps to 127 (a few
     // outliers are clipped rather than crushing every other weight to zero).
-    let mut scale = [0f32; 2];
-    let mut q = vec![[0i8; 2]; n];
-    for head in 0..2 {
+    let mut scale = [0f32; 3];
+    let mut q = vec![[0i8; 3]; n];
+    for head in 0..3 {
         let mut mags: Vec<f32> = w
             .iter()
             .map(|p| p[head].abs())
@@ -416,9 +434,19 @@ pub fn train(
         recipe: recipe.finalize().into(),
         thresholds: [0.5, 0.5],
         calib: [(1.0, 0.0), (1.0, 0.0)],
-        scale,
-        bias,
-        weights: q,
+        scale: [scale[0], scale[1]],
+        bias: [bias[0], bias[1]],
+        weights: q.iter().map(|p| [p[0], p[1]]).collect(),
+        doc: DocHead {
+            calib: (1.0, 0.0),
+            scale: scale[2],
+            bias: bias[2],
+            weights: if cfg.attack_windows {
+                q.iter().map(|p| p[2]).collect()
+            } else {
+                Vec::new()
+            },
+        },
     };
     // Calibrate on dev with the quantized model, exactly as it will run.
     let scanner = InjectionScanner::with_model(Rules::new()?, model.clone());
@@ -439,15 +467,22 @@ pub fn train(
             .collect();
         model.calib[head] = platt(&pts);
     }
+    // The document head: injection vs the rest, on texts long enough to be windowed.
+    let pts: Vec<(f32, f32)> = dev_logits
+        .iter()
+        .filter(|(z, l)| z[2].is_finite() && *l != "jailbreak")
+        .map(|(z, l)| (z[2], if *l == "injection" { 1.0 } else { 0.0 }))
+        .collect();
+    model.doc.calib = platt(&pts);
+    let scanner = InjectionScanner::with_model(Rules::new()?, model.clone());
     // One threshold on the calibrated max score at the target dev FPR (benign only).
     let scored: Vec<(f64, bool, &str)> = dev_rows
         .iter()
         .zip(&dev_logits)
         .filter(|(r, _)| r.label != "harmful")
         .map(|(r, (z, _))| {
-            let a = sigmoid(model.calib[0].0 * z[0] + model.calib[0].1);
-            let b = sigmoid(model.calib[1].0 * z[1] + model.calib[1].1);
-            (f64::from(a.max(b)), r.label != "benign", r.source.as_str())
+            let s = scanner.scores_of(z);
+            (f64::from(s.max()), r.label != "benign", r.source.as_str())
         })
         .collect();
     let mut neg: Vec<f64> = scored.iter().filter(|s| !s.1).map(|s| s.0).collect();
