@@ -29,10 +29,10 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 /// What the writer is asked to do.
 #[derive(Debug)]
 enum Msg {
-    /// A request's record (and its audit data when the log is on).
+    /// A request's record (and its audit leaf when the log is on).
     Decision {
         rec: DecisionRecord,
-        audit: Option<RequestAudit>,
+        leaf: Option<NewAuditLeaf>,
         done: Option<oneshot::Sender<()>>,
     },
     /// A control-plane event for the audit log.
@@ -58,11 +58,10 @@ impl DecisionSink {
         } else {
             (None, None)
         };
-        let msg = Msg::Decision {
-            rec: d,
-            audit,
-            done,
-        };
+        // The event is encoded and hashed here, on the handler's task, so that work
+        // spreads over the runtime's threads instead of queueing on the writer's one.
+        let leaf = audit.map(|a| audit::to_leaf(&audit::request_event(&d, &a)));
+        let msg = Msg::Decision { rec: d, leaf, done };
         if self.tx.send(msg).await.is_err() {
             tracing::error!("decision writer has stopped; record lost");
             return;
@@ -163,13 +162,9 @@ fn write_batch(
     let mut checkpoints = Vec::new();
     for msg in batch.drain(..) {
         match msg {
-            Msg::Decision {
-                rec,
-                audit: a,
-                done,
-            } => {
-                if let (Some(a), true) = (a, audit.is_some()) {
-                    leaves.push(audit::to_leaf(&audit::request_event(&rec, &a)));
+            Msg::Decision { rec, leaf, done } => {
+                if let (Some(l), true) = (leaf, audit.is_some()) {
+                    leaves.push(l);
                 }
                 records.push(rec);
                 acks.extend(done);
