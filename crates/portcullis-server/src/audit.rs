@@ -40,6 +40,8 @@ pub struct RequestAudit {
     pub request_sha256: Option<Hash>,
     /// SHA-256 of the response body sent (for a stream: of all bytes sent).
     pub response_sha256: Option<Hash>,
+    /// Guard findings by type and count (`input.EMAIL`, `output.SECRET`); never values.
+    pub guard_findings: Vec<portcullis_audit::event::GuardFinding>,
 }
 
 /// The part of the log that request handlers and the admin API share.
@@ -227,6 +229,7 @@ pub fn request_event(rec: &DecisionRecord, a: &RequestAudit) -> AuditEvent {
     e.latency_us = Some(rec.latency_us);
     e.request_sha256 = a.request_sha256;
     e.response_sha256 = a.response_sha256;
+    e.guard_findings = a.guard_findings.clone();
     e
 }
 

@@ -198,6 +198,16 @@ impl RequestCtx {
                 .to_string(),
             request_sha256: self.request_sha256,
             response_sha256: self.response_sha256,
+            guard_findings: self
+                .guard_in
+                .iter()
+                .map(|(k, n)| ("input", k, n))
+                .chain(self.guard_out.iter().map(|(k, n)| ("output", k, n)))
+                .map(|(side, k, n)| portcullis_audit::event::GuardFinding {
+                    kind: format!("{side}.{}", k.as_str()),
+                    count: u64::from(*n),
+                })
+                .collect(),
         }
     }
 }

@@ -71,6 +71,10 @@ fn request(i: usize) -> (DecisionRecord, RequestAudit) {
         identity_kind: "api_key".into(),
         request_sha256: Some(Sha256::digest(rec.request_id.as_bytes()).into()),
         response_sha256: Some(Sha256::digest(rec.principal.as_bytes()).into()),
+        guard_findings: vec![portcullis_audit::event::GuardFinding {
+            kind: "input.EMAIL".into(),
+            count: 1,
+        }],
     };
     (rec, a)
 }

@@ -325,3 +325,47 @@ async fn guards_can_be_turned_off() {
     assert_eq!(r.status(), 200);
     assert!(f.upstream_user_text().contains(EMAIL));
 }
+
+#[tokio::test]
+async fn audit_events_carry_guard_finding_types_and_counts_not_values() {
+    use secrecy::ExposeSecret;
+    let mock = MockUpstream::start().await;
+    let signer = portcullis_audit::NoteSigner::generate("test.local/audit").unwrap();
+    let skey = signer.to_skey().expose_secret().to_string();
+    let cfg = format!(
+        "{}\n[audit]\nsigning_key_file = \"audit.key\"\norigin = \"test.local/audit\"\n",
+        config(&mock.base_url(), "")
+    );
+    let gw = TestGateway::start_with_files(
+        &cfg,
+        &[("main.cedar", POLICIES)],
+        &[
+            ("upstream.secret", "sk-upstream-secret-123\n"),
+            ("audit.key", &skey),
+        ],
+    )
+    .await;
+    let (_, key) = gw.key("alice", &["team"], None);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "guarded", "messages": [
+            {"role": "user", "content": format!("Reply to {EMAIL} or {PHONE}, and to {EMAIL} again.")}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = rid(&r);
+    let leaf = gw.store.audit_leaf_by_event(&id).unwrap().unwrap();
+    let text = String::from_utf8(leaf.leaf.leaf.clone()).unwrap();
+    let e = portcullis_audit::AuditEvent::from_canonical_bytes(&leaf.leaf.leaf).unwrap();
+    let found: Vec<(String, u64)> = e
+        .guard_findings
+        .iter()
+        .map(|f| (f.kind.clone(), f.count))
+        .collect();
+    assert!(found.contains(&("input.EMAIL".to_string(), 2)), "{found:?}");
+    assert!(found.contains(&("input.PHONE".to_string(), 1)), "{found:?}");
+    assert!(!text.contains(EMAIL) && !text.contains("7946"), "{text}");
+}
