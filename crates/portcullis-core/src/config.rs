@@ -259,6 +259,14 @@ pub struct RawAudit {
     pub origin: Option<Spanned<String>>,
     /// How often a checkpoint is signed, e.g. `10s`.
     pub checkpoint_interval: Option<Spanned<String>>,
+    /// Keep request and response bodies, encrypted (off by default).
+    pub store_bodies: Option<Spanned<bool>>,
+    /// The body encryption key (32 bytes, hex or base64) in this file...
+    pub body_key_file: Option<Spanned<String>>,
+    /// ...or in this environment variable.
+    pub body_key_env: Option<Spanned<String>>,
+    /// Delete stored bodies older than this, e.g. `30d`.
+    pub body_retention: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -596,6 +604,17 @@ pub struct AuditConfig {
     pub origin: String,
     /// How often a checkpoint of the log is signed (when it grew).
     pub checkpoint_interval: Duration,
+    /// Encrypted storage of request and response bodies; `None` when off.
+    pub bodies: Option<AuditBodies>,
+}
+
+/// `[audit] store_bodies = true`: bodies kept encrypted at rest, for a while.
+#[derive(Debug, Clone)]
+pub struct AuditBodies {
+    /// Where the 32-byte key comes from (`Env` or `File`); read at start.
+    pub key: CredentialSource,
+    /// Bodies older than this are deleted; `None` keeps them.
+    pub retention: Option<Duration>,
 }
 
 /// The validated configuration.
@@ -1261,10 +1280,65 @@ impl Config {
                         "audit.checkpoint_interval must be at least 100ms".into(),
                     ));
                 }
+                let store_bodies = a.store_bodies.as_ref().is_some_and(|b| *b.get_ref());
+                let key = match (&a.body_key_file, &a.body_key_env) {
+                    (Some(f), None) if !f.get_ref().trim().is_empty() => {
+                        Some(CredentialSource::File(resolve(f.get_ref())))
+                    }
+                    (None, Some(e)) if !e.get_ref().trim().is_empty() => {
+                        Some(CredentialSource::Env(e.get_ref().clone()))
+                    }
+                    (Some(f), Some(_)) => {
+                        return Err(at(
+                            f.span(),
+                            "audit: give one of body_key_file, body_key_env, not both".into(),
+                        ))
+                    }
+                    (None, None) => None,
+                    (Some(s), None) | (None, Some(s)) => {
+                        return Err(at(s.span(), "audit: the body key must not be empty".into()))
+                    }
+                };
+                let retention = match &a.body_retention {
+                    None => None,
+                    Some(r) => {
+                        let d = dur(&a.body_retention, Duration::ZERO)?;
+                        if d < Duration::from_secs(1) {
+                            return Err(at(
+                                r.span(),
+                                "audit.body_retention must be at least 1s".into(),
+                            ));
+                        }
+                        Some(d)
+                    }
+                };
+                let bodies = match (store_bodies, key) {
+                    (true, Some(key)) => Some(AuditBodies { key, retention }),
+                    (true, None) => {
+                        return Err(at(
+                            a.store_bodies.as_ref().map_or(span, |s| s.span()),
+                            "audit.store_bodies needs body_key_file or body_key_env (make a key with `portcullis audit body-keygen --out FILE`)".into(),
+                        ))
+                    }
+                    (false, _) => {
+                        let stray = [&a.body_key_file, &a.body_key_env, &a.body_retention]
+                            .into_iter()
+                            .flatten()
+                            .next();
+                        if let Some(s) = stray {
+                            return Err(at(
+                                s.span(),
+                                "audit: body_key_file, body_key_env and body_retention need store_bodies = true".into(),
+                            ));
+                        }
+                        None
+                    }
+                };
                 Some(AuditConfig {
                     signing_key_file: resolve(a.signing_key_file.get_ref()),
                     origin,
                     checkpoint_interval,
+                    bodies,
                 })
             }
         };
@@ -1422,6 +1496,73 @@ mod tests {
             let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
             assert_eq!(err.line, line, "{err}");
             assert!(err.reason.contains(reason), "{err}");
+        }
+    }
+
+    #[test]
+    fn audit_body_storage_options() {
+        let base = "[upstreams.local]\nkind = \"mock\"\n[audit]\nsigning_key_file = \"k\"\n";
+        let a = Config::parse(Path::new("/p/c.toml"), base, &env(&[]))
+            .unwrap()
+            .audit
+            .unwrap();
+        assert!(a.bodies.is_none(), "off by default");
+        let text = format!(
+            "{base}store_bodies = true\nbody_key_file = \"body.key\"\nbody_retention = \"30d\"\n"
+        );
+        let b = Config::parse(Path::new("/p/c.toml"), &text, &env(&[]))
+            .unwrap()
+            .audit
+            .unwrap()
+            .bodies
+            .unwrap();
+        assert!(matches!(&b.key, CredentialSource::File(f) if f == Path::new("/p/body.key")));
+        assert_eq!(b.retention, Some(Duration::from_secs(30 * 86_400)));
+        let text = format!("{base}store_bodies = true\nbody_key_env = \"BODY_KEY\"\n");
+        let b = Config::parse(Path::new("c.toml"), &text, &env(&[]))
+            .unwrap()
+            .audit
+            .unwrap()
+            .bodies
+            .unwrap();
+        assert!(matches!(&b.key, CredentialSource::Env(e) if e == "BODY_KEY"));
+        assert_eq!(b.retention, None);
+
+        let cases = [
+            (
+                "store_bodies = true\n",
+                5,
+                "needs body_key_file or body_key_env",
+            ),
+            (
+                "store_bodies = true\nbody_key_file = \"a\"\nbody_key_env = \"B\"\n",
+                6,
+                "not both",
+            ),
+            ("body_key_file = \"a\"\n", 5, "need store_bodies = true"),
+            (
+                "store_bodies = false\nbody_retention = \"1d\"\n",
+                6,
+                "need store_bodies = true",
+            ),
+            (
+                "store_bodies = true\nbody_key_env = \"B\"\nbody_retention = \"soon\"\n",
+                7,
+                "not a duration",
+            ),
+            (
+                "store_bodies = true\nbody_key_env = \"B\"\nbody_retention = \"0s\"\n",
+                7,
+                "at least 1s",
+            ),
+            ("store_bodies = \"yes\"\n", 5, "invalid type"),
+            ("store_body = true\n", 5, "unknown field"),
+        ];
+        for (extra, line, reason) in cases {
+            let text = format!("{base}{extra}");
+            let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+            assert_eq!(err.line, line, "{extra}: {err}");
+            assert!(err.reason.contains(reason), "{extra}: {err}");
         }
     }
 

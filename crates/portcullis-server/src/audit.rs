@@ -42,6 +42,192 @@ pub struct RequestAudit {
     pub response_sha256: Option<Hash>,
     /// Guard findings by type and count (`input.EMAIL`, `output.SECRET`); never values.
     pub guard_findings: Vec<portcullis_audit::event::GuardFinding>,
+    /// The request body, only when bodies are stored (`[audit] store_bodies`).
+    pub request_body: Option<bytes::Bytes>,
+    /// The response body sent, only when bodies are stored.
+    pub response_body: Option<bytes::Bytes>,
+}
+
+// ---------------------------------------------------------------------------
+// Encrypted bodies
+// ---------------------------------------------------------------------------
+
+/// Encrypts and decrypts stored bodies (`[audit] store_bodies`): XChaCha20-Poly1305 with
+/// a 32-byte key, a fresh random 24-byte nonce per body, and the event id and part
+/// (`request`/`response`) as associated data, so a ciphertext cannot be moved to another
+/// event or part without failing to decrypt. The leaf holds the plaintext's SHA-256, so
+/// deleting a body (retention) leaves every hash and proof valid.
+pub struct BodyCipher {
+    key: secrecy::SecretBox<[u8; 32]>,
+    /// Bodies older than this are deleted.
+    pub retention: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for BodyCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyCipher")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The two bodies of a request event.
+pub const BODY_PARTS: [&str; 2] = ["request", "response"];
+
+fn body_aad(event_id: &str, part: &str) -> Vec<u8> {
+    format!("portcullis audit body v1\n{event_id}\n{part}").into_bytes()
+}
+
+impl BodyCipher {
+    /// A cipher over a key given as text: 64 hex digits or base64 of 32 bytes
+    /// (surrounding white space ignored). Errors never include the text.
+    pub fn from_key_text(
+        text: &str,
+        retention: Option<std::time::Duration>,
+    ) -> Result<Self, String> {
+        use base64::Engine as _;
+        let t = text.trim();
+        let bytes = if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(t).ok()
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(t).ok()
+        };
+        let key: [u8; 32] = bytes
+            .and_then(|b| b.try_into().ok())
+            .ok_or("the audit body key must be 32 bytes, as 64 hex digits or base64")?;
+        Ok(Self {
+            key: secrecy::SecretBox::new(Box::new(key)),
+            retention,
+        })
+    }
+
+    /// Reads the key from its configured source.
+    pub fn load(b: &portcullis_core::config::AuditBodies) -> Result<Self, String> {
+        use portcullis_core::config::CredentialSource;
+        let text = match &b.key {
+            CredentialSource::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| format!("audit body key {}: {e}", p.display()))?,
+            CredentialSource::Env(v) => std::env::var(v)
+                .map_err(|_| format!("audit body key: environment variable {v} is not set"))?,
+            _ => return Err("audit body key: give body_key_file or body_key_env".into()),
+        };
+        let cipher =
+            Self::from_key_text(secrecy::zeroize::Zeroizing::new(text).as_str(), b.retention);
+        cipher.map_err(|e| match &b.key {
+            CredentialSource::File(p) => format!("{}: {e}", p.display()),
+            CredentialSource::Env(v) => format!("{v}: {e}"),
+            _ => e,
+        })
+    }
+
+    fn aead(&self) -> chacha20poly1305::XChaCha20Poly1305 {
+        use chacha20poly1305::KeyInit as _;
+        use secrecy::ExposeSecret as _;
+        chacha20poly1305::XChaCha20Poly1305::new(self.key.expose_secret().into())
+    }
+
+    /// Encrypts a body of an event.
+    pub fn seal(
+        &self,
+        event_id: &str,
+        part: &str,
+        ts_ms: i64,
+        body: &[u8],
+    ) -> Result<portcullis_store::AuditBody, String> {
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let nonce: [u8; 24] = rand::random();
+        let aad = body_aad(event_id, part);
+        let ciphertext = self
+            .aead()
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: body,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| "encrypting an audit body failed".to_string())?;
+        Ok(portcullis_store::AuditBody {
+            event_id: event_id.into(),
+            part: part.into(),
+            ts_ms,
+            nonce: nonce.to_vec(),
+            ciphertext,
+        })
+    }
+
+    /// Decrypts a stored body; fails (without detail, by design of AEAD) when the key is
+    /// wrong or the ciphertext, nonce, event id or part was altered.
+    pub fn open(&self, b: &portcullis_store::AuditBody) -> Result<Vec<u8>, String> {
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let nonce: [u8; 24] = b
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| "the stored nonce is not 24 bytes".to_string())?;
+        self.aead()
+            .decrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &b.ciphertext,
+                    aad: &body_aad(&b.event_id, &b.part),
+                },
+            )
+            .map_err(|_| {
+                "the body does not decrypt: wrong body key, or the stored ciphertext was altered"
+                    .to_string()
+            })
+    }
+}
+
+/// A new random body key: 64 hex digits.
+pub fn generate_body_key() -> secrecy::SecretString {
+    let key = secrecy::zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
+    secrecy::SecretString::from(hex::encode(*key))
+}
+
+/// A stored body, decrypted and checked against the hash in its event's leaf. `part` is
+/// `request` or `response`.
+pub fn read_body(
+    store: &dyn Store,
+    cipher: &BodyCipher,
+    event_id: &str,
+    part: &str,
+) -> Result<Vec<u8>, String> {
+    if !BODY_PARTS.contains(&part) {
+        return Err(format!("part: `{part}` is not `request` or `response`"));
+    }
+    let leaf = store
+        .audit_leaf_by_event(event_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no event {event_id:?} in the audit log"))?;
+    let event = AuditEvent::from_canonical_bytes(&leaf.leaf.leaf)
+        .map_err(|e| format!("leaf {}: {e}", leaf.index))?;
+    let want = if part == "request" {
+        event.request_sha256
+    } else {
+        event.response_sha256
+    }
+    .ok_or_else(|| {
+        format!(
+            "event {event_id} (leaf {}) has no {part} body hash",
+            leaf.index
+        )
+    })?;
+    let stored = store
+        .audit_body(event_id, part)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!("no stored {part} body for event {event_id} (not stored, or deleted after the retention period)")
+        })?;
+    let plain = cipher.open(&stored)?;
+    if portcullis_audit::event::body_sha256(&plain) != want {
+        return Err(format!(
+            "the decrypted {part} body does not match the SHA-256 in leaf {}",
+            leaf.index
+        ));
+    }
+    Ok(plain)
 }
 
 /// The part of the log that request handlers and the admin API share.
@@ -69,6 +255,10 @@ pub struct AuditWriter {
     /// Set when the stored log stopped matching the tree (tampering or a bug): no more
     /// checkpoints are signed.
     broken: bool,
+    /// Encrypts stored bodies, when `store_bodies` is on.
+    bodies: Option<Arc<BodyCipher>>,
+    /// When retention last ran.
+    last_retention: Option<std::time::Instant>,
 }
 
 impl AuditWriter {
@@ -76,6 +266,12 @@ impl AuditWriter {
     /// from the last stored checkpoint, refusing a log that no longer matches it.
     pub fn open(config: &AuditConfig, store: &dyn Store) -> Result<Self, String> {
         let key = read_signing_key(&config.signing_key_file)?;
+        let bodies = config
+            .bodies
+            .as_ref()
+            .map(BodyCipher::load)
+            .transpose()?
+            .map(Arc::new);
         let size = store.audit_size().map_err(|e| e.to_string())?;
         let hashes = store
             .audit_leaf_hashes(0, size)
@@ -114,7 +310,34 @@ impl AuditWriter {
             }),
             signer,
             broken: false,
+            bodies,
+            last_retention: None,
         })
+    }
+
+    /// The body cipher, when bodies are stored.
+    pub fn body_cipher(&self) -> Option<Arc<BodyCipher>> {
+        self.bodies.clone()
+    }
+
+    /// Deletes stored bodies older than the retention period; runs at most every quarter
+    /// period (and at least every minute). Returns how many were deleted.
+    pub fn apply_retention(&mut self, store: &dyn Store) -> Result<u64, String> {
+        let Some(period) = self.bodies.as_ref().and_then(|b| b.retention) else {
+            return Ok(0);
+        };
+        let every = (period / 4).min(std::time::Duration::from_secs(60));
+        if self.last_retention.is_some_and(|t| t.elapsed() < every) {
+            return Ok(0);
+        }
+        self.last_retention = Some(std::time::Instant::now());
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let cutoff = now_ms.saturating_sub(i64::try_from(period.as_millis()).unwrap_or(i64::MAX));
+        store
+            .delete_audit_bodies_before(cutoff)
+            .map_err(|e| e.to_string())
     }
 
     /// The shared half.

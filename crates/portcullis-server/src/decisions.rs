@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use portcullis_audit::AuditEvent;
-use portcullis_store::{DecisionRecord, NewAuditLeaf, Store};
+use portcullis_store::{AuditBody, DecisionRecord, NewAuditLeaf, Store};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::{self, AuditWriter, RequestAudit};
+use crate::audit::{self, AuditWriter, BodyCipher, RequestAudit};
 use crate::metrics::Metrics;
 
 const BATCH: usize = 1000;
@@ -33,6 +33,8 @@ enum Msg {
     Decision {
         rec: DecisionRecord,
         leaf: Option<NewAuditLeaf>,
+        /// Its encrypted bodies, when they are stored.
+        bodies: Vec<AuditBody>,
         done: Option<oneshot::Sender<()>>,
     },
     /// A control-plane event for the audit log.
@@ -46,6 +48,8 @@ enum Msg {
 pub struct DecisionSink {
     tx: mpsc::Sender<Msg>,
     durable: bool,
+    /// Encrypts bodies for the log, when `[audit] store_bodies` is on.
+    bodies: Option<Arc<BodyCipher>>,
 }
 
 impl DecisionSink {
@@ -60,8 +64,28 @@ impl DecisionSink {
         };
         // The event is encoded and hashed here, on the handler's task, so that work
         // spreads over the runtime's threads instead of queueing on the writer's one.
+        let mut bodies = Vec::new();
+        if let (Some(cipher), Some(a)) = (&self.bodies, &audit) {
+            for (part, body) in audit::BODY_PARTS
+                .into_iter()
+                .zip([&a.request_body, &a.response_body])
+            {
+                let Some(body) = body else { continue };
+                match cipher.seal(&d.request_id, part, d.ts_ms, body) {
+                    Ok(b) => bodies.push(b),
+                    Err(e) => {
+                        tracing::error!(error = %e, request_id = %d.request_id, "audit body not stored")
+                    }
+                }
+            }
+        }
         let leaf = audit.map(|a| audit::to_leaf(&audit::request_event(&d, &a)));
-        let msg = Msg::Decision { rec: d, leaf, done };
+        let msg = Msg::Decision {
+            rec: d,
+            leaf,
+            bodies,
+            done,
+        };
         if self.tx.send(msg).await.is_err() {
             tracing::error!("decision writer has stopped; record lost");
             return;
@@ -71,6 +95,12 @@ impl DecisionSink {
                 tracing::error!("decision record and audit event were not committed");
             }
         }
+    }
+
+    /// Whether request and response bodies are stored (encrypted) with the log; handlers
+    /// keep the bodies only then.
+    pub fn stores_bodies(&self) -> bool {
+        self.bodies.is_some()
     }
 
     /// Queues a control-plane audit event without waiting (callable outside async code);
@@ -100,6 +130,7 @@ pub fn start(
 ) -> std::io::Result<(DecisionSink, JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::channel::<Msg>(65_536);
     let durable = audit.is_some();
+    let bodies = audit.as_ref().and_then(AuditWriter::body_cipher);
     // A current-thread runtime of its own, so the writer can wait for records with a
     // deadline (the linger) without polling; SQLite calls then block this thread only.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -130,7 +161,14 @@ pub fn start(
                 let _ = sign(&*store, &metrics, a);
             }
         });
-    Ok((DecisionSink { tx, durable }, handle?))
+    Ok((
+        DecisionSink {
+            tx,
+            durable,
+            bodies,
+        },
+        handle?,
+    ))
 }
 
 fn sign(
@@ -158,13 +196,20 @@ fn write_batch(
 ) {
     let mut records = Vec::with_capacity(batch.len());
     let mut leaves: Vec<NewAuditLeaf> = Vec::new();
+    let mut bodies: Vec<AuditBody> = Vec::new();
     let mut acks = Vec::new();
     let mut checkpoints = Vec::new();
     for msg in batch.drain(..) {
         match msg {
-            Msg::Decision { rec, leaf, done } => {
+            Msg::Decision {
+                rec,
+                leaf,
+                bodies: b,
+                done,
+            } => {
                 if let (Some(l), true) = (leaf, audit.is_some()) {
                     leaves.push(l);
+                    bodies.extend(b);
                 }
                 records.push(rec);
                 acks.extend(done);
@@ -180,7 +225,7 @@ fn write_batch(
     if !records.is_empty() || !leaves.is_empty() {
         let mut attempts = 0;
         loop {
-            match store.record_batch(&records, &leaves) {
+            match store.record_batch_with_bodies(&records, &leaves, &bodies) {
                 Ok(first) => {
                     if let Some(a) = audit.as_deref_mut() {
                         let hashes: Vec<_> = leaves.iter().map(|l| l.leaf_hash).collect();
@@ -208,7 +253,17 @@ fn write_batch(
     }
     for t in checkpoints {
         let r = match audit.as_deref_mut() {
-            Some(a) => sign(store, metrics, a),
+            Some(a) => {
+                // Retention rides on the checkpoint ticker, which runs even when idle.
+                match a.apply_retention(store) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "audit bodies past retention deleted"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "deleting audit bodies past retention failed")
+                    }
+                }
+                sign(store, metrics, a)
+            }
             None => Err("the audit log is off".into()),
         };
         let _ = t.send(r);

@@ -254,6 +254,9 @@ async fn chat_inner(
     if st.audit_on() {
         ctx.request_sha256 = Some(portcullis_audit::event::body_sha256(&body));
     }
+    if st.audit_bodies() {
+        ctx.request_body = Some(body.clone());
+    }
     let limits = RequestLimits {
         max_tokens_cap: st.config.max_tokens_cap,
         max_messages: st.config.max_messages,
@@ -349,6 +352,9 @@ async fn embeddings_inner(
     let body = read_body(st, req).await?;
     if st.audit_on() {
         ctx.request_sha256 = Some(portcullis_audit::event::body_sha256(&body));
+    }
+    if st.audit_bodies() {
+        ctx.request_body = Some(body.clone());
     }
     let mut emb = EmbeddingsRequest::parse(&body).map_err(ApiError::Invalid)?;
     let model = resolve(st, &emb.model, ctx.action)?.clone();
@@ -453,6 +459,9 @@ async fn finish_full(
     };
     if st.audit_on() {
         ctx.response_sha256 = Some(portcullis_audit::event::body_sha256(&body));
+    }
+    if st.audit_bodies() {
+        ctx.response_body = Some(body.clone());
     }
     st.finish_ok(ctx, 200, prompt, completion, None).await;
     let overhead = ctx.pre_upstream.unwrap_or_default() + t_done.elapsed();

@@ -96,6 +96,10 @@ pub struct RequestCtx {
     pub request_sha256: Option<[u8; 32]>,
     /// SHA-256 of the response body sent (only with the audit log on).
     pub response_sha256: Option<[u8; 32]>,
+    /// The request body (only with `[audit] store_bodies`).
+    pub request_body: Option<bytes::Bytes>,
+    /// The response body sent (only with `[audit] store_bodies`).
+    pub response_body: Option<bytes::Bytes>,
     /// Whether guards ran on this request.
     pub guarded: bool,
     /// Input guard findings by type (counts only).
@@ -126,6 +130,8 @@ impl RequestCtx {
             pre_upstream: None,
             request_sha256: None,
             response_sha256: None,
+            request_body: None,
+            response_body: None,
             guarded: false,
             guard_in: Default::default(),
             guard_out: Default::default(),
@@ -208,6 +214,8 @@ impl RequestCtx {
                     count: u64::from(*n),
                 })
                 .collect(),
+            request_body: self.request_body.clone(),
+            response_body: self.response_body.clone(),
         }
     }
 }
@@ -291,6 +299,11 @@ impl AppState {
     /// Whether the audit log is on (handlers hash bodies only then).
     pub fn audit_on(&self) -> bool {
         self.audit.is_some()
+    }
+
+    /// Whether request and response bodies are kept (encrypted) with the audit log.
+    pub fn audit_bodies(&self) -> bool {
+        self.decisions.stores_bodies()
     }
 
     /// Counts a request in the metrics.

@@ -35,6 +35,9 @@ use serde_json::Value;
 use crate::guards::RequestGuard;
 use crate::state::{AppState, RequestCtx};
 
+/// Longest streamed response whose bytes are kept for `[audit] store_bodies`.
+const MAX_STORED_STREAM_BODY: usize = 8 * 1024 * 1024;
+
 /// Largest single event accepted from an upstream.
 const MAX_EVENT: usize = 1024 * 1024;
 
@@ -298,9 +301,19 @@ pub fn respond(
         let mut outcome: Option<&'static str> = None;
         // SHA-256 of every byte sent to the client, for the audit log.
         let mut sent = st.audit_on().then(<sha2::Sha256 as sha2::Digest>::new);
+        // With `[audit] store_bodies`, the bytes sent too, up to a cap: a longer stream's
+        // body is not stored (its hash still is).
+        let mut kept = st.audit_bodies().then(Vec::<u8>::new);
         let mut hash_sent = |b: &Bytes| {
             if let Some(h) = sent.as_mut() {
                 sha2::Digest::update(h, b);
+            }
+            if let Some(k) = kept.as_mut() {
+                if k.len() + b.len() <= MAX_STORED_STREAM_BODY {
+                    k.extend_from_slice(b);
+                } else {
+                    kept = None;
+                }
             }
         };
         let deadline = tokio::time::Instant::from_std(deadline);
@@ -428,6 +441,7 @@ pub fn respond(
             ctx.guard_out = og.counts;
         }
         ctx.response_sha256 = sent.map(|h| sha2::Digest::finalize(h).into());
+        ctx.response_body = kept.map(Bytes::from);
         let (prompt, completion) = match seen.usage {
             Some(u) => (u.prompt_tokens, u.completion_tokens),
             None => (ctx.prompt_estimate, estimate_bytes(seen.content_bytes)),

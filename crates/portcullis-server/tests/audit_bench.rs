@@ -75,6 +75,7 @@ fn request(i: usize) -> (DecisionRecord, RequestAudit) {
             kind: "input.EMAIL".into(),
             count: 1,
         }],
+        ..Default::default()
     };
     (rec, a)
 }
@@ -105,6 +106,7 @@ fn append_throughput() {
         signing_key_file: dir.path().join("audit.key"),
         origin: ORIGIN.into(),
         checkpoint_interval: Duration::from_secs(10),
+        bodies: None,
     };
     let writer = AuditWriter::open(&config, &*store).unwrap();
     let (sink, handle) =

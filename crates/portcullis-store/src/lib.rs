@@ -123,6 +123,22 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+/// A request or response body kept with the audit log, encrypted (the store only keeps
+/// bytes; encryption is the caller's). Its event's leaf holds the body's SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditBody {
+    /// The event id of the request.
+    pub event_id: String,
+    /// `request` or `response`.
+    pub part: String,
+    /// Event time, Unix milliseconds (for retention).
+    pub ts_ms: i64,
+    /// The AEAD nonce.
+    pub nonce: Vec<u8>,
+    /// The ciphertext with its tag.
+    pub ciphertext: Vec<u8>,
+}
+
 /// What every backend provides. Methods are blocking; callers on an async runtime keep
 /// them short (point lookups) or run them on a blocking thread (batches).
 pub trait Store: Send + Sync + 'static {
@@ -158,7 +174,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         decisions: &[DecisionRecord],
         leaves: &[NewAuditLeaf],
+    ) -> Result<u64, StoreError> {
+        self.record_batch_with_bodies(decisions, leaves, &[])
+    }
+    /// [`Store::record_batch`], also storing encrypted bodies, all in one transaction.
+    fn record_batch_with_bodies(
+        &self,
+        decisions: &[DecisionRecord],
+        leaves: &[NewAuditLeaf],
+        bodies: &[AuditBody],
     ) -> Result<u64, StoreError>;
+    /// A stored body of an event (`part` is `request` or `response`).
+    fn audit_body(&self, event_id: &str, part: &str) -> Result<Option<AuditBody>, StoreError>;
+    /// Deletes the bodies of events before `ts_ms` (retention); returns how many. The
+    /// leaves stay: they hold only the bodies' hashes.
+    fn delete_audit_bodies_before(&self, ts_ms: i64) -> Result<u64, StoreError>;
     /// The number of audit leaves (the log size).
     fn audit_size(&self) -> Result<u64, StoreError>;
     /// Audit leaves with `start <= index < end`, in index order.

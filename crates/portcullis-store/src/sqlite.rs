@@ -14,7 +14,8 @@ use portcullis_core::limits::{utc_day, Subject};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::{
-    AuditLeaf, AuditQuery, DecisionRecord, NewAuditLeaf, Store, StoreError, StoredCheckpoint,
+    AuditBody, AuditLeaf, AuditQuery, DecisionRecord, NewAuditLeaf, Store, StoreError,
+    StoredCheckpoint,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -76,6 +77,19 @@ const MIGRATIONS: &[&str] = &[
         size INTEGER NOT NULL,
         note TEXT NOT NULL
     );
+    "#,
+    // 3: encrypted request and response bodies of audit events (optional, deletable:
+    // the leaves hold only their hashes).
+    r#"
+    CREATE TABLE audit_bodies (
+        event_id TEXT NOT NULL,
+        part TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (event_id, part)
+    );
+    CREATE INDEX audit_bodies_ts ON audit_bodies (ts_ms);
     "#,
 ];
 
@@ -431,10 +445,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record_batch(
+    fn record_batch_with_bodies(
         &self,
         batch: &[DecisionRecord],
         leaves: &[NewAuditLeaf],
+        bodies: &[AuditBody],
     ) -> Result<u64, StoreError> {
         let mut c = self.writer.lock();
         // IMMEDIATE: take the write lock before reading the log size, so another process
@@ -505,12 +520,47 @@ impl Store for SqliteStore {
                 }
             }
         }
+        if !bodies.is_empty() {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO audit_bodies (event_id, part, ts_ms, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for b in bodies {
+                ins.execute(params![b.event_id, b.part, b.ts_ms, b.nonce, b.ciphertext])?;
+            }
+        }
         let size = match first {
             Some(f) => f,
             None => next_leaf_index(&tx)?,
         };
         tx.commit()?;
         Ok(size)
+    }
+
+    fn audit_body(&self, event_id: &str, part: &str) -> Result<Option<AuditBody>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT event_id, part, ts_ms, nonce, ciphertext FROM audit_bodies WHERE event_id = ?1 AND part = ?2",
+            )?;
+            Ok(st
+                .query_row([event_id, part], |r| {
+                    Ok(AuditBody {
+                        event_id: r.get(0)?,
+                        part: r.get(1)?,
+                        ts_ms: r.get(2)?,
+                        nonce: r.get(3)?,
+                        ciphertext: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn delete_audit_bodies_before(&self, ts_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .writer
+            .lock()
+            .execute("DELETE FROM audit_bodies WHERE ts_ms < ?1", [ts_ms])?;
+        Ok(n as u64)
     }
 
     fn audit_size(&self) -> Result<u64, StoreError> {
@@ -866,6 +916,49 @@ mod tests {
         let all = s.audit_checkpoints().unwrap();
         assert_eq!(all.iter().map(|c| c.size).collect::<Vec<_>>(), vec![2, 4]);
         assert!(all[0].seq < all[1].seq);
+    }
+
+    #[test]
+    fn audit_bodies_are_stored_with_their_leaves_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let body = |id: &str, part: &str, ts_ms| AuditBody {
+            event_id: id.into(),
+            part: part.into(),
+            ts_ms,
+            nonce: vec![1; 24],
+            ciphertext: vec![2; 40],
+        };
+        s.record_batch_with_bodies(
+            &[],
+            &[leaf(0, "a", None, 10), leaf(1, "a", None, 20)],
+            &[
+                body("ev0", "request", 10),
+                body("ev0", "response", 10),
+                body("ev1", "request", 20),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.audit_body("ev0", "response").unwrap(),
+            Some(body("ev0", "response", 10))
+        );
+        assert!(s.audit_body("ev1", "response").unwrap().is_none());
+        assert_eq!(s.delete_audit_bodies_before(15).unwrap(), 2);
+        assert!(s.audit_body("ev0", "request").unwrap().is_none());
+        assert!(s.audit_body("ev1", "request").unwrap().is_some());
+        assert_eq!(s.audit_size().unwrap(), 2, "the leaves stay");
+        // A failed batch stores no bodies either.
+        let c = Connection::open(dir.path().join("portcullis.db")).unwrap();
+        c.execute_batch("CREATE TRIGGER fail BEFORE INSERT ON audit_leaves BEGIN SELECT RAISE(ABORT, 'boom'); END;").unwrap();
+        assert!(s
+            .record_batch_with_bodies(
+                &[],
+                &[leaf(2, "a", None, 30)],
+                &[body("ev2", "request", 30)]
+            )
+            .is_err());
+        assert!(s.audit_body("ev2", "request").unwrap().is_none());
     }
 
     #[test]

@@ -172,6 +172,24 @@ enum AuditCommand {
         #[arg(long, default_value_t = 0)]
         limit: usize,
     },
+    /// Make a key for encrypted body storage (`[audit] body_key_file`): 32 random bytes
+    /// as 64 hex digits, written with mode 0600.
+    BodyKeygen {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Decrypt a stored body of an event and print it, after checking it against the
+    /// SHA-256 in the event's leaf (`[audit] store_bodies`).
+    Body {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The event id (the request's `x-request-id`).
+        event_id: String,
+        /// `request` or `response`.
+        #[arg(long, default_value = "request")]
+        part: String,
+    },
     /// Write the leaves, checkpoints and verifier key for an outside verifier.
     Export {
         #[arg(long, short)]
@@ -601,6 +619,32 @@ fn audit_cmd(cmd: AuditCommand) -> Result<()> {
                 "{}",
                 audit::query_lines(&*store, &q).map_err(anyhow::Error::msg)?
             );
+            Ok(())
+        }
+        AuditCommand::BodyKeygen { out } => {
+            if out.exists() {
+                bail!("{} exists; refusing to overwrite a key", out.display());
+            }
+            let key = audit::generate_body_key();
+            portcullis_server::write_private_file(&out, &format!("{}\n", key.expose_secret()))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("audit body key written to {} (mode 0600)", out.display());
+            Ok(())
+        }
+        AuditCommand::Body {
+            config,
+            event_id,
+            part,
+        } => {
+            let config = load(&config)?;
+            let bodies = audit_config(&config)?.bodies.as_ref().with_context(|| {
+                format!("{}: [audit] does not store bodies", config.path.display())
+            })?;
+            let cipher = audit::BodyCipher::load(bodies).map_err(anyhow::Error::msg)?;
+            let store = open_store(&config)?;
+            let body =
+                audit::read_body(&*store, &cipher, &event_id, &part).map_err(anyhow::Error::msg)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &body)?;
             Ok(())
         }
         AuditCommand::Export { config, out } => {

@@ -210,3 +210,58 @@ impl Poster {
             .to_string()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_body_commands_work() {
+    let keys = tempfile::tempdir().unwrap();
+    ok(&bash(keys.path(), &doc_block("body-keygen"), &[]));
+    let body_key = std::fs::read_to_string(keys.path().join("audit-body.key")).unwrap();
+    assert_eq!(body_key.trim().len(), 64, "64 hex digits");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.path().join("audit-body.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let signer = portcullis_audit::NoteSigner::generate("portcullis.local/audit").unwrap();
+    use secrecy::ExposeSecret;
+    let skey = signer.to_skey().expose_secret().to_string();
+    let gw = TestGateway::start_with_files(
+        "[upstreams.m]\nkind = \"mock\"\n[models.mock-model]\nupstream = \"m\"\n[audit]\nsigning_key_file = \"audit.key\"\nstore_bodies = true\nbody_key_file = \"audit-body.key\"\nbody_retention = \"30d\"\n",
+        &[("main.cedar", "@id(\"all\")\npermit(principal in Portcullis::Group::\"g\", action, resource);\n")],
+        &[("audit.key", &skey), ("audit-body.key", &body_key)],
+    )
+    .await;
+    let (_, key) = gw.key("alice", &["g"], None);
+    let id = reqwest_free_post(&gw.url, &key).await.send().await;
+    let dir = gw.stop_keeping_dir().await;
+    let d = dir.path();
+    ok(&bash(d, &doc_block("bodies"), &[("EVENT_ID", &id)]));
+    assert_eq!(
+        std::fs::read_to_string(d.join("request.json")).unwrap(),
+        r#"{"model":"mock-model","messages":[{"role":"user","content":"audit me"}]}"#
+    );
+    let response: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("response.json")).unwrap()).unwrap();
+    assert!(response["choices"].is_array(), "{response}");
+
+    // The wrong key fails cleanly, without printing anything of the body or the key.
+    let other = "ab".repeat(32);
+    std::fs::write(d.join("audit-body.key"), &other).unwrap();
+    let out = bash(
+        d,
+        "portcullis audit body --config portcullis.toml \"$EVENT_ID\"",
+        &[("EVENT_ID", &id)],
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not decrypt"), "{err}");
+    assert!(
+        !err.contains(&other) && !err.contains(body_key.trim()),
+        "{err}"
+    );
+}
