@@ -46,6 +46,15 @@ fn main() -> std::process::ExitCode {
             if let Some(v) = arg(&args, "--seed").and_then(|v| v.parse().ok()) {
                 cfg.seed = v;
             }
+            if let Some(v) = arg(&args, "--dim").and_then(|v| v.parse().ok()) {
+                cfg.dim = v;
+            }
+            if let Some(v) = arg(&args, "--hidden").and_then(|v| v.parse().ok()) {
+                cfg.hidden = v;
+            }
+            if let Some(v) = arg(&args, "--deep-lr").and_then(|v| v.parse().ok()) {
+                cfg.deep_lr = v;
+            }
             if let Some(v) = arg(&args, "--bits").and_then(|v| v.parse().ok()) {
                 cfg.features.bits = v;
             }

@@ -7,9 +7,10 @@
 //! 2. [`rules`]: `aho-corasick` phrases (nine languages) and a `RegexSet` of structural
 //!    patterns (fake role markers, transcripts, prompt extraction, exfiltration links,
 //!    tool hijacking, persona/refusal-suppression framings).
-//! 3. A linear model ([`model`]) with two logistic heads (injection, jailbreak) over
-//!    hashed byte n-grams, word uni/bigrams ([`features`]) and the rule hits, trained by
-//!    [`train`] and shipped as `model/injection.bin` (embedded at compile time).
+//! 3. A wide-and-deep model ([`model`]) with two logistic heads (injection, jailbreak)
+//!    over hashed byte n-grams, word uni/bigrams ([`features`]) and the rule hits: a
+//!    linear part plus a fastText-style embedding bag feeding a small ReLU MLP, trained
+//!    jointly by [`train`] and shipped as `model/injection.bin` (embedded at compile time).
 //!
 //! Scores are Platt-calibrated on the dev split; [`InjectionScanner::thresholds`] gives
 //! the default decision thresholds chosen there.
@@ -102,6 +103,27 @@ pub struct InjectionScanner {
     model: Model,
     /// Bucket of each rule's feature, by rule index.
     rule_buckets: Vec<u32>,
+    /// Per bucket: the two linear weights then the deep embedding (zero-padded), so one
+    /// feature costs one 16-byte load.
+    rows: Vec<[i8; 16]>,
+}
+
+/// Per-bin accumulator: summed rows (linear weights + embedding) and the feature count.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    sum: [i32; 16],
+    count: i32,
+    doc: i32,
+}
+
+impl Acc {
+    fn add(&mut self, o: &Acc) {
+        for (a, b) in self.sum.iter_mut().zip(&o.sum) {
+            *a += *b;
+        }
+        self.count += o.count;
+        self.doc += o.doc;
+    }
 }
 
 impl InjectionScanner {
@@ -114,6 +136,13 @@ impl InjectionScanner {
     pub fn from_model_bytes(bytes: &[u8]) -> Result<Self, GuardError> {
         let rules = Rules::new()?;
         let model = Model::from_bytes(bytes, rules.fingerprint())?;
+        if let Some(d) = &model.deep {
+            if d.rules() != rules.infos().len() {
+                return Err(GuardError::Model(
+                    "model's deep part was trained with a different rule count".into(),
+                ));
+            }
+        }
         Ok(Self::with_model(rules, model))
     }
 
@@ -124,10 +153,33 @@ impl InjectionScanner {
             .iter()
             .map(|i| features::rule_bucket(i.id, bits))
             .collect();
+        let dim = model.deep.as_ref().map_or(0, |d| d.dim.min(model::MAX_DIM));
+        // Only the wide-and-deep path uses the interleaved table.
+        let linear_only: &[[i8; 2]] = if model.deep.is_some() {
+            &model.weights
+        } else {
+            &[]
+        };
+        let rows = linear_only
+            .iter()
+            .enumerate()
+            .map(|(k, w)| {
+                let mut r = [0i8; 16];
+                r[0] = w[0];
+                r[1] = w[1];
+                if let Some(d) = &model.deep {
+                    if let Some(e) = d.emb.get(k * dim..(k + 1) * dim) {
+                        r[2..2 + dim].copy_from_slice(e);
+                    }
+                }
+                r
+            })
+            .collect();
         Self {
             rules,
             model,
             rule_buckets,
+            rows,
         }
     }
 
@@ -226,8 +278,114 @@ impl InjectionScanner {
     }
 
     /// Raw logits of both heads for normalized text and its rule hits: the larger of the
-    /// whole-text logit and the best window's (see [`features`]).
+    /// whole-text logit and the best window's (see [`features`]). Each is the linear
+    /// logit plus the deep part's.
     pub(crate) fn logits(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
+        if self.model.deep.is_none() {
+            return self.logits_linear(norm, hits);
+        }
+        let rows = &self.rows;
+        let dw = &self.model.doc.weights;
+        let has_doc = !dw.is_empty();
+        let nbins = norm.len() / features::BIN + 1;
+        let windowed = nbins > features::WINDOW_BINS + 1;
+        let mut bins: Vec<Acc> = vec![Acc::default(); nbins];
+        features::for_each(norm, self.model.cfg, |k, pos| {
+            let Some(row) = rows.get(k as usize) else {
+                return;
+            };
+            if let Some(bin) = bins.get_mut(pos / features::BIN) {
+                for (a, b) in bin.sum.iter_mut().zip(row) {
+                    *a += i32::from(*b);
+                }
+                bin.count += 1;
+                if has_doc {
+                    bin.doc += i32::from(dw.get(k as usize).copied().unwrap_or(0));
+                }
+            }
+        });
+        let mut total = Acc::default();
+        for b in &bins {
+            total.add(b);
+        }
+        let distinct = distinct_rules(hits);
+        let (ra, rb) = self.rule_sums(&distinct);
+        // The rule hits' contribution to the deep part's hidden layer (shared by windows).
+        let pre = self.model.deep.as_ref().map(|d| {
+            let mut pre = d.b1.clone();
+            let nr = d.rules();
+            for r in &distinct {
+                let r = usize::from(*r);
+                if r < nr {
+                    for (j, p) in pre.iter_mut().enumerate() {
+                        *p += d.u[j * nr + r];
+                    }
+                }
+            }
+            pre
+        });
+        let s = self.model.scale;
+        let head = |acc: &Acc| -> [f32; 2] {
+            let inv = if acc.count == 0 {
+                0.0
+            } else {
+                1.0 / (acc.count as f32).sqrt()
+            };
+            let mut z = [
+                self.model.bias[0] + s[0] * (acc.sum[0] as f32 * inv + ra as f32),
+                self.model.bias[1] + s[1] * (acc.sum[1] as f32 * inv + rb as f32),
+            ];
+            if let (Some(d), Some(pre)) = (&self.model.deep, &pre) {
+                let dim = d.dim.min(model::MAX_DIM);
+                let mut x = [0f32; model::MAX_DIM];
+                let es = d.emb_scale * inv;
+                for (xi, a) in x.iter_mut().zip(&acc.sum[2..2 + dim]) {
+                    *xi = *a as f32 * es;
+                }
+                let mut o = d.b2;
+                for (j, p) in pre.iter().enumerate() {
+                    let w = &d.w1[j * dim..(j + 1) * dim];
+                    let mut v = *p;
+                    for (wi, xi) in w.iter().zip(&x[..dim]) {
+                        v += wi * xi;
+                    }
+                    if v > 0.0 {
+                        o[0] += d.w2[j] * v;
+                        o[1] += d.w2[d.hidden + j] * v;
+                    }
+                }
+                z[0] += o[0];
+                z[1] += o[1];
+            }
+            z
+        };
+        let [za, zb] = head(&total);
+        let mut out = [za, zb, f32::NEG_INFINITY];
+        if windowed {
+            let doc = &self.model.doc;
+            for win in bins.windows(features::WINDOW_BINS) {
+                let mut acc = Acc::default();
+                for b in win {
+                    acc.add(b);
+                }
+                if acc.count < 32 {
+                    continue;
+                }
+                let [wa, wb] = head(&acc);
+                out[0] = out[0].max(wa);
+                out[1] = out[1].max(wb);
+                if has_doc {
+                    let inv = 1.0 / (acc.count as f32).sqrt();
+                    out[2] = out[2].max(doc.bias + doc.scale * acc.doc as f32 * inv);
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Self::logits`] of a linear-only model: two i8 weights per bucket (a 512 KB
+    /// table stays in cache far better than the interleaved one).
+    fn logits_linear(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
         let w = &self.model.weights;
         let dw = &self.model.doc.weights;
         let nbins = norm.len() / features::BIN + 1;
@@ -251,7 +409,7 @@ impl InjectionScanner {
                 }
             }
         });
-        let (ra, rb) = self.rule_sums(hits);
+        let (ra, rb) = self.rule_sums(&distinct_rules(hits));
         let s = self.model.scale;
         let head = |sum: i32, count: u32, r: i32, h: usize| {
             let inv = if count == 0 {
@@ -284,23 +442,24 @@ impl InjectionScanner {
     }
 
     /// Summed quantized weights of the distinct rules hit, per head.
-    fn rule_sums(&self, hits: &[RuleHit]) -> (i32, i32) {
+    fn rule_sums(&self, rules: &[u16]) -> (i32, i32) {
         let w = &self.model.weights;
         let (mut ra, mut rb) = (0i32, 0i32);
-        let mut seen: u64 = 0;
-        for h in hits {
-            // Each rule counts once, however often it hits.
-            let bit = 1u64 << (h.rule % 64);
-            if seen & bit != 0 {
-                continue;
-            }
-            seen |= bit;
-            let p = w[self.rule_buckets[h.rule as usize] as usize];
+        for r in rules {
+            let p = w[self.rule_buckets[*r as usize] as usize];
             ra += i32::from(p[0]);
             rb += i32::from(p[1]);
         }
         (ra, rb)
     }
+}
+
+/// The distinct rules hit (each rule counts once, however often it hits), sorted.
+pub(crate) fn distinct_rules(hits: &[RuleHit]) -> Vec<u16> {
+    let mut r: Vec<u16> = hits.iter().map(|h| h.rule).collect();
+    r.sort_unstable();
+    r.dedup();
+    r
 }
 
 impl InjectionScanner {
@@ -363,6 +522,17 @@ mod tests {
                 // Empty: the head is off (an all-zero table loads as empty).
                 weights: Vec::new(),
             },
+            deep: Some(model::Deep {
+                dim: 3,
+                hidden: 2,
+                emb_scale: 0.01,
+                emb: (0..3 * 1024).map(|i| (i % 7) as i8 - 3).collect(),
+                w1: vec![0.5; 6],
+                u: vec![0.25; 2 * rules.infos().len()],
+                b1: vec![0.1, -0.1],
+                w2: vec![1.0, -1.0, 0.5, 0.5],
+                b2: [0.0, 0.1],
+            }),
         };
         let bytes = model.to_bytes();
         assert_eq!(

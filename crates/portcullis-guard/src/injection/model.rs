@@ -5,7 +5,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `PCGINJ\0\x01` |
-//! | 4 | format version (2) |
+//! | 4 | format version (3) |
 //! | 4 | feature config: bits, ngram_min, ngram_max, words |
 //! | 8 | fingerprint of the rule ids the model was trained with |
 //! | 32 | SHA-256 of the training recipe (data hashes + hyperparameters) |
@@ -13,14 +13,23 @@
 //! | 16 | f32 × 4: document head calibration (a, b), scale, bias |
 //! | 2·2^bits | i8 weights, interleaved per bucket: [injection, jailbreak] |
 //! | 2^bits | i8 weights of the document head (inserted instructions in long texts) |
+//! | 4 | deep part: dim `D` (u8, 0 = none), hidden `H` (u8), rule count `R` (u16) |
+//! | 4 | f32 embedding scale (only when `D > 0`, as is everything below) |
+//! | D·2^bits | i8 embedding table, `D` per bucket |
+//! | 4·H·(D+R+1) | f32 first layer: `W1` (H×D), `U` (H×R, one column per rule), `b1` (H) |
+//! | 4·(2H+2) | f32 output layer: `W2` (2×H), `b2` (2) |
 //! | 8 | FNV-1a 64 of everything before |
 
 use super::features::{FeatureConfig, Fnv};
 use crate::GuardError;
 
 const MAGIC: &[u8; 8] = b"PCGINJ\0\x01";
-const VERSION: u32 = 2;
-const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 40 + 16;
+const VERSION: u32 = 3;
+/// Largest embedding dimension (a bucket's row is 2 linear + `D` embedding bytes ≤ 16).
+pub const MAX_DIM: usize = 14;
+/// Largest hidden layer.
+pub const MAX_HIDDEN: usize = 128;
+const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 40 + 16 + 4;
 
 /// Trained linear model (two heads: injection, jailbreak) over hashed features.
 #[derive(Clone, PartialEq)]
@@ -44,6 +53,41 @@ pub struct Model {
     /// Document head: scores 256-byte windows of long texts for an instruction inserted
     /// into otherwise ordinary content; its calibrated score feeds the injection score.
     pub doc: DocHead,
+    /// Optional non-linear part (see [`Deep`]); its logits are added to the linear ones.
+    pub deep: Option<Deep>,
+}
+
+/// The non-linear (fastText-style) part: the hashed features of a text (or window) index
+/// an embedding table; the embeddings are summed and scaled by `1/sqrt(count)` (like the
+/// linear part), and a one-hidden-layer ReLU MLP, which also sees the rule hits, maps
+/// that to one logit per head, added to the linear logit.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Deep {
+    /// Embedding dimension `D`.
+    pub dim: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// Dequantization scale of the embedding table.
+    pub emb_scale: f32,
+    /// Quantized embeddings, `D` per bucket.
+    pub emb: Vec<i8>,
+    /// First layer on the embedding, row-major `H × D`.
+    pub w1: Vec<f32>,
+    /// First layer on the rule hits, row-major `H × R` (R = number of rules).
+    pub u: Vec<f32>,
+    /// First-layer bias (`H`).
+    pub b1: Vec<f32>,
+    /// Output layer, row-major `2 × H`.
+    pub w2: Vec<f32>,
+    /// Output bias.
+    pub b2: [f32; 2],
+}
+
+impl Deep {
+    /// Number of rules the `U` matrix was trained with.
+    pub fn rules(&self) -> usize {
+        self.u.len().checked_div(self.hidden).unwrap_or(0)
+    }
 }
 
 /// The document (inserted-instruction) head.
@@ -159,6 +203,39 @@ impl Model {
         let n = 1usize << cfg.bits;
         let w = r.take(2 * n)?;
         let dw = r.take(n)?;
+        let d = r.take(4)?;
+        let (dim, hidden, nrules) = (
+            usize::from(d[0]),
+            usize::from(d[1]),
+            usize::from(u16::from_le_bytes([d[2], d[3]])),
+        );
+        let deep = if dim == 0 {
+            None
+        } else {
+            if dim > MAX_DIM || hidden == 0 || hidden > MAX_HIDDEN {
+                return Err(err("model file has an invalid deep-part shape"));
+            }
+            let emb_scale = r.f32()?;
+            let emb = r.take(dim * n)?.iter().map(|b| *b as i8).collect();
+            let mut floats =
+                |k: usize| -> Result<Vec<f32>, GuardError> { (0..k).map(|_| r.f32()).collect() };
+            let w1 = floats(hidden * dim)?;
+            let u = floats(hidden * nrules)?;
+            let b1 = floats(hidden)?;
+            let w2 = floats(2 * hidden)?;
+            let b2 = floats(2)?;
+            Some(Deep {
+                dim,
+                hidden,
+                emb_scale,
+                emb,
+                w1,
+                u,
+                b1,
+                w2,
+                b2: [b2[0], b2[1]],
+            })
+        };
         if r.at != body.len() {
             return Err(err("model file has trailing bytes"));
         }
@@ -186,6 +263,7 @@ impl Model {
                     dw.iter().map(|b| *b as i8).collect()
                 },
             },
+            deep,
         })
     }
 
@@ -227,6 +305,25 @@ impl Model {
         // A missing document head is written as zeros (it then never fires).
         for k in 0..self.weights.len() {
             out.push(self.doc.weights.get(k).copied().unwrap_or(0) as u8);
+        }
+        match &self.deep {
+            None => out.extend_from_slice(&[0; 4]),
+            Some(d) => {
+                out.push(d.dim as u8);
+                out.push(d.hidden as u8);
+                out.extend_from_slice(&(d.rules() as u16).to_le_bytes());
+                out.extend_from_slice(&d.emb_scale.to_le_bytes());
+                out.extend(d.emb.iter().map(|b| *b as u8));
+                for v in
+                    d.w1.iter()
+                        .chain(&d.u)
+                        .chain(&d.b1)
+                        .chain(&d.w2)
+                        .chain(&d.b2)
+                {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
         }
         let mut h = Fnv::new();
         h.write(&out);

@@ -1,6 +1,9 @@
 //! Training of the injection/jailbreak model (deterministic, seeded, CPU-only).
 //!
-//! Logistic regression with AdaGrad and L2, two heads trained one-vs-benign:
+//! A wide-and-deep model trained jointly with AdaGrad: per head, a linear logit over the
+//! hashed features plus (when [`TrainConfig::dim`] > 0) a fastText-style part, an
+//! embedding bag over the same features feeding a one-hidden-layer ReLU MLP that also
+//! sees the rule hits. Two heads trained one-vs-benign:
 //! the injection head sees injection rows as positives and benign + harmful rows as
 //! negatives (jailbreak rows are left out), and the jailbreak head the reverse. The
 //! gateway uses the larger score, so the heads need not agree on the other class,
@@ -15,7 +18,7 @@
 //! false-positive rate at most [`TrainConfig::target_fpr`].
 
 use super::features::{self, FeatureConfig};
-use super::model::{DocHead, Model};
+use super::model::{Deep, DocHead, Model};
 use super::rules::{RuleHit, Rules};
 use super::{sigmoid, InjectionScanner};
 use crate::normalize::normalize;
@@ -79,6 +82,12 @@ pub struct TrainConfig {
     pub balance: f32,
     /// Positive window examples around inserted instructions in training documents.
     pub attack_windows: bool,
+    /// Embedding dimension of the deep part (0: linear model only; at most 14).
+    pub dim: usize,
+    /// Hidden units of the deep part's MLP.
+    pub hidden: usize,
+    /// AdaGrad learning rate of the deep part.
+    pub deep_lr: f32,
 }
 
 impl Default for TrainConfig {
@@ -94,6 +103,9 @@ impl Default for TrainConfig {
             windows: 24,
             balance: 0.0,
             attack_windows: false,
+            dim: 0,
+            hidden: 32,
+            deep_lr: 0.05,
         }
     }
 }
@@ -116,7 +128,12 @@ impl Rng {
 
 /// Sparse features of one row: (bucket, value) plus its labels per head.
 struct Example {
+    /// N-gram/word features, then the rule buckets (value 1).
     feats: Vec<(u32, f32)>,
+    /// How many of `feats` are n-gram/word features (the deep part's input).
+    nfeat: usize,
+    /// Distinct rules hit (indices).
+    rules: std::rc::Rc<[u16]>,
     /// Loss weight.
     weight: f32,
     /// Target per head: Some(1.0) positive, Some(0.0) negative, None excluded.
@@ -170,7 +187,7 @@ fn featurize(
     text: &str,
     max_windows: usize,
     attack: Option<&str>,
-) -> (Sparse, Vec<Sparse>, Vec<Sparse>) {
+) -> (Sparse, Vec<Sparse>, Vec<Sparse>, Vec<u16>) {
     let n = normalize(text);
     let mut hits: Vec<RuleHit> = Vec::new();
     rules.scan(&n.text, n.main_len, &mut hits);
@@ -214,7 +231,7 @@ fn featurize(
             }
         }
     }
-    (whole, windows, attack_windows)
+    (whole, windows, attack_windows, rule_ids)
 }
 
 /// Instructions inserted into documents (BIPIA-style rows): lines or sentences that
@@ -344,30 +361,29 @@ pub fn train(
         } else {
             None
         };
-        let (whole, windows, attack_windows) =
+        let (whole, windows, attack_windows, rule_ids) =
             featurize(&rules, &rule_buckets, fcfg, &text, max_windows, attack);
-        examples.push(Example {
-            feats: whole,
-            weight,
-            y,
-        });
+        let nr = rule_ids.len();
+        let rule_ids: std::rc::Rc<[u16]> = rule_ids.into();
+        let mut push = |feats: Sparse, y| {
+            examples.push(Example {
+                nfeat: feats.len() - nr,
+                feats,
+                rules: rule_ids.clone(),
+                weight,
+                y,
+            });
+        };
+        push(whole, y);
         // Benign windows are negatives for all three heads.
         let wy = [y[0], y[1], Some(0.0)];
         for feats in windows {
-            examples.push(Example {
-                feats,
-                weight,
-                y: wy,
-            });
+            push(feats, wy);
         }
         // Inserted-instruction windows are positives of the document head only: the
         // same words are benign as a user's own prompt.
         for feats in attack_windows {
-            examples.push(Example {
-                feats,
-                weight,
-                y: [None, None, Some(1.0)],
-            });
+            push(feats, [None, None, Some(1.0)]);
         }
     }
     let n = 1usize << fcfg.bits;
@@ -375,6 +391,8 @@ pub fn train(
     let mut g2 = vec![[1e-8f32; 3]; n];
     let mut bias = [0f32; 3];
     let mut bias_g2 = [1e-8f32; 3];
+    let nrules = rules.infos().len();
+    let mut deep = DeepTrainer::new(cfg, n, nrules, &mut rng);
     let mut order: Vec<usize> = (0..examples.len()).collect();
     for _epoch in 0..cfg.epochs {
         for i in (1..order.len()).rev() {
@@ -383,14 +401,22 @@ pub fn train(
         }
         for &ix in &order {
             let ex = &examples[ix];
+            let o = deep.as_mut().map(|d| d.forward(ex));
+            let mut gout = [0f32; 2];
             for head in 0..3 {
                 let Some(y) = ex.y[head] else { continue };
                 let mut z = bias[head];
                 for (b, v) in &ex.feats {
                     z += w[*b as usize][head] * v;
                 }
+                if let (Some(o), true) = (&o, head < 2) {
+                    z += o[head];
+                }
                 let p = sigmoid(z);
                 let g = (p - y) * ex.weight * if y > 0.5 { cfg.pos_weight } else { 1.0 };
+                if head < 2 {
+                    gout[head] = g;
+                }
                 for (b, v) in &ex.feats {
                     let k = *b as usize;
                     let grad = g * v + cfg.l2 * w[k][head];
@@ -399,6 +425,9 @@ pub fn train(
                 }
                 bias_g2[head] += g * g;
                 bias[head] -= cfg.lr * g / bias_g2[head].sqrt();
+            }
+            if let Some(d) = deep.as_mut() {
+                d.backward(ex, gout);
             }
         }
     }
@@ -447,6 +476,7 @@ pub fn train(
                 Vec::new()
             },
         },
+        deep: deep.map(DeepTrainer::finish),
     };
     // Calibrate on dev with the quantized model, exactly as it will run.
     let scanner = InjectionScanner::with_model(Rules::new()?, model.clone());
@@ -512,6 +542,19 @@ pub fn train(
         tpr_at_fpr(&pairs, 0.05),
         t
     );
+    for (head, pos) in [(0usize, "injection"), (1, "jailbreak")] {
+        let hp: Vec<(f64, bool)> = dev_logits
+            .iter()
+            .filter(|(_, l)| *l == pos || *l == "benign")
+            .map(|(z, l)| (f64::from(z[head]), *l == pos))
+            .collect();
+        let _ = writeln!(
+            report,
+            "dev {pos} head vs benign: ROC-AUC {:.4}  TPR@1%FPR {:.3}",
+            roc_auc(&hp),
+            tpr_at_fpr(&hp, 0.01)
+        );
+    }
     let (tp, fp, fneg) = pairs.iter().fold((0, 0, 0), |(tp, fp, fneg), (s, y)| {
         let p = *s as f32 >= t;
         match (p, *y) {
@@ -538,6 +581,179 @@ pub fn train(
     })
 }
 
+/// Training state of the deep part (f32 weights and AdaGrad accumulators).
+struct DeepTrainer {
+    dim: usize,
+    hidden: usize,
+    nrules: usize,
+    lr: f32,
+    l2: f32,
+    emb: Vec<f32>,
+    emb_g2: Vec<f32>,
+    /// Dense parameters: W1 (H×D), U (H×R), b1 (H), W2 (2×H), b2 (2).
+    dense: Vec<f32>,
+    dense_g2: Vec<f32>,
+    // Forward cache.
+    x: Vec<f32>,
+    pre: Vec<f32>,
+}
+
+impl DeepTrainer {
+    fn new(cfg: TrainConfig, buckets: usize, nrules: usize, rng: &mut Rng) -> Option<Self> {
+        if cfg.dim == 0 || cfg.hidden == 0 {
+            return None;
+        }
+        let dim = cfg.dim.min(super::model::MAX_DIM);
+        let hidden = cfg.hidden.min(super::model::MAX_HIDDEN);
+        let mut uni = |a: f32| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a;
+        let emb = (0..buckets * dim).map(|_| uni(0.05)).collect();
+        let nd = hidden * (dim + nrules + 1) + 2 * hidden + 2;
+        let mut dense = vec![0f32; nd];
+        let w1a = (3.0 / dim as f32).sqrt();
+        for v in &mut dense[..hidden * dim] {
+            *v = uni(w1a);
+        }
+        let b1 = hidden * (dim + nrules);
+        for v in &mut dense[b1..b1 + hidden] {
+            *v = 0.1;
+        }
+        let w2 = b1 + hidden;
+        let w2a = (3.0 / hidden as f32).sqrt();
+        for v in &mut dense[w2..w2 + 2 * hidden] {
+            *v = uni(w2a) * 0.1;
+        }
+        Some(Self {
+            dim,
+            hidden,
+            nrules,
+            lr: cfg.deep_lr,
+            l2: cfg.l2,
+            emb_g2: vec![1e-8; buckets * dim],
+            emb,
+            dense_g2: vec![1e-8; nd],
+            dense,
+            x: vec![0.0; dim],
+            pre: vec![0.0; hidden],
+        })
+    }
+
+    fn offsets(&self) -> (usize, usize, usize, usize) {
+        let (h, d, r) = (self.hidden, self.dim, self.nrules);
+        let u = h * d;
+        let b1 = u + h * r;
+        let w2 = b1 + h;
+        (u, b1, w2, w2 + 2 * h)
+    }
+
+    fn forward(&mut self, ex: &Example) -> [f32; 2] {
+        let (d, h) = (self.dim, self.hidden);
+        let (uo, b1, w2, b2) = self.offsets();
+        self.x.iter_mut().for_each(|v| *v = 0.0);
+        for (b, v) in &ex.feats[..ex.nfeat] {
+            let e = &self.emb[*b as usize * d..(*b as usize + 1) * d];
+            for (x, ei) in self.x.iter_mut().zip(e) {
+                *x += ei * v;
+            }
+        }
+        let mut o = [self.dense[b2], self.dense[b2 + 1]];
+        for j in 0..h {
+            let mut p = self.dense[b1 + j];
+            for (wi, xi) in self.dense[j * d..(j + 1) * d].iter().zip(&self.x) {
+                p += wi * xi;
+            }
+            for r in ex.rules.iter() {
+                p += self.dense[uo + j * self.nrules + usize::from(*r)];
+            }
+            self.pre[j] = p;
+            if p > 0.0 {
+                o[0] += self.dense[w2 + j] * p;
+                o[1] += self.dense[w2 + h + j] * p;
+            }
+        }
+        o
+    }
+
+    fn step(lr: f32, w: &mut f32, g2: &mut f32, g: f32) {
+        *g2 += g * g;
+        *w -= lr * g / g2.sqrt();
+    }
+
+    /// Backpropagates the output gradients `g` (dloss/dlogit per head) of the example
+    /// last passed to [`Self::forward`].
+    fn backward(&mut self, ex: &Example, g: [f32; 2]) {
+        if g == [0.0, 0.0] {
+            return;
+        }
+        let (d, h, lr, l2) = (self.dim, self.hidden, self.lr, self.l2);
+        let (uo, b1, w2, b2) = self.offsets();
+        let mut dx = vec![0f32; d];
+        for j in 0..h {
+            let p = self.pre[j];
+            if p <= 0.0 {
+                continue;
+            }
+            let dh = g[0] * self.dense[w2 + j] + g[1] * self.dense[w2 + h + j];
+            for (k, gk) in g.iter().enumerate() {
+                let ix = w2 + k * h + j;
+                let gw = gk * p + l2 * self.dense[ix];
+                Self::step(lr, &mut self.dense[ix], &mut self.dense_g2[ix], gw);
+            }
+            for (i, dxi) in dx.iter_mut().enumerate() {
+                let ix = j * d + i;
+                *dxi += dh * self.dense[ix];
+                let gw = dh * self.x[i] + l2 * self.dense[ix];
+                Self::step(lr, &mut self.dense[ix], &mut self.dense_g2[ix], gw);
+            }
+            for r in ex.rules.iter() {
+                let ix = uo + j * self.nrules + usize::from(*r);
+                Self::step(lr, &mut self.dense[ix], &mut self.dense_g2[ix], dh);
+            }
+            Self::step(lr, &mut self.dense[b1 + j], &mut self.dense_g2[b1 + j], dh);
+        }
+        for (k, gk) in g.iter().enumerate() {
+            Self::step(lr, &mut self.dense[b2 + k], &mut self.dense_g2[b2 + k], *gk);
+        }
+        for (b, v) in &ex.feats[..ex.nfeat] {
+            let base = *b as usize * d;
+            for (i, dxi) in dx.iter().enumerate() {
+                let ix = base + i;
+                let ge = dxi * v + l2 * self.emb[ix];
+                Self::step(lr, &mut self.emb[ix], &mut self.emb_g2[ix], ge);
+            }
+        }
+    }
+
+    /// Quantizes the embedding table (99.99th percentile of |e| maps to 127).
+    fn finish(self) -> Deep {
+        let mut mags: Vec<f32> = self.emb.iter().map(|v| v.abs()).collect();
+        mags.sort_unstable_by(f32::total_cmp);
+        let p = mags
+            .get(((mags.len() as f64) * 0.9999) as usize)
+            .or(mags.last())
+            .copied()
+            .unwrap_or(1.0);
+        let scale = (p / 127.0).max(1e-9);
+        let emb = self
+            .emb
+            .iter()
+            .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        let (uo, b1, w2, b2) = self.offsets();
+        let dn = &self.dense;
+        Deep {
+            dim: self.dim,
+            hidden: self.hidden,
+            emb_scale: scale,
+            emb,
+            w1: dn[..uo].to_vec(),
+            u: dn[uo..b1].to_vec(),
+            b1: dn[b1..w2].to_vec(),
+            w2: dn[w2..b2].to_vec(),
+            b2: [dn[b2], dn[b2 + 1]],
+        }
+    }
+}
+
 trait NextUp {
     fn next_up_f32(self) -> f32;
 }
@@ -550,7 +766,8 @@ impl NextUp for f32 {
     }
 }
 
-/// Platt scaling by Newton's method on (logit, target) pairs; identity if degenerate.
+/// Platt scaling by damped Newton's method on (logit, target) pairs (a step that does
+/// not lower the loss is halved); identity if degenerate.
 fn platt(pts: &[(f32, f32)]) -> (f32, f32) {
     let pos = pts.iter().filter(|p| p.1 > 0.5).count();
     if pos == 0 || pos == pts.len() {
@@ -561,8 +778,19 @@ fn platt(pts: &[(f32, f32)]) -> (f32, f32) {
     let nn = (pts.len() - pos) as f64;
     let hi = (np + 1.0) / (np + 2.0);
     let lo = 1.0 / (nn + 2.0);
+    let loss = |a: f64, b: f64| -> f64 {
+        pts.iter()
+            .map(|(z, y)| {
+                let t = if *y > 0.5 { hi } else { lo };
+                let m = a * f64::from(*z) + b;
+                // log(1 + e^m) - t m, computed stably.
+                m.max(0.0) + (-m.abs()).exp().ln_1p() - t * m
+            })
+            .sum()
+    };
     let (mut a, mut b) = (1.0f64, 0.0f64);
-    for _ in 0..50 {
+    let mut cur = loss(a, b);
+    for _ in 0..100 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
         for (z, y) in pts {
             let z = f64::from(*z);
@@ -582,9 +810,21 @@ fn platt(pts: &[(f32, f32)]) -> (f32, f32) {
         }
         let da = (hbb * ga - hab * gb) / det;
         let db = (haa * gb - hab * ga) / det;
-        a -= da;
-        b -= db;
-        if da.abs() + db.abs() < 1e-9 {
+        let mut step = 1.0;
+        let mut moved = false;
+        while step > 1e-6 {
+            let (na, nb) = (a - step * da, b - step * db);
+            let l = loss(na, nb);
+            if l.is_finite() && l <= cur {
+                a = na;
+                b = nb;
+                cur = l;
+                moved = true;
+                break;
+            }
+            step *= 0.5;
+        }
+        if !moved || (da.abs() + db.abs()) * step < 1e-9 {
             break;
         }
     }
