@@ -75,7 +75,9 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # Stop the audited gateway cleanly (it signs a last checkpoint), then verify its log.
 kill -TERM "$GW_ON_PID"
 for _ in $(seq 100); do kill -0 "$GW_ON_PID" 2>/dev/null || break; sleep 0.1; done
-VERIFY=$(PORTCULLIS_DATA_DIR=$WORK/data-on "$BIN" audit verify --config "$WORK/on.toml" --vkey "$WORK/vkey" | head -n1)
+# (The whole output, then its first line: a pipe closed early would fail the command.)
+VERIFY=$(PORTCULLIS_DATA_DIR=$WORK/data-on "$BIN" audit verify --config "$WORK/on.toml" --vkey "$WORK/vkey")
+VERIFY=${VERIFY%%$'\n'*}
 
 OUT="$ROOT/bench/results/audit-$(date -u +%Y%m%d-%H%M%S).md"
 mkdir -p "$ROOT/bench/results"

@@ -19,6 +19,9 @@
 #   TPUT_CONNS=64       connections of the throughput runs
 #   STREAMS=256         concurrent streaming requests of the memory run
 #   STREAM_CHUNK_DELAY=250ms  delay between SSE events of the streaming mock (~12 events)
+#   AUDIT=1             the same runs with the audit log on (examples/bench-audit.toml
+#                       appended to the config; a signing key made per gateway). For a
+#                       paired on/off comparison in one run, use bench/audit.sh.
 #   BASE_PORT=24080     first of the ports used (BASE_PORT .. BASE_PORT+6); keep it below
 #                       the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range)
 set -euo pipefail
@@ -50,6 +53,12 @@ STAMP="$(date -u +%Y%m%d-%H%M%S)"
 RESULTS="$ROOT/bench/results/$STAMP"
 WORK="$(mktemp -d -t portcullis-bench.XXXXXX)"
 mkdir -p "$RESULTS"
+if [ "${AUDIT:-0}" = 1 ]; then
+    # bench.toml plus [audit]; its relative policy dir resolved against examples/.
+    sed -e "s|^dir = \"policies\"|dir = \"$ROOT/examples/policies\"|" "$CONFIG" \
+        | cat - "$ROOT/examples/bench-audit.toml" > "$WORK/bench-audit.toml"
+    CONFIG="$WORK/bench-audit.toml"
+fi
 
 BODY='{"model":"mock-model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the benefits of zero-trust networking in one sentence."}],"max_tokens":64,"temperature":0.2}'
 STREAM_BODY='{"model":"mock-model","messages":[{"role":"user","content":"Write a haiku about gateways."}],"max_tokens":64,"stream":true}'
@@ -165,6 +174,7 @@ done
     echo "loadgen: $LOADGEN $($LOADGEN --version 2>/dev/null | head -1 || true)"
     echo "git_rev: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- crates 2>/dev/null)" ] || echo ' (crates/ has uncommitted changes)')"
     echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "audit_log: $([ "${AUDIT:-0}" = 1 ] && echo on || echo off)"
 } > "$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
 
@@ -227,6 +237,10 @@ wait_http "http://127.0.0.1:$MOCK_PORT/v1/models" "$MOCK_PID" mock
 start_gateway() {
     local name="$1" listen="$2" admin="$3" upstream="$4" data="$5"
     mkdir -p "$data"
+    if [ "${AUDIT:-0}" = 1 ]; then
+        "$BIN" audit keygen --out "$data/audit.key" --name portcullis.bench/audit > /dev/null 2>&1 \
+            || die "audit keygen failed"
+    fi
     export PORTCULLIS_LISTEN="127.0.0.1:$listen" PORTCULLIS_ADMIN_LISTEN="127.0.0.1:$admin" \
            PORTCULLIS_DATA_DIR="$data" PORTCULLIS_UPSTREAM="$upstream"
     GW_KEY="$(timeout 30 "$BIN" keys create --config "$CONFIG" --principal bench --group bench | tail -n 1)"
