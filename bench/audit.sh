@@ -8,6 +8,7 @@
 #   bash bench/audit.sh          # ~2 minutes with DURATION=15s; results in bench/results/audit-<time>.md
 #
 # Knobs: DURATION (15s), RATE (1000), LAT_CONNS (16), TPUT_CONNS (64), ROUNDS (2),
+# BODIES=1 (the audited gateway also stores encrypted bodies: store_bodies = true),
 # SKIP_BUILD=1, BIN (default target/release/portcullis). Only 127.0.0.1 is used; ports
 # 18380-18393. Needs oha (cargo install oha).
 set -euo pipefail
@@ -32,6 +33,13 @@ sed -e "s|^dir = \"policies\"|dir = \"$ROOT/examples/policies\"|" examples/bench
 cat "$WORK/off.toml" examples/bench-audit.toml > "$WORK/on.toml"
 mkdir -p "$WORK/data-off" "$WORK/data-on"
 "$BIN" audit keygen --out "$WORK/data-on/audit.key" --name portcullis.bench/audit > "$WORK/vkey"
+ON_LABEL=on
+if [ "${BODIES:-0}" = 1 ]; then
+  # [audit] is the last table of on.toml, so these keys land in it.
+  "$BIN" audit body-keygen --out "$WORK/data-on/audit-body.key" 2>/dev/null
+  printf 'store_bodies = true\nbody_key_file = "%s"\nbody_retention = "1h"\n' "$WORK/data-on/audit-body.key" >> "$WORK/on.toml"
+  ON_LABEL="on + bodies"
+fi
 
 "$BIN" mock-upstream --listen 127.0.0.1:18380 >/dev/null 2>&1 &
 PIDS+=($!)
@@ -91,7 +99,8 @@ mkdir -p "$ROOT/bench/results"
   for r in $(seq "$ROUNDS"); do
     for n in off on; do
       read -r l50 l99 l999 _ ls <<<"${LAT[$n.$r]}"; read -r t50 t99 _ tp ts <<<"${TP[$n.$r]}"
-      echo "| $n | $r | $l50 ms | $l99 ms | $l999 ms | $ls | $tp | $t50 ms | $t99 ms | $ts |"
+      label=$n; [ "$n" = on ] && label=$ON_LABEL
+      echo "| $label | $r | $l50 ms | $l99 ms | $l999 ms | $ls | $tp | $t50 ms | $t99 ms | $ts |"
     done
   done
   echo

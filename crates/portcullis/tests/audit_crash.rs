@@ -3,7 +3,8 @@
 //! SIGKILL in the middle of it, and restarted on the same data directory. Every request
 //! that got a complete `200` before the kill must have its event in the log (matched by
 //! the `x-request-id` header), `portcullis audit verify` must pass, and the restarted
-//! gateway must keep serving and appending to the same log.
+//! gateway must keep serving and appending to the same log. Bodies are stored too
+//! (`store_bodies`), and must be there, committed with their leaves.
 //!
 //! HTTP is spoken over raw sockets (`Connection: close`, one request per connection) so
 //! the test can tell a complete response (all of `Content-Length`, or the final
@@ -78,6 +79,8 @@ groups = ["g"]
 [audit]
 signing_key_file = "audit.key"
 checkpoint_interval = "200ms"
+store_bodies = true
+body_key_file = "body.key"
 "#
     );
     std::fs::write(dir.join("p.toml"), config).unwrap();
@@ -230,6 +233,7 @@ fn every_answered_request_survives_sigkill_and_the_log_verifies() {
         .trim()
         .to_string();
     std::fs::write(dir.join("vkey"), &vkey).unwrap();
+    ok(&run(dir, &["audit", "body-keygen", "--out", "body.key"]));
 
     // 1. Load, then SIGKILL in the middle of it.
     let port = write_config(dir);
@@ -373,4 +377,42 @@ fn every_answered_request_survives_sigkill_and_the_log_verifies() {
         before.len() + after.len() + 1,
         "one readiness probe"
     );
+
+    // The encrypted bodies were committed with the leaves: every answered request has
+    // both, and they decrypt and match the hashes in the leaves.
+    let db = rusqlite::Connection::open(dir.join("data/portcullis.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT event_id FROM audit_bodies WHERE part = ?1")
+        .unwrap();
+    for part in ["request", "response"] {
+        let stored: HashSet<String> = st
+            .query_map([part], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let missing = completed
+            .iter()
+            .filter(|(id, _)| !stored.contains(id))
+            .count();
+        assert_eq!(
+            missing, 0,
+            "{missing} answered requests without a stored {part} body"
+        );
+    }
+    for (id, stream) in completed.iter().step_by(completed.len() / 8 + 1) {
+        let body = ok(&run(
+            dir,
+            &[
+                "audit", "body", "--config", "p.toml", "--part", "response", id,
+            ],
+        ));
+        assert!(
+            if *stream {
+                body.contains("data: [DONE]")
+            } else {
+                body.contains("\"choices\"")
+            },
+            "{body}"
+        );
+    }
 }
