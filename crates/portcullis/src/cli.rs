@@ -286,6 +286,14 @@ fn check(path: &Path) -> Result<()> {
         read_credential(&u.credential)
             .map_err(|e| anyhow::anyhow!("{}: upstream `{}`: {e}", path.display(), u.name))?;
     }
+    // The audit log's keys, which `serve` would refuse to start without.
+    if let Some(a) = &config.audit {
+        audit::read_signing_key(&a.signing_key_file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if let Some(b) = &a.bodies {
+            audit::BodyCipher::load(b).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+    }
     println!(
         "ok: {} upstream(s), {} model(s), {} policies from {} file(s)",
         config.upstreams.len(),

@@ -248,6 +248,14 @@ async fn the_documented_body_commands_work() {
         serde_json::from_slice(&std::fs::read(d.join("response.json")).unwrap()).unwrap();
     assert!(response["choices"].is_array(), "{response}");
 
+    // `check` reads the keys too: a body key of the wrong size is refused, unechoed.
+    std::fs::write(d.join("audit-body.key"), "c0ffee").unwrap();
+    let out = bash(d, "portcullis check --config portcullis.toml", &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audit-body.key") && err.contains("32 bytes"), "{err}");
+    assert!(!err.contains("c0ffee"), "{err}");
+
     // The wrong key fails cleanly, without printing anything of the body or the key.
     let other = "ab".repeat(32);
     std::fs::write(d.join("audit-body.key"), &other).unwrap();
