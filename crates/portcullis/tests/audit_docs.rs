@@ -253,7 +253,10 @@ async fn the_documented_body_commands_work() {
     let out = bash(d, "portcullis check --config portcullis.toml", &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("audit-body.key") && err.contains("32 bytes"), "{err}");
+    assert!(
+        err.contains("audit-body.key") && err.contains("32 bytes"),
+        "{err}"
+    );
     assert!(!err.contains("c0ffee"), "{err}");
 
     // The wrong key fails cleanly, without printing anything of the body or the key.
