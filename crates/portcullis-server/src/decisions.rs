@@ -131,8 +131,8 @@ pub fn start(
     let (tx, mut rx) = mpsc::channel::<Msg>(65_536);
     let durable = audit.is_some();
     let bodies = audit.as_ref().and_then(AuditWriter::body_cipher);
-    // A current-thread runtime of its own, so the writer can wait for records with a
-    // deadline (the linger) without polling; SQLite calls then block this thread only.
+    // A current-thread runtime of its own, so the writer can sleep and wait for records
+    // without polling; SQLite calls then block this thread only.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -142,15 +142,14 @@ pub fn start(
             rt.block_on(async {
                 let mut batch = Vec::with_capacity(BATCH);
                 while rx.recv_many(&mut batch, BATCH).await > 0 {
-                    if !durable {
-                        let until = tokio::time::Instant::now() + LINGER;
+                    if !durable && batch.len() < BATCH {
+                        // Sleep through the linger, then take what arrived: waiting on
+                        // the channel instead would wake this thread once per record.
+                        tokio::time::sleep(LINGER).await;
                         while batch.len() < BATCH {
-                            let want = BATCH - batch.len();
-                            match tokio::time::timeout_at(until, rx.recv_many(&mut batch, want))
-                                .await
-                            {
-                                Ok(n) if n > 0 => {}
-                                _ => break,
+                            match rx.try_recv() {
+                                Ok(m) => batch.push(m),
+                                Err(_) => break,
                             }
                         }
                     }

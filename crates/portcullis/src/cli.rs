@@ -318,6 +318,7 @@ fn serve(path: &Path) -> Result<()> {
         let listen = config.listen;
         let admin_listen = config.admin_listen;
         let gateway = Gateway::new(config, store).map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::release_startup_memory();
         if let Some(p) = gateway.bootstrap_demo_key().map_err(|e| anyhow::anyhow!("{e}"))? {
             tracing::info!(path = %p.display(), "demo key is in this file (bootstrap.demo_key)");
         }

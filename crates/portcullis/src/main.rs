@@ -9,6 +9,17 @@ mod guard_cmd;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Returns the memory freed after start-up to the operating system. Building the guards
+/// compiles many patterns; their temporaries are freed but mimalloc keeps freed pages
+/// resident until the heap is next collected, which an idle gateway never triggers (about
+/// 25 MiB of idle RSS).
+#[allow(unsafe_code)]
+pub(crate) fn release_startup_memory() {
+    // SAFETY: `mi_collect` takes no pointers and only walks mimalloc's own heaps of the
+    // calling thread (and abandoned ones); it is safe to call at any time after start.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
