@@ -219,6 +219,9 @@ pub struct RawConfig {
 }
 
 /// `[guards]`: the default guard profile, plus named profiles under `[guards.profiles]`.
+/// The profile keys are repeated in [`RawGuardProfile`] rather than shared with
+/// `#[serde(flatten)]`, because serde does not support `flatten` together with
+/// `deny_unknown_fields`, and unknown keys must be refused.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawGuards {
