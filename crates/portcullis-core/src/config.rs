@@ -1451,6 +1451,61 @@ mod tests {
     }
 
     #[test]
+    fn guard_profiles_and_their_errors() {
+        use portcullis_guard::action::Action;
+        use portcullis_guard::FindingKind;
+        let base = "[upstreams.local]\nkind = \"mock\"\n[models.a]\nupstream = \"local\"\n";
+        let c = Config::parse(Path::new("c.toml"), base, &env(&[])).unwrap();
+        let d = &c.guard_profiles[DEFAULT_GUARD_PROFILE];
+        assert!(d.enabled, "guards are on without [guards]");
+        assert_eq!(c.models["a"].guards, DEFAULT_GUARD_PROFILE);
+        let text = format!(
+            "{base}guards = \"strict\"\n[guards]\ninjection_threshold = 0.6\n[guards.input]\nEMAIL = \"redact\"\n[guards.profiles.strict]\ncanary = true\n[guards.profiles.strict.output]\nsecret = \"block\"\n"
+        );
+        let c = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap();
+        let s = &c.guard_profiles["strict"];
+        assert!(s.canary && s.enabled);
+        assert_eq!(
+            s.injection_threshold,
+            Some(0.6),
+            "profiles start from [guards]"
+        );
+        assert_eq!(s.input, vec![(FindingKind::Email, Action::Redact)]);
+        assert_eq!(s.output, vec![(FindingKind::Secret, Action::Block)]);
+        assert_eq!(c.models["a"].guards, "strict");
+
+        let cases = [
+            (
+                "[guards.input]\nEMAL = \"redact\"\n",
+                6,
+                "unknown finding type `EMAL`",
+            ),
+            ("[guards.output]\nSECRET = \"drop\"\n", 6, "unknown action"),
+            (
+                "[guards]\ninjection_threshold = 1.5\n",
+                6,
+                "between 0 and 1",
+            ),
+            ("[guards]\nenabeld = false\n", 6, "unknown field"),
+            (
+                "[guards.profiles.default]\ncanary = true\n",
+                5,
+                "name of [guards] itself",
+            ),
+        ];
+        for (section, line, reason) in cases {
+            let text = format!("{base}{section}");
+            let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+            assert_eq!(err.line, line, "{err}");
+            assert!(err.reason.contains(reason), "{err}");
+        }
+        let text = format!("{base}guards = \"nope\"\n");
+        let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+        assert_eq!(err.line, 5, "{err}");
+        assert!(err.reason.contains("unknown guard profile `nope`"), "{err}");
+    }
+
+    #[test]
     fn audit_section_defaults_and_errors() {
         let base = "[upstreams.local]\nkind = \"mock\"\n";
         let c = Config::parse(Path::new("/etc/p/c.toml"), base, &env(&[])).unwrap();
