@@ -140,7 +140,9 @@ impl RequestGuard {
             return Ok(body.clone());
         };
         let Ok(scanner) = self.output_scanner() else {
-            // PANIC SAFETY: not reached; fail closed rather than pass unchecked output.
+            // The scanner could not be built (a built-in pattern failed, a bug): fail
+            // closed rather than pass unchecked output.
+            tracing::error!("output guard unavailable; refusing the response");
             return Err(OutputBlocked(FindingKind::Secret));
         };
         let mut changed = false;
