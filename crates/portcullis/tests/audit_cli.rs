@@ -4,30 +4,10 @@
 //! control-plane event from another process, which the gateway's next checkpoint covers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use portcullis_testkit::TestGateway;
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{ok, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_commands_verify_prove_query_and_export() {

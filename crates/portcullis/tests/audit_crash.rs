@@ -15,12 +15,13 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+mod common;
+use common::{ok, run, BIN};
 
 /// Generous: the machine running this may be a busy 2-core box.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,24 +31,6 @@ const PER_CLIENT: usize = 40;
 /// Kill once this many requests have completed (or after `KILL_AFTER`).
 const KILL_AT: usize = 200;
 const KILL_AFTER: Duration = Duration::from_secs(60);
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

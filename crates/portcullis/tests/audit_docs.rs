@@ -11,7 +11,8 @@ use std::process::{Command, Output};
 
 use portcullis_testkit::TestGateway;
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+mod common;
+use common::{ok, BIN};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -45,16 +46,6 @@ fn bash(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
         c.env(k, v);
     }
     c.output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn has_python() -> bool {
