@@ -81,6 +81,16 @@ enum Command {
         #[command(subcommand)]
         command: crate::guard_cmd::GuardCommand,
     },
+    /// Training-data poisoning scanner: check a dataset before fine-tuning on it.
+    Dataset {
+        #[command(subcommand)]
+        command: crate::dataset_cmd::DatasetCommand,
+    },
+    /// Model integrity: sign and verify model directories (OpenSSF model signing format).
+    Model {
+        #[command(subcommand)]
+        command: crate::model_cmd::ModelCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -242,6 +252,8 @@ pub fn main() -> ExitCode {
             crate::guard_cmd::scan(config.as_deref(), &profile, load)
         }
         Command::Guard { command } => crate::guard_cmd::guard(command),
+        Command::Dataset { command } => crate::dataset_cmd::run(command),
+        Command::Model { command } => crate::model_cmd::run(command),
         Command::Version => {
             println!("portcullis {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -2,7 +2,9 @@
 //! library crates; this file owns only process concerns (logging, signals, exit codes).
 
 mod cli;
+mod dataset_cmd;
 mod guard_cmd;
+mod model_cmd;
 
 // mimalloc: the request path allocates many small, short-lived objects (headers, JSON,
 // Cedar values) across threads, where it measurably beats the system allocator.
