@@ -1,0 +1,1 @@
+//! The training-data poisoning scanner behind `portcullis dataset scan`.
