@@ -9,13 +9,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. (The I/O error is part of the message, not a
+    /// `source`, so error chains do not print it twice.)
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A key file could not be used (wrong format, wrong curve, encrypted...).
     #[error("key {}: {reason}", path.display())]
@@ -73,11 +74,17 @@ pub enum Error {
     #[error("model does not match its signature: {0}")]
     ModelMismatch(ManifestDiff),
     /// A registry operation was refused (see the message).
-    #[error("{0}")]
+    #[error(transparent)]
     Registry(#[from] RegistryError),
     /// The registry's database failed.
     #[error("registry database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Database(e)
+    }
 }
 
 /// What differs between a model on disk and its signed manifest.
@@ -239,5 +246,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
-    move |source| Error::Io { path, source }
+    move |error| Error::Io { path, error }
 }

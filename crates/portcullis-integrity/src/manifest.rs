@@ -408,7 +408,7 @@ fn hash_units(mut units: Vec<Unit>, threads: Option<usize>) -> Result<Manifest> 
         // Only reachable if a worker's lock was poisoned (a panic): fail closed.
         return Err(Error::Io {
             path: PathBuf::new(),
-            source: std::io::Error::other("a hashing worker failed"),
+            error: std::io::Error::other("a hashing worker failed"),
         });
     }
     let mut manifest = Manifest::default();
@@ -450,7 +450,7 @@ fn hash_unit(unit: &Unit, buf: &mut [u8]) -> Result<[u8; 32]> {
     if unit.key.range.is_some() && remaining > 0 {
         return Err(Error::Io {
             path: unit.file.clone(),
-            source: std::io::Error::new(
+            error: std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "file shrank while it was being hashed",
             ),
