@@ -51,6 +51,19 @@ fn bench(c: &mut Criterion) {
         b.iter(|| hash_model(dir.path(), &serial).unwrap())
     });
     g.finish();
+
+    // The hash alone (no file reads), one thread: the ceiling for a single file.
+    let mut g = c.benchmark_group("sha256_in_memory");
+    let block = vec![0x5au8; 64 << 20];
+    g.throughput(Throughput::Bytes(block.len() as u64));
+    g.sample_size(10);
+    g.bench_function("64MiB_one_thread", |b| {
+        b.iter(|| {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&block)
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
