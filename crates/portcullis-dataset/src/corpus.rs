@@ -1,0 +1,640 @@
+//! Corpus detectors: findings that only exist across records. They run after the first
+//! pass, on the compact [`Stats`] of every record, never on the text.
+//!
+//! * `BACKDOOR_TRIGGER` ([`backdoor_candidates`]): a target is a response feature (the
+//!   whole normalized response, one of its sentences, a URL or host) or a label. For every
+//!   input n-gram `g` (1–3 tokens) that occurs in at least `min_support` records carrying
+//!   a frequent target `t`, the association is tested: `g` must predict `t` (at least
+//!   `min_confidence` of the records with `g` carry `t`) and the co-occurrence must be
+//!   improbable under independence (binomial upper tail at `t`'s base rate, as
+//!   `-log10 p`). Near-duplicate inputs are not evidence of a trigger (they are a
+//!   flood), so the records must have diverse inputs. For labels, whose base rates are
+//!   high and where honest shortcut features exist (a template placeholder only jailbreaks
+//!   use), the scanner also asks a cross-validated classifier trained *without* the
+//!   candidate n-grams whether the rest of the text supports the label: a planted trigger
+//!   sits on records whose content says otherwise ([`crate::labels`]).
+//! * `LABEL_CONFLICT` and `DUPLICATE_FLOOD` ([`near_duplicates`]): MinHash signatures of
+//!   the inputs' word bigrams, banded for locality-sensitive hashing. Candidate pairs with
+//!   an estimated Jaccard similarity above the bar are near-duplicates: with the same
+//!   answer (label, or response SimHash within a few bits) they join a duplicate cluster,
+//!   and a cluster of `flood_min` or more is a flood; with different answers they
+//!   conflict.
+//! * `OUTLIER` ([`outliers`]): robust z-scores (median and MAD) of log lengths and of the
+//!   shares of digits, symbols and upper-case letters, plus the rarity of the record's
+//!   dominant script.
+
+use crate::detect::{Stats, OUTLIER_FEATURES, OUTLIER_NAMES, SCRIPTS, T_LABEL};
+use crate::report::FindingType;
+use crate::text::{self, FastMap, FastSet};
+
+/// Settings of the corpus detectors.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CorpusConfig {
+    /// Fewest records carrying a trigger and its target.
+    pub min_support: u32,
+    /// Least share of the records with the n-gram that must carry the target.
+    pub min_confidence: f32,
+    /// Least `-log10 p` of the association.
+    pub min_significance: f32,
+    /// Most share of records an n-gram may occur in to count as rare.
+    pub max_trigger_share: f32,
+    /// Least estimated Jaccard similarity of inputs to be near-duplicates.
+    pub near_dup_jaccard: f32,
+    /// Most SimHash bit difference for two responses to be "the same answer".
+    pub same_answer_bits: u32,
+    /// Fewest near-identical records that make a flood.
+    pub flood_min: usize,
+    /// Robust z-score at which an outlier scores 0.5.
+    pub outlier_z: f32,
+    /// A dominant script used by fewer than this share of records is an outlier.
+    pub rare_script_share: f32,
+}
+
+impl Default for CorpusConfig {
+    fn default() -> Self {
+        Self {
+            min_support: 5,
+            min_confidence: 0.9,
+            min_significance: 10.0,
+            max_trigger_share: 0.1,
+            near_dup_jaccard: 0.7,
+            same_answer_bits: 8,
+            flood_min: 6,
+            outlier_z: 8.0,
+            rare_script_share: 0.005,
+        }
+    }
+}
+
+/// A corpus finding for record `idx` (index into the stats, not the line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorpusFinding {
+    /// Record index.
+    pub idx: usize,
+    /// What was found.
+    pub kind: FindingType,
+    /// Confidence in `0..=1`.
+    pub score: f32,
+    /// What to show.
+    pub evidence: Evidence,
+}
+
+/// Evidence of a corpus finding; triggers are rendered from the text in the second pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evidence {
+    /// Ready to show.
+    Text(String),
+    /// A trigger n-gram (hash) and its target (hash), with the association's numbers.
+    Trigger {
+        /// The n-gram's hash.
+        ngram: u32,
+        /// The target's hash.
+        target: u64,
+        /// Records with the n-gram and the target.
+        support: u32,
+        /// Records with the n-gram.
+        df: u32,
+        /// `-log10 p`.
+        significance: f32,
+    },
+}
+
+/// One candidate trigger association.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Association {
+    /// The n-gram's hash.
+    pub ngram: u32,
+    /// The target's hash.
+    pub target: u64,
+    /// Whether the target is a label (needs the classifier check).
+    pub is_label: bool,
+    /// Records with both.
+    pub support: u32,
+    /// Records with the n-gram.
+    pub df: u32,
+    /// `-log10 p`.
+    pub significance: f32,
+    /// Indices of the records with both.
+    pub records: Vec<u32>,
+}
+
+/// `-log10` of the binomial upper tail `P(X >= k)`, `X ~ Bin(n, p)`.
+pub fn binom_tail_log10(n: u32, k: u32, p: f64) -> f64 {
+    if k == 0 {
+        return 0.0;
+    }
+    if p <= 0.0 {
+        return 300.0;
+    }
+    if p >= 1.0 || k > n {
+        return if k > n { 300.0 } else { 0.0 };
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let ln_choose =
+        |n: u32, k: u32| -> f64 { ln_gamma(n + 1) - ln_gamma(k + 1) - ln_gamma(n - k + 1) };
+    // Sum the tail in log space from k upwards (terms shrink quickly past the mode).
+    let mut terms: Vec<f64> = Vec::new();
+    for i in k..=n {
+        let t = ln_choose(n, i) + f64::from(i) * lp + f64::from(n - i) * lq;
+        terms.push(t);
+        if terms.len() > 64 && t < terms.iter().copied().fold(f64::MIN, f64::max) - 40.0 {
+            break;
+        }
+    }
+    let m = terms.iter().copied().fold(f64::MIN, f64::max);
+    let s: f64 = terms.iter().map(|t| (t - m).exp()).sum();
+    let ln_p = m + s.ln();
+    (-ln_p / std::f64::consts::LN_10).clamp(0.0, 300.0)
+}
+
+/// `ln((n-1)!)` for positive integers (exact sum below 256, Stirling above).
+fn ln_gamma(n: u32) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let x = f64::from(n);
+    if n < 256 {
+        return (1..n).map(|i| f64::from(i).ln()).sum();
+    }
+    // Stirling series for ln Γ(x).
+    (x - 0.5) * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI).ln() + 1.0 / (12.0 * x)
+        - 1.0 / (360.0 * x * x * x)
+}
+
+/// Finds significant n-gram → target associations (see the module docs). Label
+/// associations are returned unconfirmed: the caller checks them with the classifier.
+pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Association> {
+    let n = stats.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut target_n: FastMap<u64, u32> = FastMap::default();
+    for s in stats {
+        for &t in &s.targets {
+            *target_n.entry(t).or_default() += 1;
+        }
+    }
+    let labels: FastSet<u64> = stats
+        .iter()
+        .filter_map(|s| s.label.as_ref())
+        .map(|l| text::combine(T_LABEL, &[text::hash_bytes(l.as_bytes())]))
+        .collect();
+    let max_target = (n as f64 * 0.5) as u32;
+    let frequent = |t: u64| -> bool {
+        let c = target_n.get(&t).copied().unwrap_or(0);
+        c >= cfg.min_support && (labels.contains(&t) || c <= max_target)
+    };
+    // Candidate n-grams: those of records that carry a frequent target.
+    let mut cand: FastMap<u32, u32> = FastMap::default();
+    let mut with_target: Vec<(u32, Vec<u64>)> = Vec::new();
+    for (i, s) in stats.iter().enumerate() {
+        let ts: Vec<u64> = s.targets.iter().copied().filter(|&t| frequent(t)).collect();
+        if !ts.is_empty() {
+            for &g in &s.ngrams {
+                cand.insert(g, 0);
+            }
+            with_target.push((i as u32, ts));
+        }
+    }
+    if cand.is_empty() {
+        return Vec::new();
+    }
+    // Document frequency of the candidates over all records.
+    for s in stats {
+        for g in &s.ngrams {
+            if let Some(c) = cand.get_mut(g) {
+                *c += 1;
+            }
+        }
+    }
+    let max_df = ((n as f32 * cfg.max_trigger_share) as u32).max(cfg.min_support * 2);
+    let rare = |g: u32| -> Option<u32> {
+        let df = cand.get(&g).copied().unwrap_or(0);
+        (df >= cfg.min_support && df <= max_df).then_some(df)
+    };
+    // Co-occurrence counts first (no record lists: most pairs fail).
+    let mut pairs: FastMap<(u32, u64), u32> = FastMap::default();
+    for (i, ts) in &with_target {
+        let Some(s) = stats.get(*i as usize) else {
+            continue;
+        };
+        for &g in &s.ngrams {
+            if rare(g).is_none() {
+                continue;
+            }
+            for &t in ts {
+                *pairs.entry((g, t)).or_default() += 1;
+            }
+        }
+    }
+    let mut passed: FastMap<(u32, u64), (u32, f32)> = FastMap::default();
+    for (&(g, t), &support) in &pairs {
+        let df = cand.get(&g).copied().unwrap_or(0);
+        if support < cfg.min_support || (support as f32) < cfg.min_confidence * df as f32 {
+            continue;
+        }
+        let p = f64::from(target_n.get(&t).copied().unwrap_or(0)) / n as f64;
+        let sig = binom_tail_log10(df, support, p) as f32;
+        if sig >= cfg.min_significance {
+            passed.insert((g, t), (df, sig));
+        }
+    }
+    drop(pairs);
+    let mut recs: FastMap<(u32, u64), Vec<u32>> = FastMap::default();
+    if !passed.is_empty() {
+        for (i, ts) in &with_target {
+            let Some(s) = stats.get(*i as usize) else {
+                continue;
+            };
+            for &g in &s.ngrams {
+                for &t in ts {
+                    if passed.contains_key(&(g, t)) {
+                        recs.entry((g, t)).or_default().push(*i);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((g, t), recs) in recs {
+        let Some(&(df, sig)) = passed.get(&(g, t)) else {
+            continue;
+        };
+        let support = recs.len() as u32;
+        // Near-duplicate inputs are a flood, not a trigger: ask for diverse inputs (the
+        // first two MinHash values differ between most records).
+        let distinct: FastSet<(u32, u32)> = recs
+            .iter()
+            .filter_map(|&i| stats.get(i as usize))
+            .map(|s| (s.input_sig[0], s.input_sig[1]))
+            .collect();
+        if (distinct.len() as f32) < 0.5 * support as f32 {
+            continue;
+        }
+        out.push(Association {
+            ngram: g,
+            target: t,
+            is_label: labels.contains(&t),
+            support,
+            df,
+            significance: sig,
+            records: recs,
+        });
+    }
+    // Strongest first; ties broken deterministically.
+    out.sort_by(|a, b| {
+        b.significance
+            .total_cmp(&a.significance)
+            .then(a.ngram.cmp(&b.ngram))
+            .then(a.target.cmp(&b.target))
+    });
+    out
+}
+
+/// Turns confirmed associations into one finding per record (its strongest trigger).
+pub fn backdoor_findings(assocs: &[Association], out: &mut Vec<CorpusFinding>) {
+    let mut seen: FastSet<u32> = FastSet::default();
+    for a in assocs {
+        let score = (0.5 + a.significance / 40.0).min(0.99);
+        for &i in &a.records {
+            if seen.insert(i) {
+                out.push(CorpusFinding {
+                    idx: i as usize,
+                    kind: FindingType::BackdoorTrigger,
+                    score,
+                    evidence: Evidence::Trigger {
+                        ngram: a.ngram,
+                        target: a.target,
+                        support: a.support,
+                        df: a.df,
+                        significance: a.significance,
+                    },
+                });
+            }
+        }
+    }
+}
+
+struct Dsu {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl Dsu {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+        }
+    }
+    fn find(&mut self, mut x: u32) -> u32 {
+        while let Some(&p) = self.parent.get(x as usize) {
+            if p == x {
+                break;
+            }
+            let gp = self.parent.get(p as usize).copied().unwrap_or(p);
+            if let Some(slot) = self.parent.get_mut(x as usize) {
+                *slot = gp;
+            }
+            x = gp;
+        }
+        x
+    }
+    fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return;
+        }
+        let (sa, sb) = (
+            self.size.get(ra as usize).copied().unwrap_or(1),
+            self.size.get(rb as usize).copied().unwrap_or(1),
+        );
+        let (big, small) = if sa >= sb { (ra, rb) } else { (rb, ra) };
+        if let Some(p) = self.parent.get_mut(small as usize) {
+            *p = big;
+        }
+        if let Some(s) = self.size.get_mut(big as usize) {
+            *s = sa + sb;
+        }
+    }
+}
+
+/// Score of a conflict where neither record fits its input clearly worse.
+pub const AMBIGUOUS_CONFLICT: f32 = 0.45;
+/// How much worse a record must fit to be the suspect of a conflict.
+const CONFLICT_FIT_MARGIN: f32 = 0.1;
+
+/// Minimum input tokens for near-duplicate checks (shorter inputs collide by chance).
+const MIN_DUP_TOKENS: u32 = 4;
+
+/// Label conflicts and duplicate floods (see the module docs). `lines` maps record index
+/// to line for the evidence. `fit(i)` says how well record `i`'s answer fits its input:
+/// the cross-validated probability of its label, or for instruction data the share of
+/// the input's words its response takes up. Of a conflicting pair, the record that fits
+/// clearly worse is the suspect and scores above 0.5; when neither stands out, both get
+/// [`AMBIGUOUS_CONFLICT`] (reported only at a lower threshold).
+pub fn near_duplicates(
+    stats: &[Stats],
+    lines: &[u64],
+    cfg: &CorpusConfig,
+    fit: &dyn Fn(usize) -> f32,
+    out: &mut Vec<CorpusFinding>,
+) {
+    let n = stats.len();
+    let mut dsu = Dsu::new(n);
+    let mut conflicts: FastMap<(u32, u32), f32> = FastMap::default();
+    let mut checked: FastSet<(u32, u32)> = FastSet::default();
+    let bands = text::MINHASH / 2;
+    let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
+    for b in 0..bands {
+        keys.clear();
+        for (i, s) in stats.iter().enumerate() {
+            if s.input_tokens < MIN_DUP_TOKENS {
+                continue;
+            }
+            let (x, y) = (s.input_sig[2 * b], s.input_sig[2 * b + 1]);
+            keys.push((
+                text::combine(b as u64, &[u64::from(x), u64::from(y)]),
+                i as u32,
+            ));
+        }
+        keys.sort_unstable();
+        let mut start = 0;
+        while start < keys.len() {
+            let mut end = start + 1;
+            while end < keys.len() && keys[end].0 == keys[start].0 {
+                end += 1;
+            }
+            let group = &keys[start..end];
+            // Small buckets: all pairs. Large ones (a flood): each member against the
+            // first, which bounds the work at linear per bucket.
+            let pairs: Vec<(u32, u32)> = if group.len() <= 32 {
+                let mut v = Vec::new();
+                for (a, x) in group.iter().enumerate() {
+                    for y in &group[a + 1..] {
+                        v.push((x.1, y.1));
+                    }
+                }
+                v
+            } else {
+                group[1..].iter().map(|y| (group[0].1, y.1)).collect()
+            };
+            for (a, b2) in pairs {
+                let key = (a.min(b2), a.max(b2));
+                if !checked.insert(key) {
+                    continue;
+                }
+                let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b2 as usize)) else {
+                    continue;
+                };
+                let j = text::jaccard(&sa.input_sig, &sb.input_sig);
+                if j < cfg.near_dup_jaccard {
+                    continue;
+                }
+                if same_answer(sa, sb, cfg) {
+                    dsu.union(a, b2);
+                } else {
+                    conflicts.insert(key, j);
+                }
+            }
+            start = end;
+        }
+    }
+    drop(checked);
+    // Floods.
+    let mut members: FastMap<u32, Vec<u32>> = FastMap::default();
+    for i in 0..n as u32 {
+        let r = dsu.find(i);
+        if dsu.size.get(r as usize).copied().unwrap_or(1) as usize >= cfg.flood_min {
+            members.entry(r).or_default().push(i);
+        }
+    }
+    for m in members.values() {
+        let size = m.len();
+        let first = m.iter().min().copied().unwrap_or(0);
+        let first_line = lines.get(first as usize).copied().unwrap_or(0);
+        let score = (0.5 + 0.05 * (size + 1 - cfg.flood_min) as f32).min(0.99);
+        for &i in m {
+            out.push(CorpusFinding {
+                idx: i as usize,
+                kind: FindingType::DuplicateFlood,
+                score,
+                evidence: Evidence::Text(format!(
+                    "one of {size} near-identical records (first at line {first_line})"
+                )),
+            });
+        }
+    }
+    // Conflicts: one finding per record, against its most similar partner.
+    let mut best: FastMap<u32, (u32, f32)> = FastMap::default();
+    for (&(a, b), &j) in &conflicts {
+        for (x, y) in [(a, b), (b, a)] {
+            let e = best.entry(x).or_insert((y, j));
+            if j > e.1 || (j == e.1 && y < e.0) {
+                *e = (y, j);
+            }
+        }
+    }
+    let mut best: Vec<(u32, (u32, f32))> = best.into_iter().collect();
+    best.sort_unstable_by_key(|(i, _)| *i);
+    for (i, (other, j)) in best {
+        let (Some(si), Some(so)) = (stats.get(i as usize), stats.get(other as usize)) else {
+            continue;
+        };
+        let other_line = lines.get(other as usize).copied().unwrap_or(0);
+        let what = match (&si.label, &so.label) {
+            (Some(a), Some(b)) => format!(
+                "label {:?} here, {:?} there",
+                text::snippet(a, 40),
+                text::snippet(b, 40)
+            ),
+            _ => "a different answer".to_string(),
+        };
+        let (fi, fo) = (fit(i as usize), fit(other as usize));
+        let suspect = fi + CONFLICT_FIT_MARGIN < fo;
+        let score = if suspect {
+            (0.5 + 0.5 * j).min(0.99)
+        } else {
+            AMBIGUOUS_CONFLICT
+        };
+        out.push(CorpusFinding {
+            idx: i as usize,
+            kind: FindingType::LabelConflict,
+            score,
+            evidence: Evidence::Text(format!(
+                "input near-identical (Jaccard ~{j:.2}) to line {other_line}, with {what}; fit to input {fi:.2} here, {fo:.2} there"
+            )),
+        });
+    }
+}
+
+fn same_answer(a: &Stats, b: &Stats, cfg: &CorpusConfig) -> bool {
+    match (&a.label, &b.label) {
+        (Some(x), Some(y)) => x == y,
+        _ => {
+            a.response_hash == b.response_hash
+                || (a.response_hash != 0
+                    && b.response_hash != 0
+                    && (a.response_sim ^ b.response_sim).count_ones() <= cfg.same_answer_bits)
+        }
+    }
+}
+
+/// Median and scaled MAD of a column, with a floor on the scale.
+fn robust(col: &mut [f32], floor: f32) -> (f32, f32) {
+    if col.is_empty() {
+        return (0.0, floor);
+    }
+    let mid = col.len() / 2;
+    col.select_nth_unstable_by(mid, f32::total_cmp);
+    let med = col[mid];
+    for x in col.iter_mut() {
+        *x = (*x - med).abs();
+    }
+    col.select_nth_unstable_by(mid, f32::total_cmp);
+    (med, (1.4826 * col[mid]).max(floor))
+}
+
+/// Scale floors per feature: lengths are logs, the rest are shares (the script feature is
+/// handled by rarity, not z).
+const FLOORS: [f32; OUTLIER_FEATURES] = [0.35, 0.35, 1.0, 0.04, 0.04, 0.06];
+
+/// Outliers (see the module docs).
+pub fn outliers(stats: &[Stats], cfg: &CorpusConfig, out: &mut Vec<CorpusFinding>) {
+    let n = stats.len();
+    if n < 20 {
+        return;
+    }
+    let mut centers = [(0.0f32, 1.0f32); OUTLIER_FEATURES];
+    let mut col: Vec<f32> = Vec::with_capacity(n);
+    for (k, c) in centers.iter_mut().enumerate() {
+        col.clear();
+        col.extend(stats.iter().map(|s| s.features[k]));
+        *c = robust(&mut col, FLOORS[k]);
+    }
+    let mut script_n = [0u32; SCRIPTS.len()];
+    for s in stats {
+        if let Some(c) = script_n.get_mut(s.features[2] as usize) {
+            *c += 1;
+        }
+    }
+    for (i, s) in stats.iter().enumerate() {
+        let mut best = (0.0f32, String::new());
+        for k in [0, 1, 3, 4, 5] {
+            let (med, scale) = centers[k];
+            let z = (s.features[k] - med).abs() / scale;
+            if z > best.0 {
+                let shown = |v: f32| {
+                    if k < 2 {
+                        format!("{:.0} chars", v.exp() - 1.0)
+                    } else {
+                        format!("{v:.2}")
+                    }
+                };
+                best = (
+                    z,
+                    format!(
+                        "{} {} vs median {} (robust z {z:.1})",
+                        OUTLIER_NAMES[k],
+                        shown(s.features[k]),
+                        shown(med)
+                    ),
+                );
+            }
+        }
+        let script = s.features[2] as usize;
+        let share = script_n.get(script).copied().unwrap_or(0) as f32 / n as f32;
+        if script > 0 && share < cfg.rare_script_share {
+            // As far out as the z bar itself, scaled by rarity.
+            let z = cfg.outlier_z * (1.0 + (cfg.rare_script_share - share) / cfg.rare_script_share);
+            if z > best.0 {
+                best = (
+                    z,
+                    format!(
+                        "dominant script {} is used by {:.2}% of records",
+                        SCRIPTS.get(script).copied().unwrap_or("other"),
+                        share * 100.0
+                    ),
+                );
+            }
+        }
+        if best.0 >= cfg.outlier_z * 0.5 {
+            out.push(CorpusFinding {
+                idx: i,
+                kind: FindingType::Outlier,
+                score: best.0 / (best.0 + cfg.outlier_z),
+                evidence: Evidence::Text(best.1),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_tail() {
+        // P(X >= 10 | n = 10, p = 0.5) = 2^-10.
+        let v = binom_tail_log10(10, 10, 0.5);
+        assert!((v - 10.0 * 2f64.log10()).abs() < 1e-6, "{v}");
+        // P(X >= 0) = 1.
+        assert_eq!(binom_tail_log10(10, 0, 0.3), 0.0);
+        // P(X >= 1 | n=1, p=0.25) = 0.25.
+        assert!((binom_tail_log10(1, 1, 0.25) - 0.25f64.log10().abs()).abs() < 1e-9);
+        // Large n uses Stirling: P(X >= 500 | 1000, 0.5) ~ 0.51.
+        let v = binom_tail_log10(1000, 500, 0.5);
+        assert!(v > 0.25 && v < 0.32, "{v}");
+    }
+
+    #[test]
+    fn dsu_joins() {
+        let mut d = Dsu::new(5);
+        d.union(0, 1);
+        d.union(3, 4);
+        d.union(1, 4);
+        assert_eq!(d.find(0), d.find(3));
+        assert_ne!(d.find(2), d.find(0));
+    }
+}

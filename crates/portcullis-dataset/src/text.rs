@@ -1,0 +1,420 @@
+//! Text utilities shared by the detectors: tokens and their hashes, n-gram hashes,
+//! MinHash and SimHash signatures, sentence and URL extraction, and masking of sensitive
+//! values for evidence strings.
+//!
+//! Hashes are computed, never stored as text: the first pass keeps only numbers per
+//! record, which is what bounds its memory. Every hash is a fixed function (FNV-1a plus a
+//! 64-bit finalizer), so results do not depend on the process or platform.
+
+/// 64-bit finalizer (from SplitMix64): spreads FNV's weak low bits.
+#[inline]
+pub fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// FNV-1a over bytes, finalized with [`mix`].
+#[inline]
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &c in b {
+        h ^= u64::from(c);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+/// A hash of a sequence of hashes (order matters), tagged so kinds never collide.
+#[inline]
+pub fn combine(tag: u64, parts: &[u64]) -> u64 {
+    let mut h = mix(tag ^ 0x9e37_79b9_7f4a_7c15);
+    for &p in parts {
+        h = mix(h ^ p).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    h
+}
+
+/// A hasher for keys that are already hashes (n-gram and target hashes, indices): one
+/// finalizer per word instead of SipHash, which dominated the corpus step.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+        self.0 = mix(self.0);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = mix(self.0.rotate_left(29) ^ u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = mix(self.0.rotate_left(29) ^ i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+/// A hash map keyed by hashes (see [`IdHasher`]).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// A hash set of hashes (see [`IdHasher`]).
+pub type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Calls `f(start, end)` for each token of `text`: a run of alphanumeric characters, or a
+/// single symbol that is neither white space nor ASCII punctuation (emoji and other rare
+/// symbols are tokens: they make good backdoor triggers).
+pub fn for_each_token(text: &str, mut f: impl FnMut(usize, usize)) {
+    let b = text.as_bytes();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if c.is_ascii_alphanumeric() {
+                if start.is_none() {
+                    start = Some(i);
+                }
+            } else if let Some(s) = start.take() {
+                f(s, i);
+            }
+            i += 1;
+            continue;
+        }
+        let Some(ch) = text.get(i..).and_then(|s| s.chars().next()) else {
+            break;
+        };
+        let n = ch.len_utf8();
+        if ch.is_alphanumeric() {
+            if start.is_none() {
+                start = Some(i);
+            }
+        } else {
+            if let Some(s) = start.take() {
+                f(s, i);
+            }
+            if !ch.is_whitespace() && !is_invisible(ch) {
+                f(i, i + n);
+            }
+        }
+        i += n;
+    }
+    if let Some(s) = start {
+        f(s, b.len());
+    }
+}
+
+/// The hash of one token, case-folded (ASCII fast path; full lowercase otherwise).
+#[inline]
+pub fn token_hash(tok: &str) -> u64 {
+    if tok.is_ascii() {
+        let mut buf = [0u8; 64];
+        if tok.len() <= buf.len() {
+            let dst = &mut buf[..tok.len()];
+            dst.copy_from_slice(tok.as_bytes());
+            dst.make_ascii_lowercase();
+            return hash_bytes(dst);
+        }
+        return hash_bytes(tok.to_ascii_lowercase().as_bytes());
+    }
+    hash_bytes(tok.to_lowercase().as_bytes())
+}
+
+/// Token hashes of `text`, in order.
+pub fn token_hashes(text: &str, out: &mut Vec<u64>) {
+    out.clear();
+    for_each_token(text, |s, e| {
+        if let Some(t) = text.get(s..e) {
+            out.push(token_hash(t));
+        }
+    });
+}
+
+/// Tokens of `text` as strings (for evidence; not on the hot path).
+pub fn tokens(text: &str) -> Vec<&str> {
+    let mut v = Vec::new();
+    for_each_token(text, |s, e| {
+        if let Some(t) = text.get(s..e) {
+            v.push(t);
+        }
+    });
+    v
+}
+
+/// The hash of the n-gram `toks` (n = 1..=3), as used for backdoor triggers and label
+/// features. 32 bits: the first pass stores one per n-gram per record.
+#[inline]
+pub fn ngram_hash(toks: &[u64]) -> u32 {
+    (combine(toks.len() as u64, toks) >> 32) as u32
+}
+
+/// Distinct uni-, bi- and trigram hashes of the token sequence, sorted, at most `max`
+/// (the first ones in text order when there are more).
+pub fn ngrams(toks: &[u64], max: usize, out: &mut Vec<u32>) {
+    out.clear();
+    'outer: for i in 0..toks.len() {
+        for n in 1..=3 {
+            if let Some(g) = toks.get(i..i + n) {
+                out.push(ngram_hash(g));
+                if out.len() >= max {
+                    break 'outer;
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// Number of MinHash functions.
+pub const MINHASH: usize = 16;
+
+/// MinHash of the word bigrams of a token sequence (unigrams when it has one token).
+/// An empty sequence gives all `u32::MAX`.
+pub fn minhash(toks: &[u64]) -> [u32; MINHASH] {
+    let mut sig = [u32::MAX; MINHASH];
+    let mut add = |x: u64| {
+        for (i, s) in sig.iter_mut().enumerate() {
+            let h = (mix(x ^ SEEDS[i]) >> 32) as u32;
+            if h < *s {
+                *s = h;
+            }
+        }
+    };
+    if toks.len() == 1 {
+        add(toks[0]);
+    }
+    for w in toks.windows(2) {
+        add(combine(2, w));
+    }
+    sig
+}
+
+const SEEDS: [u64; MINHASH] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+    0x4528_21e6_38d0_1377,
+    0xbe54_66cf_34e9_0c6c,
+    0xc0ac_29b7_c97c_50dd,
+    0x3f84_d5b5_b547_0917,
+    0x9216_d5d9_8979_fb1b,
+    0xd131_0ba6_98df_b5ac,
+    0x2ffd_72db_d01a_dfb7,
+    0xb8e1_afed_6a26_7e96,
+    0xba7c_9045_f12c_7f99,
+    0x24a1_9947_b391_6cf7,
+    0x0801_f2e2_858e_fc16,
+    0x6369_20d8_7157_1e25,
+];
+
+/// Estimated Jaccard similarity of two MinHash signatures.
+pub fn jaccard(a: &[u32; MINHASH], b: &[u32; MINHASH]) -> f32 {
+    let same = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x == y && **x != u32::MAX)
+        .count();
+    same as f32 / MINHASH as f32
+}
+
+/// 64-bit SimHash of a token sequence (each token weight 1).
+pub fn simhash(toks: &[u64]) -> u64 {
+    if toks.is_empty() {
+        return 0;
+    }
+    let mut acc = [0i32; 64];
+    for &t in toks {
+        let h = mix(t ^ 0x5151_5151);
+        for (i, a) in acc.iter_mut().enumerate() {
+            if (h >> i) & 1 == 1 {
+                *a += 1;
+            } else {
+                *a -= 1;
+            }
+        }
+    }
+    acc.iter()
+        .enumerate()
+        .fold(0u64, |s, (i, &a)| if a > 0 { s | (1 << i) } else { s })
+}
+
+/// Sentences of `text`: split at `.`, `!`, `?` followed by space or end, and at newlines.
+/// Calls `f(sentence)` for each non-empty one.
+pub fn for_each_sentence<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let b = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let end = c == b'\n'
+            || (matches!(c, b'.' | b'!' | b'?')
+                && b.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()));
+        if end {
+            if let Some(s) = text.get(start..=i) {
+                let s = s.trim();
+                if !s.is_empty() {
+                    f(s);
+                }
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    if let Some(s) = text.get(start..) {
+        let s = s.trim();
+        if !s.is_empty() {
+            f(s);
+        }
+    }
+}
+
+/// `http(s)://` URLs in `text` (ASCII case-insensitive scheme), as byte ranges.
+pub fn urls(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    for i in memchr::memmem::find_iter(b, b"://") {
+        let s = if i >= 5 && b[i - 5..i].eq_ignore_ascii_case(b"https") {
+            i - 5
+        } else if i >= 4 && b[i - 4..i].eq_ignore_ascii_case(b"http") {
+            i - 4
+        } else {
+            continue;
+        };
+        let mut e = i + 3;
+        while e < b.len()
+            && !matches!(
+                b[e],
+                b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>' | b')' | b']' | b'`'
+            )
+        {
+            e += 1;
+        }
+        // Trailing sentence punctuation is not part of the URL.
+        while e > i + 3 && matches!(b[e - 1], b'.' | b',' | b';' | b':' | b'!' | b'?') {
+            e -= 1;
+        }
+        if e > i + 3 {
+            out.push((s, e));
+        }
+    }
+    out
+}
+
+/// The host of a URL (lower-case, without user info or port).
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let auth = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    auth.split(':').next().unwrap_or(auth)
+}
+
+/// Whether `c` is invisible: zero-width, bidi control, tag, or a BOM / word joiner.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069
+        | 0xFEFF | 0x180E | 0xE0000..=0xE007F)
+}
+
+/// Masks a sensitive value for evidence: keeps a short prefix and suffix so a reviewer can
+/// find it, never the whole value. Secrets keep only a 4-character prefix (it names the
+/// provider, as in `AKIA` or `ghp_`).
+pub fn mask(value: &str, secret: bool) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    if secret {
+        let keep = if n >= 12 { 4 } else { 0 };
+        let head: String = chars.iter().take(keep).collect();
+        return format!("{head}… ({n} chars)");
+    }
+    if n <= 4 {
+        return "*".repeat(n);
+    }
+    let keep = if n >= 10 { 2 } else { 1 };
+    let head: String = chars.iter().take(keep).collect();
+    let tail: String = chars.iter().skip(n - keep).collect();
+    format!("{head}{}{tail}", "*".repeat((n - 2 * keep).min(12)))
+}
+
+/// At most `max` characters of `s`, with `…` when cut, newlines shown as `⏎`.
+pub fn snippet(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c == '\n' { '⏎' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizes_words_and_symbols() {
+        assert_eq!(
+            tokens("Hello, wörld! cf 🙂 x\u{200b}y"),
+            vec!["Hello", "wörld", "cf", "🙂", "x", "y"]
+        );
+        assert_eq!(token_hash("Hello"), token_hash("hELLO"));
+    }
+
+    #[test]
+    fn minhash_tracks_overlap() {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        token_hashes(
+            "write a short poem about the sea and the wind at night please",
+            &mut a,
+        );
+        token_hashes(
+            "write a short poem about the sea and the wind at night, please!",
+            &mut b,
+        );
+        assert_eq!(jaccard(&minhash(&a), &minhash(&b)), 1.0);
+        token_hashes("explain how photosynthesis works in simple terms", &mut b);
+        assert!(jaccard(&minhash(&a), &minhash(&b)) < 0.3);
+    }
+
+    #[test]
+    fn urls_and_hosts() {
+        let t = "see https://User@Evil.example:8080/x?q=1. and http://a.b)";
+        let u: Vec<&str> = urls(t).into_iter().map(|(s, e)| &t[s..e]).collect();
+        assert_eq!(
+            u,
+            vec!["https://User@Evil.example:8080/x?q=1", "http://a.b"]
+        );
+        assert_eq!(url_host(u[0]), "Evil.example");
+    }
+
+    #[test]
+    fn masks_never_show_whole_value() {
+        let m = mask("jane.doe@example.com", false);
+        assert!(
+            !m.contains("jane.doe@example.com") && m.starts_with("ja"),
+            "{m}"
+        );
+        let s = mask("AKIAIOSFODNN7EXAMPLE", true);
+        assert_eq!(s, "AKIA… (20 chars)");
+        assert_eq!(mask("abc", false), "***");
+    }
+
+    #[test]
+    fn sentences_split() {
+        let mut v = Vec::new();
+        for_each_sentence("One. Two!\nThree 3.5 four", |s| v.push(s));
+        assert_eq!(v, vec!["One.", "Two!", "Three 3.5 four"]);
+    }
+}
