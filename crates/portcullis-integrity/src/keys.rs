@@ -14,8 +14,6 @@
 
 use std::fmt;
 use std::path::Path;
-#[cfg(test)]
-use std::path::PathBuf;
 
 use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _};
 use p256::pkcs8::{EncodePublicKey as _, LineEnding};
@@ -314,6 +312,7 @@ impl ModelPublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn memory_origin() -> PathBuf {
         PathBuf::from("<memory>")

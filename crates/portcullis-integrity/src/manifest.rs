@@ -360,7 +360,7 @@ fn walk(
 
 /// Read size per `read` call. 1 MiB keeps syscall overhead negligible next to SHA-256
 /// while staying in L2/L3 cache.
-const BUF_SIZE: usize = 1 << 20;
+const BUF_SIZE: usize = 1 << 18;
 
 fn hash_units(mut units: Vec<Unit>, threads: Option<usize>) -> Result<Manifest> {
     // Largest first: the longest jobs start early, small files fill the gaps.
