@@ -8,7 +8,7 @@
 //! | key | JSON type | meaning |
 //! | --- | --- | --- |
 //! | `v` | number | format version, `1` |
-//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded` |
+//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed` |
 //! | `time_ms` | number | Unix time, milliseconds |
 //! | `request_id` | string | request id (may be empty for control-plane events) |
 //! | `principal` | string | who acted |
@@ -65,26 +65,32 @@ pub enum EventKind {
     KeyCreated,
     /// An API key was revoked.
     KeyRevoked,
-    /// The policy set was reloaded.
+    /// The policy set was reloaded, or the gateway started with a different one.
     PolicyReloaded,
+    /// The gateway started with a guard configuration different from the last one the
+    /// log recorded (or the first one).
+    GuardConfigChanged,
 }
 
 impl EventKind {
     /// All kinds.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Request,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
         EventKind::PolicyReloaded,
+        EventKind::GuardConfigChanged,
     ];
 
-    /// The canonical name: `request`, `key_created`, `key_revoked`, `policy_reloaded`.
+    /// The canonical name: `request`, `key_created`, `key_revoked`, `policy_reloaded`,
+    /// `guard_config_changed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Request => "request",
             EventKind::KeyCreated => "key_created",
             EventKind::KeyRevoked => "key_revoked",
             EventKind::PolicyReloaded => "policy_reloaded",
+            EventKind::GuardConfigChanged => "guard_config_changed",
         }
     }
 

@@ -202,6 +202,9 @@ pub struct PolicyEngine {
     types: Types,
     /// How many policies were loaded, and from which files.
     pub files: Vec<PathBuf>,
+    /// SHA-256 over the policy sources (file names and texts, in load order): what the
+    /// audit log records so a change of the policy set is visible there.
+    pub digest: [u8; 32],
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -235,6 +238,24 @@ impl Types {
             group: type_name("Portcullis::Group")?,
         })
     }
+}
+
+/// Each file's name (without its directory, so moving the directory changes nothing) and
+/// text, length-prefixed so no two different sets hash alike.
+fn sources_digest(sources: &[(PathBuf, String)]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (file, text) in sources {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for part in [name.as_bytes(), text.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    h.finalize().into()
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, String> {
@@ -409,6 +430,7 @@ impl PolicyEngine {
             ip_cache: Mutex::new(HashMap::new()),
             types: Types::new().map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?,
             files: sources.iter().map(|(f, _)| f.clone()).collect(),
+            digest: sources_digest(sources),
         })
     }
 

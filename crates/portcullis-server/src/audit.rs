@@ -18,6 +18,7 @@
 //! for the other refusals. The request and response bodies appear only as SHA-256
 //! hashes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -30,6 +31,7 @@ use portcullis_audit::{
 use portcullis_core::config::AuditConfig;
 use portcullis_store::{DecisionRecord, NewAuditLeaf, Store, StoredCheckpoint};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 /// What a request adds to its decision record for the audit log.
 #[derive(Debug, Clone, Default)]
@@ -474,6 +476,63 @@ pub fn control_event(
     e.target = Some(target.into());
     e
 }
+
+/// The target of a `policy_reloaded` event: the policy set's digest first (what a
+/// later start compares against), then a count for people.
+pub fn policy_target(digest: &[u8; 32], policies: usize, files: usize) -> String {
+    format!(
+        "sha256:{} ({policies} policies from {files} files)",
+        hex::encode(digest)
+    )
+}
+
+/// The target of a `guard_config_changed` event: the digest of the effective guard
+/// configuration, then the configuration itself (`; `-separated lines), so the log shows
+/// what changed, not only that something did.
+pub fn guard_config_target(description: &str) -> String {
+    let digest = sha2::Sha256::digest(description.as_bytes());
+    let lines: Vec<&str> = description.lines().collect();
+    format!("sha256:{} {}", hex::encode(digest), lines.join("; "))
+}
+
+/// The control-plane events a starting gateway owes the log: `policy_reloaded` when its
+/// policy set differs from the last one the log recorded, `guard_config_changed` when
+/// its guard configuration does (both on the first start). Compared by the digest that
+/// starts each target.
+pub fn start_events(
+    store: &dyn Store,
+    now_ms: i64,
+    policy_target: String,
+    guard_target: String,
+) -> Result<Vec<AuditEvent>, String> {
+    let q = portcullis_store::AuditQuery {
+        principal: Some(SYSTEM.into()),
+        ..Default::default()
+    };
+    let mut last: HashMap<EventKind, String> = HashMap::new();
+    for leaf in store.query_audit(&q).map_err(|e| e.to_string())? {
+        let Ok(e) = AuditEvent::from_canonical_bytes(&leaf.leaf.leaf) else {
+            continue;
+        };
+        if let Some(t) = e.target {
+            last.insert(e.kind, t);
+        }
+    }
+    let digest = |t: &str| t.split(' ').next().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    for (kind, action, target) in [
+        (EventKind::PolicyReloaded, "policy.load", policy_target),
+        (EventKind::GuardConfigChanged, "guards.load", guard_target),
+    ] {
+        if last.get(&kind).map(|t| digest(t)) != Some(digest(&target)) {
+            out.push(control_event(kind, now_ms, SYSTEM, SYSTEM, action, &target));
+        }
+    }
+    Ok(out)
+}
+
+/// The principal of events the gateway itself records.
+pub const SYSTEM: &str = "system";
 
 /// The stored form of an event.
 pub fn to_leaf(e: &AuditEvent) -> NewAuditLeaf {

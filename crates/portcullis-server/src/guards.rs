@@ -67,6 +67,47 @@ impl GuardEngine {
         }))
     }
 
+    /// The effective guard configuration as canonical text, one line per item: the
+    /// shipped classifier's digest, every profile's actions, thresholds, link hosts and
+    /// canary setting (defaults resolved), and each model's profile. Two gateways with
+    /// the same text enforce the same guards; the audit log records its digest.
+    pub fn describe(engine: Option<&GuardEngine>, config: &Config) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "classifier sha256:{}",
+            hex::encode(portcullis_guard::injection::embedded_model_sha256())
+        );
+        for name in config.guard_profiles.keys() {
+            let Some(p) = engine.and_then(|e| e.policy(name)) else {
+                let _ = writeln!(out, "profile {name}: off");
+                continue;
+            };
+            let table = |t: &portcullis_guard::action::ActionTable| {
+                FindingKind::ALL
+                    .iter()
+                    .map(|k| format!("{}={}", k.as_str(), t.get(*k).as_str()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let _ = writeln!(
+                out,
+                "profile {name}: input {}; output {}; injection_threshold {}; jailbreak_threshold {}; canary {}; allowed_link_hosts [{}]",
+                table(&p.input),
+                table(&p.output),
+                p.injection_threshold,
+                p.jailbreak_threshold,
+                p.canary,
+                p.allowed_link_hosts.join(",")
+            );
+        }
+        for (model, m) in &config.models {
+            let _ = writeln!(out, "model {model}: profile {}", m.guards);
+        }
+        out
+    }
+
     /// The engines.
     pub fn guards(&self) -> &Arc<Guards> {
         &self.guards

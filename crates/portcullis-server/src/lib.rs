@@ -122,7 +122,29 @@ impl Gateway {
             None => None,
         };
         let audit = audit_writer.as_ref().map(audit::AuditWriter::shared);
+        let audit_on = audit_writer.is_some();
         let (decisions, writer) = decisions::start(store.clone(), metrics.clone(), audit_writer)?;
+        if audit_on {
+            // Before any request: the log says under which policies and guards the
+            // requests after it were decided.
+            let events = audit::start_events(
+                &*store,
+                unix_now().saturating_mul(1000),
+                audit::policy_target(&policy.digest, policy.len(), policy.files.len()),
+                audit::guard_config_target(&guards::GuardEngine::describe(
+                    guards.as_ref(),
+                    &config,
+                )),
+            )
+            .map_err(StartError::Audit)?;
+            for e in events {
+                if !decisions.audit_event(e) {
+                    return Err(StartError::Audit(
+                        "the configuration's audit event could not be queued".into(),
+                    ));
+                }
+            }
+        }
         if config.anonymous.is_some() {
             tracing::warn!("dangerous.anonymous is set: requests without credentials are admitted");
         }
@@ -292,15 +314,16 @@ pub fn reload_policies(state: &AppState) -> Result<usize, ConfigError> {
         Ok(engine) => {
             let n = engine.len();
             let files = engine.files.len();
+            let engine_digest = engine.digest;
             state.policy.store(Arc::new(engine));
             if state.audit_on() {
                 let event = audit::control_event(
                     portcullis_audit::EventKind::PolicyReloaded,
                     unix_now().saturating_mul(1000),
-                    "system",
-                    "system",
+                    audit::SYSTEM,
+                    audit::SYSTEM,
                     "policy.reload",
-                    &format!("{n} policies from {files} files"),
+                    &audit::policy_target(&engine_digest, n, files),
                 );
                 if !state.decisions.audit_event(event) {
                     tracing::error!("audit event for the policy reload was not queued");

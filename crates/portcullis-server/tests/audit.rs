@@ -67,12 +67,16 @@ async fn start() -> Run {
     )
     .await;
     let (_, key) = gw.key("alice", &["team"], None);
-    Run {
+    let run = Run {
         gw,
         http: reqwest::Client::new(),
         key,
         signer,
-    }
+    };
+    // The first checkpoint covers the two events of the start (policies and guards), so
+    // each later one covers a single request and a changed root names a single leaf.
+    run.checkpoint().await;
+    run
 }
 
 impl Run {
@@ -157,12 +161,38 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
     let served = run.admin(reqwest::Method::GET, "/audit/checkpoint").await;
     assert_eq!(served.text().await.unwrap(), last);
     let cp = run.verifier().open(&last).unwrap();
-    assert_eq!(cp.size(), 8);
+    assert_eq!(cp.size(), 10);
 
     // The events say what happened; bodies appear only as hashes.
     let store = run.gw.store.clone();
+    // The start recorded the policy set and the guard configuration first.
+    let start: Vec<AuditEvent> = store
+        .audit_leaves(0, 2)
+        .unwrap()
+        .iter()
+        .map(|l| AuditEvent::from_canonical_bytes(&l.leaf.leaf).unwrap())
+        .collect();
+    assert_eq!(start[0].kind, EventKind::PolicyReloaded);
+    let policy_digest = hex::encode(run.gw.state.policy.load().digest);
+    assert!(
+        start[0]
+            .target
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("sha256:{policy_digest} (1 policies from 1 files)")),
+        "{:?}",
+        start[0].target
+    );
+    assert_eq!(start[1].kind, EventKind::GuardConfigChanged);
+    let guards = start[1].target.as_deref().unwrap();
+    assert!(guards.starts_with("sha256:"), "{guards}");
+    assert!(
+        guards.contains("classifier sha256:") && guards.contains("profile default: off"),
+        "{guards}"
+    );
+    assert!(guards.contains("model local: profile default"), "{guards}");
     let (i, e) = leaf_of(&*store, &allowed);
-    assert_eq!(i, 0);
+    assert_eq!(i, 2);
     assert_eq!(e.kind, EventKind::Request);
     assert_eq!(e.principal, "alice");
     assert_eq!(e.identity_kind, "api_key");
@@ -199,7 +229,7 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
     assert_eq!(e.decision, Some(Decision::Deny));
     assert_eq!(e.policy_ids, vec!["default-deny".to_string()]);
     let reload =
-        AuditEvent::from_canonical_bytes(&store.audit_leaves(4, 5).unwrap()[0].leaf.leaf).unwrap();
+        AuditEvent::from_canonical_bytes(&store.audit_leaves(6, 7).unwrap()[0].leaf.leaf).unwrap();
     assert_eq!(reload.kind, EventKind::PolicyReloaded);
 
     // Inclusion proof by event id (at the last checkpoint), checked offline.
@@ -211,10 +241,10 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
         .await;
     assert_eq!(r.status(), 200);
     let proof: Value = r.json().await.unwrap();
-    assert_eq!(proof["size"], 8);
+    assert_eq!(proof["size"], 10);
     assert_eq!(proof["checkpoint"], Value::String(last.clone()));
     let ok = verify_proof(&run.signer.verifier(), &last, &proof, None).unwrap();
-    assert!(ok.contains("leaf 3"), "{ok}");
+    assert!(ok.contains("leaf 5"), "{ok}");
     // A forged event (the same leaf saying "allow") does not verify.
     let mut forged = proof.clone();
     forged["leaf"] = Value::String(
@@ -233,7 +263,10 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
 
     // Consistency proof between two checkpoints.
     let r = run
-        .admin(reqwest::Method::GET, "/audit/proof/consistency?old=5&new=8")
+        .admin(
+            reqwest::Method::GET,
+            "/audit/proof/consistency?old=7&new=10",
+        )
         .await;
     let cons: Value = r.json().await.unwrap();
     let ok = verify_proof(&run.signer.verifier(), &last, &cons, Some(&latest)).unwrap();
@@ -257,8 +290,8 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
     // Untouched: verifies.
     let s = SqliteStore::open_file(&src).unwrap();
     let report = verify_log(&s, &verifier).unwrap();
-    assert_eq!(report.size, 8);
-    assert_eq!(report.checkpoints, 6);
+    assert_eq!(report.size, 10);
+    assert_eq!(report.checkpoints, 7);
     assert_eq!(report.unsigned(), 0);
 
     let tamper = |name: &str, sql: &dyn Fn(&rusqlite::Connection)| -> VerifyFailure {
@@ -274,19 +307,19 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
     // 1. One byte of a stored leaf.
     let f = tamper("byte", &|c| {
         let mut leaf: Vec<u8> = c
-            .query_row("SELECT leaf FROM audit_leaves WHERE idx = 2", [], |r| {
+            .query_row("SELECT leaf FROM audit_leaves WHERE idx = 4", [], |r| {
                 r.get(0)
             })
             .unwrap();
         leaf[20] ^= 1;
-        c.execute("UPDATE audit_leaves SET leaf = ?1 WHERE idx = 2", [leaf])
+        c.execute("UPDATE audit_leaves SET leaf = ?1 WHERE idx = 4", [leaf])
             .unwrap();
     });
-    assert!(matches!(f, VerifyFailure::Leaf { index: 2, .. }), "{f}");
+    assert!(matches!(f, VerifyFailure::Leaf { index: 4, .. }), "{f}");
     // 1b. ... with its leaf hash recomputed: the signed root catches it.
     let f = tamper("byte-rehashed", &|c| {
         let leaf: Vec<u8> = c
-            .query_row("SELECT leaf FROM audit_leaves WHERE idx = 2", [], |r| {
+            .query_row("SELECT leaf FROM audit_leaves WHERE idx = 4", [], |r| {
                 r.get(0)
             })
             .unwrap();
@@ -296,7 +329,7 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
             .into_bytes();
         let h = portcullis_audit::merkle::leaf_hash(&leaf).to_vec();
         c.execute(
-            "UPDATE audit_leaves SET leaf = ?1, leaf_hash = ?2 WHERE idx = 2",
+            "UPDATE audit_leaves SET leaf = ?1, leaf_hash = ?2 WHERE idx = 4",
             rusqlite::params![leaf, h],
         )
         .unwrap();
@@ -305,8 +338,8 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
         matches!(
             f,
             VerifyFailure::Checkpoint {
-                position: 3,
-                first_bad_leaf: Some(2),
+                position: 4,
+                first_bad_leaf: Some(4),
                 ..
             }
         ),
@@ -314,16 +347,16 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
     );
     // 2. A deleted leaf.
     let f = tamper("delete", &|c| {
-        c.execute("DELETE FROM audit_leaves WHERE idx = 5", [])
+        c.execute("DELETE FROM audit_leaves WHERE idx = 7", [])
             .unwrap();
     });
-    assert!(matches!(f, VerifyFailure::Leaf { index: 5, .. }), "{f}");
+    assert!(matches!(f, VerifyFailure::Leaf { index: 7, .. }), "{f}");
     // 3. Two leaves swapped (every column but the index).
     let f = tamper("swap", &|c| {
         c.execute_batch(
-            "UPDATE audit_leaves SET idx = -1 WHERE idx = 1;
-             UPDATE audit_leaves SET idx = 1 WHERE idx = 3;
-             UPDATE audit_leaves SET idx = 3 WHERE idx = -1;",
+            "UPDATE audit_leaves SET idx = -1 WHERE idx = 3;
+             UPDATE audit_leaves SET idx = 3 WHERE idx = 5;
+             UPDATE audit_leaves SET idx = 5 WHERE idx = -1;",
         )
         .unwrap();
     });
@@ -331,23 +364,23 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
         matches!(
             f,
             VerifyFailure::Checkpoint {
-                first_bad_leaf: Some(1),
+                first_bad_leaf: Some(3),
                 ..
             }
         ),
         "{f}"
     );
-    assert!(f.to_string().contains("leaf 1"), "{f}");
+    assert!(f.to_string().contains("leaf 3"), "{f}");
     // 4. Truncated.
     let f = tamper("truncate", &|c| {
-        c.execute("DELETE FROM audit_leaves WHERE idx >= 6", [])
+        c.execute("DELETE FROM audit_leaves WHERE idx >= 8", [])
             .unwrap();
     });
     assert!(
         matches!(
             f,
             VerifyFailure::Checkpoint {
-                first_bad_leaf: Some(6),
+                first_bad_leaf: Some(8),
                 ..
             }
         ),
@@ -366,7 +399,7 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
         .unwrap();
     });
     assert!(
-        matches!(f, VerifyFailure::Checkpoint { position: 6, .. }),
+        matches!(f, VerifyFailure::Checkpoint { position: 7, .. }),
         "{f}"
     );
     let f = tamper("checkpoint-text", &|c| {
@@ -378,7 +411,7 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
             )
             .unwrap();
         let mut lines: Vec<String> = first.lines().map(str::to_string).collect();
-        lines[1] = "2".into();
+        lines[1] = "3".into();
         c.execute(
             "UPDATE audit_checkpoints SET note = ?1 WHERE seq = (SELECT MIN(seq) FROM audit_checkpoints)",
             [lines.join("\n") + "\n"],
@@ -403,7 +436,7 @@ async fn the_log_resumes_after_a_restart_and_refuses_a_tampered_one() {
     let report = verify_log(&store, &verifier).unwrap();
     assert_eq!(
         (report.size, report.checkpoints, report.unsigned()),
-        (2, 1, 0)
+        (4, 2, 0)
     );
     drop(store);
 
@@ -417,10 +450,39 @@ async fn the_log_resumes_after_a_restart_and_refuses_a_tampered_one() {
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(SqliteStore::open(&config.data_dir).unwrap());
     let gw = portcullis_server::Gateway::new(config.clone(), store.clone()).unwrap();
-    assert_eq!(gw.state().audit.as_ref().unwrap().tree.read().size(), 2);
+    assert_eq!(gw.state().audit.as_ref().unwrap().tree.read().size(), 4);
     let note = gw.state().decisions.checkpoint().await.unwrap();
-    assert!(note.is_none(), "nothing new to sign");
+    assert!(
+        note.is_none(),
+        "nothing new to sign: the same policies and guards are not recorded twice"
+    );
     drop(gw);
+
+    // Restarted with the guards switched on: one `guard_config_changed` event, and only
+    // that (the policies are the same).
+    let on = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[guards]\nenabled = false", "[guards]\nenabled = true");
+    let on_path = keep.path().join("guards-on.toml");
+    std::fs::write(&on_path, on).unwrap();
+    let config_on = portcullis_core::config::Config::load(
+        &on_path,
+        &std::collections::BTreeMap::<String, String>::new(),
+    )
+    .unwrap();
+    let gw = portcullis_server::Gateway::new(config_on, store.clone()).unwrap();
+    let note = gw.state().decisions.checkpoint().await.unwrap();
+    assert!(note.is_some());
+    drop(gw);
+    let leaves = store.audit_leaves(4, 6).unwrap();
+    assert_eq!(leaves.len(), 1);
+    let e = AuditEvent::from_canonical_bytes(&leaves[0].leaf.leaf).unwrap();
+    assert_eq!(e.kind, EventKind::GuardConfigChanged);
+    let t = e.target.unwrap();
+    assert!(
+        t.contains("profile default: input ") && t.contains("INJECTION=block"),
+        "{t}"
+    );
 
     // A leaf altered under the last checkpoint: the gateway refuses to start.
     {
@@ -570,6 +632,6 @@ async fn stored_bodies_decrypt_expire_and_refuse_tampering_or_the_wrong_key() {
     }
     assert!(read_body(&*store, &cipher, &fresh, "request").is_ok());
     let report = verify_log(&*store, &run.verifier()).unwrap();
-    assert_eq!(report.size, 4);
+    assert_eq!(report.size, 6, "two start events and four requests");
     assert_eq!(report.unsigned(), 0);
 }

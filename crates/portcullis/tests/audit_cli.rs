@@ -61,14 +61,14 @@ async fn audit_commands_verify_prove_query_and_export() {
     ));
     let note = gw.state.decisions.checkpoint().await.unwrap().unwrap();
     assert!(
-        note.contains("\n2\n"),
-        "the checkpoint covers both CLI events: {note}"
+        note.contains("\n4\n"),
+        "the checkpoint covers the gateway's two start events and both CLI events: {note}"
     );
     let dir = gw.stop_keeping_dir().await;
     let d = dir.path();
 
     let out = ok(&run(d, &["audit", "verify", "--config", "portcullis.toml"]));
-    assert!(out.starts_with("ok: 2 leaves, 1 checkpoints"), "{out}");
+    assert!(out.starts_with("ok: 4 leaves, 1 checkpoints"), "{out}");
     let out = ok(&run(
         d,
         &[
@@ -80,9 +80,9 @@ async fn audit_commands_verify_prove_query_and_export() {
             &vkey,
         ],
     ));
-    assert!(out.starts_with("ok: 2 leaves"), "{out}");
+    assert!(out.starts_with("ok: 4 leaves"), "{out}");
 
-    // Query: both events are bob's key, by the OS user.
+    // Query: the start's policy and guard events, then bob's key, by the OS user.
     let out = ok(&run(
         d,
         &[
@@ -94,11 +94,15 @@ async fn audit_commands_verify_prove_query_and_export() {
             "1h",
         ],
     ));
-    assert_eq!(out.lines().count(), 2, "{out}");
-    assert!(
-        out.contains("key_created") && out.contains("key_revoked"),
-        "{out}"
-    );
+    assert_eq!(out.lines().count(), 4, "{out}");
+    for kind in [
+        "policy_reloaded",
+        "guard_config_changed",
+        "key_created",
+        "key_revoked",
+    ] {
+        assert!(out.contains(kind), "{kind}: {out}");
+    }
     let out = ok(&run(
         d,
         &[
@@ -122,7 +126,7 @@ async fn audit_commands_verify_prove_query_and_export() {
             "--config",
             "portcullis.toml",
             "--index",
-            "1",
+            "3",
         ],
     ));
     std::fs::write(d.join("proof.json"), &proof).unwrap();
@@ -139,7 +143,7 @@ async fn audit_commands_verify_prove_query_and_export() {
         "proof.json",
     ];
     let out = ok(&run(d, &args));
-    assert!(out.contains("leaf 1"), "{out}");
+    assert!(out.contains("leaf 3"), "{out}");
     let forged = proof.replace("key_revoked", "key_created");
     assert_ne!(forged, proof);
     std::fs::write(d.join("proof.json"), forged).unwrap();
@@ -155,9 +159,9 @@ async fn audit_commands_verify_prove_query_and_export() {
             "--config",
             "portcullis.toml",
             "--old",
-            "1",
+            "3",
             "--new",
-            "2",
+            "4",
         ],
     ));
     assert!(cons.contains("\"consistency\""), "{cons}");
@@ -174,9 +178,9 @@ async fn audit_commands_verify_prove_query_and_export() {
             "export",
         ],
     ));
-    assert!(out.contains("exported 2 leaves and 1 checkpoints"), "{out}");
+    assert!(out.contains("exported 4 leaves and 1 checkpoints"), "{out}");
     let leaves = std::fs::read_to_string(d.join("export/leaves.jsonl")).unwrap();
-    assert_eq!(leaves.lines().count(), 2);
+    assert_eq!(leaves.lines().count(), 4);
     assert_eq!(
         std::fs::read_to_string(d.join("export/checkpoint")).unwrap(),
         note
@@ -191,11 +195,11 @@ async fn audit_commands_verify_prove_query_and_export() {
     // Tampering makes verify fail (non-zero) and name the leaf.
     {
         let c = rusqlite::Connection::open(d.join("data/portcullis.db")).unwrap();
-        c.execute("UPDATE audit_leaves SET leaf = CAST(REPLACE(CAST(leaf AS TEXT), 'bob', 'eve') AS BLOB) WHERE idx = 0", [])
+        c.execute("UPDATE audit_leaves SET leaf = CAST(REPLACE(CAST(leaf AS TEXT), 'bob', 'eve') AS BLOB) WHERE idx = 2", [])
             .unwrap();
     }
     let out = run(d, &["audit", "verify", "--config", "portcullis.toml"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("FAILED: leaf 0:"), "{err}");
+    assert!(err.contains("FAILED: leaf 2:"), "{err}");
 }

@@ -77,14 +77,17 @@ async fn the_documented_outside_verification_works() {
     .await;
     let (_, key) = gw.key("alice", &["g"], None);
     let http = reqwest_free_post(&gw.url, &key).await;
-    // Three checkpoints over nine requests: sizes 3, 6, 9.
+    // Three checkpoints over the start's two events and nine requests: sizes 5, 8, 11.
     let mut ids = Vec::new();
     for round in 0..3 {
         for _ in 0..3 {
             ids.push(http.send().await);
         }
         let note = gw.state.decisions.checkpoint().await.unwrap().unwrap();
-        assert!(note.contains(&format!("\n{}\n", 3 * (round + 1))), "{note}");
+        assert!(
+            note.contains(&format!("\n{}\n", 2 + 3 * (round + 1))),
+            "{note}"
+        );
     }
     let dir = gw.stop_keeping_dir().await;
     let d = dir.path();
@@ -107,15 +110,15 @@ async fn the_documented_outside_verification_works() {
     let out = ok(&bash(a, &doc_block("auditor"), &[]));
     assert!(out.contains("ok: 3 checkpoints"), "{out}");
     assert!(
-        out.contains("the latest signs 9 of the 9 exported leaves"),
+        out.contains("the latest signs 11 of the 11 exported leaves"),
         "{out}"
     );
     assert!(
-        out.contains(&format!("ok: event {} (request) is leaf 2", ids[2])),
+        out.contains(&format!("ok: event {} (request) is leaf 4", ids[2])),
         "{out}"
     );
     assert!(
-        out.contains("size 3 is a prefix of the log at size 9"),
+        out.contains("size 5 is a prefix of the log at size 11"),
         "{out}"
     );
     assert_eq!(out.matches("ok: ").count(), 5, "{out}");

@@ -29,6 +29,13 @@ use serde::Serialize;
 /// The shipped model, embedded so the gateway has no runtime file dependency.
 static EMBEDDED_MODEL: &[u8] = include_bytes!("../../model/injection.bin");
 
+/// SHA-256 of the classifier shipped in the binary (what the audit log records as part
+/// of the guard configuration).
+pub fn embedded_model_sha256() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(EMBEDDED_MODEL).into()
+}
+
 /// The two attack classes (model heads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Head {
