@@ -228,6 +228,14 @@ pub enum RegistryError {
         /// The verification error.
         reason: String,
     },
+    /// The gateway must not route to this model (no active version, or it failed).
+    #[error("model {name} is not routable: {reason}")]
+    NotRoutable {
+        /// Model name.
+        name: String,
+        /// Why (no active version; suspended with the verification error...).
+        reason: String,
+    },
     /// The registry schema is newer than this build understands.
     #[error("registry schema version {found} is not supported (this build knows {supported})")]
     SchemaVersion {

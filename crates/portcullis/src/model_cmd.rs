@@ -125,6 +125,13 @@ pub enum ModelCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Print what the gateway may route NAME to (its active version), or why not.
+    Route {
+        /// Model name.
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List versions and their states.
     List {
         #[command(flatten)]
@@ -364,6 +371,14 @@ pub fn run(command: ModelCommand) -> Result<()> {
             policy,
             db,
         } => check(&public_keys, &policy, &db),
+        ModelCommand::Route { name, db } => {
+            let v = open_registry(&db)?.route(&name)?;
+            println!(
+                "{}@{} (record sha256 {})",
+                v.record.name, v.record.version, v.digest
+            );
+            Ok(())
+        }
         ModelCommand::List { db } => list(&db),
         ModelCommand::Show {
             name,

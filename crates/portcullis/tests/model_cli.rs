@@ -267,6 +267,8 @@ fn registry_workflow_end_to_end() {
     ok(&activate());
     let list = ok(&reg.run(&["model", "list"]));
     assert!(list.contains("tiny@1\tactive\t2 approvals"), "{list}");
+    let route = ok(&reg.run(&["model", "route", "tiny"]));
+    assert!(route.starts_with("tiny@1 (record sha256 "), "{route}");
     let check = || reg.with_policy(&["model", "check", "--public-key", "signer.key.pub"]);
     let out = ok(&check());
     assert!(out.contains("ok        tiny@1"), "{out}");
@@ -297,6 +299,11 @@ fn registry_workflow_end_to_end() {
     );
     let list = ok(&reg.run(&["model", "list"]));
     assert!(list.contains("tiny@1\tsuspended"), "{list}");
+    let err = fails(&reg.run(&["model", "route", "tiny"]));
+    assert!(
+        err.contains("model tiny is not routable: no active version"),
+        "{err}"
+    );
     let show = ok(&reg.run(&["model", "show", "tiny", "1"]));
     assert!(show.contains("\"action\": \"suspended\""), "{show}");
     assert!(show.contains("changed: config.json"), "{show}");

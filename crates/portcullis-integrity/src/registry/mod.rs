@@ -986,6 +986,42 @@ impl<S: RegistryStore> Registry<S> {
         self.store.events(name, version)
     }
 
+    /// What the gateway may route `name` to: its active version, or a
+    /// [`RegistryError::NotRoutable`] that says why not (never proposed, only
+    /// proposed/approved, suspended after a failed check, retired, or a record that no
+    /// longer passes its digest check). Fails closed.
+    pub fn route(&self, name: &str) -> Result<VersionView> {
+        let not_routable = |reason: String| -> Error {
+            RegistryError::NotRoutable {
+                name: name.into(),
+                reason,
+            }
+            .into()
+        };
+        let versions: Vec<_> = self
+            .store
+            .list_versions()?
+            .into_iter()
+            .filter(|(n, _, _)| n == name)
+            .collect();
+        if let Some((n, v, _)) = versions.iter().find(|(_, _, s)| s.state == State::Active) {
+            return self
+                .get(n, v)
+                .map_err(|e| not_routable(format!("active version {v}: {e}")));
+        }
+        match versions.last() {
+            None => Err(not_routable("no version is registered".into())),
+            Some((_, v, s)) if s.state_reason.is_empty() => Err(not_routable(format!(
+                "no active version (latest {v} is {})",
+                s.state
+            ))),
+            Some((_, v, s)) => Err(not_routable(format!(
+                "no active version (latest {v} is {}: {})",
+                s.state, s.state_reason
+            ))),
+        }
+    }
+
     /// The active version of `name`, if any (what the gateway would route to).
     pub fn active_version(&self, name: &str) -> Result<Option<VersionView>> {
         for (n, v, stored) in self.store.list_versions()? {

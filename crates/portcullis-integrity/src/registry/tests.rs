@@ -113,11 +113,16 @@ fn two_approvals_make_a_local_model_routable() {
         .unwrap();
     assert_eq!(s, State::Approved);
     assert!(f.reg.active_version("tiny-llm").unwrap().is_none());
+    let e = err_of(f.reg.route("tiny-llm"));
+    assert!(e.to_string().contains("latest 1 is approved"), "{e}");
+    let e = err_of(f.reg.route("unknown"));
+    assert!(e.to_string().contains("no version is registered"), "{e}");
     f.reg
         .activate("tiny-llm", "1", &f.policy, &keys, "ops", T0 + 30)
         .unwrap();
     let active = f.reg.active_version("tiny-llm").unwrap().unwrap();
     assert_eq!(active.record, rec);
+    assert_eq!(f.reg.route("tiny-llm").unwrap().record, rec);
     let actions: Vec<String> = f
         .reg
         .history("tiny-llm", "1")
@@ -160,6 +165,14 @@ fn a_changed_file_takes_the_model_out_of_service() {
     assert!(reason.contains("weights.bin"), "{reason}");
     let v = f.reg.get("tiny-llm", "1").unwrap();
     assert_eq!(v.state, State::Suspended);
+    let e = err_of(f.reg.route("tiny-llm"));
+    let RegistryError::NotRoutable { reason, .. } = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        reason.contains("suspended") && reason.contains("weights.bin"),
+        "{e}"
+    );
     assert!(f.reg.active_version("tiny-llm").unwrap().is_none());
     let last = f.reg.history("tiny-llm", "1").unwrap().pop().unwrap();
     assert_eq!(last.action, "suspended");
