@@ -93,9 +93,12 @@ impl ModelSigningKey {
     pub fn from_pem(pem_bytes: &[u8], origin: &Path) -> Result<Self> {
         let blocks =
             pem::parse_many(pem_bytes).map_err(|e| key_err(origin, format!("not PEM: {e}")))?;
-        for block in &blocks {
-            let der = Zeroizing::new(block.contents().to_vec());
-            let inner = match block.tag() {
+        // Take each block's bytes out (`into_contents`) so the secret DER is zeroed on
+        // drop and no un-zeroed copy stays behind in the parsed blocks.
+        for block in blocks {
+            let tag = block.tag().to_string();
+            let der = Zeroizing::new(block.into_contents());
+            let inner = match tag.as_str() {
                 "PRIVATE KEY" => {
                     if let Ok(k) = p256::SecretKey::from_pkcs8_der(&der) {
                         SigningInner::P256(k.into())

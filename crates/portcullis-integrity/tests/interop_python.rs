@@ -171,6 +171,50 @@ fn ours_signs_python_verifies() {
 }
 
 #[test]
+fn single_file_model_both_ways() {
+    let bin = venv_or_skip!();
+    let t = tempfile::tempdir().unwrap();
+    let (key_file, pub_file) = python_keypair(&bin, t.path(), "p256", false);
+    let file = t.path().join("model.gguf");
+    std::fs::write(&file, vec![9u8; 50_000]).unwrap();
+    let key = ModelSigningKey::from_pem_file(&key_file).unwrap();
+    let ours = t.path().join("ours.sig");
+    std::fs::write(
+        &ours,
+        sign_model(&file, &key, &HashOptions::default())
+            .unwrap()
+            .bundle,
+    )
+    .unwrap();
+    let (ok, text) = run(Command::new(bin.join("model_signing"))
+        .args(["verify", "key"])
+        .arg(&file)
+        .arg("--signature")
+        .arg(&ours)
+        .arg("--public_key")
+        .arg(&pub_file));
+    assert!(ok, "Python rejected our single-file signature: {text}");
+    let theirs = t.path().join("theirs.sig");
+    let (ok, text) = run(Command::new(bin.join("model_signing"))
+        .args(["sign", "key"])
+        .arg(&file)
+        .arg("--private_key")
+        .arg(&key_file)
+        .arg("--signature")
+        .arg(&theirs));
+    assert!(ok, "{text}");
+    let public = ModelPublicKey::from_pem_file(&pub_file).unwrap();
+    let v = verify_model(
+        &file,
+        &std::fs::read(&theirs).unwrap(),
+        &public,
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(v.model_name, "model.gguf");
+}
+
+#[test]
 fn python_signs_ours_verifies() {
     let bin = venv_or_skip!();
     for (curve, sec1) in [("p256", false), ("p384", true)] {
