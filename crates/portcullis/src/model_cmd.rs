@@ -232,14 +232,14 @@ pub struct PolicyArgs {
 #[derive(Args, Clone)]
 pub struct ProposeArgs {
     /// Local model: the directory (or file); verified now against `--signature`.
-    #[arg(long, requires_all = ["signature", "public_keys"], conflicts_with_all = ["endpoint", "provider_model_id"])]
+    #[arg(long, requires_all = ["signature", "public_key"], conflicts_with_all = ["endpoint", "provider_model_id"])]
     model: Option<PathBuf>,
     /// The model's signature (from `model sign key` or Python `model_signing`).
     #[arg(long)]
     signature: Option<PathBuf>,
     /// The signer's public key (SPKI PEM).
     #[arg(long = "public-key", alias = "public_key")]
-    public_keys: Option<PathBuf>,
+    public_key: Option<PathBuf>,
     /// Remote model: the upstream endpoint (base URL).
     #[arg(
         long,
@@ -443,7 +443,7 @@ fn propose(name: &str, version: &str, what: &ProposeArgs, db: &DbArgs) -> Result
     let ttl = i64::try_from(what.ttl.as_secs()).unwrap_or(i64::MAX);
     let artifacts = match (&what.model, &what.endpoint) {
         (Some(model), _) => {
-            let (Some(sig_path), Some(pub_path)) = (&what.signature, &what.public_keys) else {
+            let (Some(sig_path), Some(pub_path)) = (&what.signature, &what.public_key) else {
                 bail!("a local model needs --signature and --public-key");
             };
             let key = ModelPublicKey::from_pem_file(pub_path)?;
