@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS model_versions (
     updated_at    INTEGER NOT NULL,
     PRIMARY KEY (name, version)
 );
+-- At most one active version per model name, whatever the callers do.
+CREATE UNIQUE INDEX IF NOT EXISTS model_versions_one_active
+    ON model_versions (name) WHERE state = 'active';
 CREATE TABLE IF NOT EXISTS model_approvals (
     name          TEXT NOT NULL,
     version       TEXT NOT NULL,
@@ -309,6 +312,24 @@ mod tests {
         .unwrap();
         let err = SqliteRegistryStore::open(&path).unwrap_err();
         assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn at_most_one_active_version_per_name() {
+        let mut s = SqliteRegistryStore::open_in_memory().unwrap();
+        let v = |state| StoredVersion {
+            record_json: "{}".into(),
+            record_digest: "d".into(),
+            state,
+            state_reason: String::new(),
+            updated_at: 0,
+        };
+        s.insert_version("m", "1", &v(State::Active)).unwrap();
+        s.insert_version("m", "2", &v(State::Approved)).unwrap();
+        s.insert_version("other", "1", &v(State::Active)).unwrap();
+        assert!(s.set_state("m", "2", State::Active, "", 1).is_err());
+        s.set_state("m", "1", State::Retired, "", 1).unwrap();
+        s.set_state("m", "2", State::Active, "", 1).unwrap();
     }
 
     #[test]
