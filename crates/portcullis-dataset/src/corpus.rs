@@ -40,6 +40,10 @@ pub struct CorpusConfig {
     pub max_trigger_share: f32,
     /// Least estimated Jaccard similarity of inputs to be near-duplicates.
     pub near_dup_jaccard: f32,
+    /// Similarity at which inputs count as identical: different answers then conflict
+    /// whichever fits better (below it, paraphrases with a changed clause may rightly
+    /// have different answers, so only the clearly worse-fitting record is reported).
+    pub conflict_jaccard: f32,
     /// Most SimHash bit difference for two responses to be "the same answer".
     pub same_answer_bits: u32,
     /// Fewest near-identical records that make a flood.
@@ -58,6 +62,7 @@ impl Default for CorpusConfig {
             min_significance: 10.0,
             max_trigger_share: 0.1,
             near_dup_jaccard: 0.7,
+            conflict_jaccard: 0.99,
             same_answer_bits: 8,
             flood_min: 6,
             outlier_z: 8.0,
@@ -361,8 +366,8 @@ impl Dsu {
 
 /// Score of a conflict where neither record fits its input clearly worse.
 pub const AMBIGUOUS_CONFLICT: f32 = 0.45;
-/// How much worse a record must fit to be the suspect of a conflict.
-const CONFLICT_FIT_MARGIN: f32 = 0.1;
+/// How much worse (as a ratio) a record must fit to be the suspect of a conflict.
+const CONFLICT_FIT_RATIO: f32 = 0.5;
 
 /// Minimum input tokens for near-duplicate checks (shorter inputs collide by chance).
 const MIN_DUP_TOKENS: u32 = 4;
@@ -371,8 +376,9 @@ const MIN_DUP_TOKENS: u32 = 4;
 /// to line for the evidence. `fit(i)` says how well record `i`'s answer fits its input:
 /// the cross-validated probability of its label, or for instruction data the share of
 /// the input's words its response takes up. Of a conflicting pair, the record that fits
-/// clearly worse is the suspect and scores above 0.5; when neither stands out, both get
-/// [`AMBIGUOUS_CONFLICT`] (reported only at a lower threshold).
+/// at most half as well is the suspect and scores above 0.5 (both do when the inputs are
+/// identical); otherwise both get [`AMBIGUOUS_CONFLICT`] (reported only at a lower
+/// threshold).
 pub fn near_duplicates(
     stats: &[Stats],
     lines: &[u64],
@@ -491,7 +497,10 @@ pub fn near_duplicates(
             _ => "a different answer".to_string(),
         };
         let (fi, fo) = (fit(i as usize), fit(other as usize));
-        let suspect = fi + CONFLICT_FIT_MARGIN < fo;
+        // The suspect fits its input at most half as well as its near-duplicate (a
+        // random or flipped answer); identical inputs (every MinHash equal) with two
+        // different answers conflict whatever the fit.
+        let suspect = (fi <= CONFLICT_FIT_RATIO * fo && fo > 0.0) || j >= cfg.conflict_jaccard;
         let score = if suspect {
             (0.5 + 0.5 * j).min(0.99)
         } else {

@@ -105,6 +105,9 @@ pub struct RecordDetectors {
     shell: regex::Regex,
     shell_pre: regex::Regex,
     injection_pre: regex::Regex,
+    /// Per rule index: the guards' model weight of the rule for its own head, if strong.
+    strong_rules: Vec<Option<f32>>,
+    pii_extra: regex::Regex,
     cfg: DetectConfig,
 }
 
@@ -134,7 +137,33 @@ impl RecordDetectors {
                 .map_err(|e| crate::DatasetError::Config(format!("shell prefilter: {e}")))?;
         let injection_pre = regex::Regex::new(INJECTION_PREFILTER)
             .map_err(|e| crate::DatasetError::Config(format!("injection prefilter: {e}")))?;
+        // Rules the guards' model itself weighs heavily (at least STRONG_RULE logits for
+        // their head). Structural markdown headers are left out: benign documents use them.
+        let m = guards.injection().model();
+        let strong_rules = guards
+            .injection()
+            .rules()
+            .infos()
+            .iter()
+            .map(|info| {
+                let b = portcullis_guard::injection::features::rule_bucket(info.id, m.cfg.bits);
+                let h = info.head as usize;
+                let w = m.weights.get(b as usize).map_or(0.0, |w| {
+                    f32::from(w[h.min(1)]) * m.scale.get(h).copied().unwrap_or(0.0)
+                });
+                (w >= STRONG_RULE && info.id != "role.markdown_header").then_some(w)
+            })
+            .collect();
+        // Structured personal numbers the guards confirm only with context words (a
+        // phone, SSN or card number alone in a response is still personal data in a
+        // training set): NANP phones, SSNs, 13-19 digit card numbers.
+        let pii_extra = regex::Regex::new(
+            r"\(\d{3}\) ?\d{3}-\d{4}\b|\b\d{3}-\d{3}-\d{4}\b|\b\d{3}-\d{2}-\d{4}\b|\b\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}\b",
+        )
+        .map_err(|e| crate::DatasetError::Config(format!("PII pattern: {e}")))?;
         Ok(Self {
+            strong_rules,
+            pii_extra,
             injection_pre,
             detector: guards.detector().clone(),
             cfg: DetectConfig {
@@ -166,6 +195,7 @@ impl RecordDetectors {
         let mut inj = Agg::default();
         let mut uni = Agg::default();
         let mut payloads: Vec<String> = Vec::new();
+        let mut weak_payloads: Vec<String> = Vec::new();
         let mut prompt_injected = false;
         let mut found = Vec::new();
         for (field, is_response) in rec.fields() {
@@ -199,28 +229,54 @@ impl RecordDetectors {
             }
             // Injection: the rule automaton gates the classifier.
             if self.injection_gate(t) {
-                let r = self.injection().scan(t);
-                let s = r.scores;
-                let hit = s.injection >= self.cfg.injection_threshold
+                let d = self.injection().scan_detail(t);
+                let s = d.scores;
+                // The rule path: in training data a strong rule hit is evidence by itself,
+                // even when the rest of a long benign text pulls the classifier down.
+                let mut rule_w = 0.0f32;
+                let mut rule_ids: Vec<&str> = Vec::new();
+                for h in &d.hits {
+                    if let Some(Some(w)) = self.strong_rules.get(h.rule as usize) {
+                        let id = self
+                            .injection()
+                            .rules()
+                            .infos()
+                            .get(h.rule as usize)
+                            .map_or("rule", |i| i.id);
+                        if !rule_ids.contains(&id) {
+                            rule_ids.push(id);
+                            rule_w += w;
+                        }
+                    }
+                }
+                // Rule weight and the classifier's score combine in logit space: one strong
+                // rule alone is not enough, a rule and a leaning classifier or two strong
+                // rules are.
+                let logit = 2.0 * rule_w - 3.0 + 4.0 * s.max();
+                let rule_score = if rule_ids.is_empty() {
+                    0.0
+                } else {
+                    1.0 / (1.0 + (-logit).exp())
+                };
+                let model_hit = s.injection >= self.cfg.injection_threshold
                     || s.jailbreak >= self.cfg.jailbreak_threshold;
-                if hit {
-                    let what = r
-                        .findings
-                        .iter()
-                        .filter_map(|f| f.subtype)
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                let score = if model_hit { s.max() } else { 0.0 }.max(rule_score);
+                if score >= 0.5 {
                     let kind = if s.injection >= s.jailbreak {
                         "injection"
                     } else {
                         "jailbreak"
                     };
                     inj.add(
-                        s.max(),
+                        score,
                         format!(
-                            "{kind} {:.2} in {name} ({what}): \"{}\"",
+                            "{kind} (classifier {:.2}; rules: {}) in {name}: \"{}\"",
                             s.max(),
+                            if rule_ids.is_empty() {
+                                "-".to_string()
+                            } else {
+                                rule_ids.join(", ")
+                            },
                             text::snippet(t, 80)
                         ),
                     );
@@ -228,9 +284,23 @@ impl RecordDetectors {
                         prompt_injected = true;
                         quoted(t, &mut payloads);
                     }
+                } else if !is_response {
+                    // Override vocabulary without a verdict: still look for a response
+                    // that is exactly what the prompt quotes (it obeyed).
+                    quoted(t, &mut weak_payloads);
                 }
             }
-            // Exfiltration.
+            // Context-free structured PII the guards leave to context words.
+            if found.iter().all(|f| !f.kind.is_pii()) {
+                for m in self.pii_extra.find_iter(t) {
+                    if let Some((kind, score)) = structured_pii(m.as_str()) {
+                        pii.add(
+                            score,
+                            format!("{kind} in {name}: {}", text::mask(m.as_str(), false)),
+                        );
+                    }
+                }
+            }
             // The exfiltration scanner only flags absolute (`//host`) URLs.
             let has_url = memchr::memmem::find(t.as_bytes(), b"//").is_some();
             let exfil = if has_url {
@@ -281,7 +351,18 @@ impl RecordDetectors {
                 unicode(t, name, &mut uni);
             }
         }
-        // A response that repeats the quoted payload of an injected prompt complies.
+        // A response that repeats the quoted payload of an injected prompt complies; so
+        // does a short response that is exactly the payload of a weaker override.
+        if !prompt_injected && !weak_payloads.is_empty() {
+            for (f, is_response) in rec.fields() {
+                let low = f.text.trim().trim_end_matches(['.', '!']).to_lowercase();
+                if is_response && weak_payloads.iter().any(|p| *p == low) {
+                    prompt_injected = true;
+                    payloads.append(&mut weak_payloads);
+                    break;
+                }
+            }
+        }
         if prompt_injected {
             for (f, is_response) in rec.fields() {
                 if !is_response {
@@ -331,6 +412,43 @@ const INJECTION_PREFILTER: &str = concat!(
     r"oubli|vergiss|olvida|dimentica|anweisung|instruc|istruz|regel|regla|",
     r"инструкц|игнор|забудь|правил|忽略|指令|指示|無視|命令|规则|ルール|무시|지시|규칙"
 );
+
+/// Least model weight (logit) for a rule to count as strong evidence alone.
+const STRONG_RULE: f32 = 1.2;
+
+/// Classifies a context-free structured number: SSN (SSA rules: area not 000, 666 or
+/// 9xx; group and serial not zero), NANP phone (area and exchange not starting with 0 or
+/// 1), or a card number (Luhn and a known issuer prefix, via the guards' validators).
+fn structured_pii(m: &str) -> Option<(&'static str, f32)> {
+    let digits: Vec<u8> = m
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let dashes = m.matches('-').count();
+    if digits.len() == 9 && dashes == 2 && !m.contains(' ') {
+        let area = u32::from(digits[0]) * 100 + u32::from(digits[1]) * 10 + u32::from(digits[2]);
+        let group = digits[3] * 10 + digits[4];
+        let serial = digits[5..].iter().any(|d| *d != 0);
+        if area != 0 && area != 666 && area < 900 && group != 0 && serial {
+            return Some(("US_SSN", 0.75));
+        }
+        return None;
+    }
+    if digits.len() == 10 && (m.starts_with('(') || dashes == 2) {
+        if digits[0] >= 2 && digits[3] >= 2 {
+            return Some(("PHONE", 0.7));
+        }
+        return None;
+    }
+    if (13..=19).contains(&digits.len())
+        && portcullis_guard::pii::luhn(&digits)
+        && portcullis_guard::pii::known_iin(&digits)
+    {
+        return Some(("CREDIT_CARD", 0.8));
+    }
+    None
+}
 
 /// How much a PII value looks like real personal data. Documentation values (RFC 2606 /
 /// 6761 domains, private, loopback and documentation IP ranges) and role mailboxes
