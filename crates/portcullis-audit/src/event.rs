@@ -8,7 +8,7 @@
 //! | key | JSON type | meaning |
 //! | --- | --- | --- |
 //! | `v` | number | format version, `1` |
-//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed` |
+//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed`, `model_changed` |
 //! | `time_ms` | number | Unix time, milliseconds |
 //! | `request_id` | string | request id (may be empty for control-plane events) |
 //! | `principal` | string | who acted |
@@ -70,20 +70,24 @@ pub enum EventKind {
     /// The gateway started with a guard configuration different from the last one the
     /// log recorded (or the first one).
     GuardConfigChanged,
+    /// A model version in the registry changed state (proposed, approved, activated,
+    /// suspended, retired).
+    ModelChanged,
 }
 
 impl EventKind {
     /// All kinds.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Request,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
         EventKind::PolicyReloaded,
         EventKind::GuardConfigChanged,
+        EventKind::ModelChanged,
     ];
 
     /// The canonical name: `request`, `key_created`, `key_revoked`, `policy_reloaded`,
-    /// `guard_config_changed`.
+    /// `guard_config_changed`, `model_changed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Request => "request",
@@ -91,6 +95,7 @@ impl EventKind {
             EventKind::KeyRevoked => "key_revoked",
             EventKind::PolicyReloaded => "policy_reloaded",
             EventKind::GuardConfigChanged => "guard_config_changed",
+            EventKind::ModelChanged => "model_changed",
         }
     }
 

@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
             require_mtls: false,
             require_jwt: false,
             guards: "default".into(),
+            registry: false,
         },
     );
     let text = std::fs::read_to_string(concat!(

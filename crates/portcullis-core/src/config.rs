@@ -216,6 +216,23 @@ pub struct RawConfig {
     /// Input and output guards (on by default, with default actions).
     #[serde(default)]
     pub guards: RawGuards,
+    /// Model integrity: who approves models and whose model signatures are trusted.
+    pub integrity: Option<Spanned<RawIntegrity>>,
+}
+
+/// `[integrity]`: the model registry's approval policy as the gateway enforces it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntegrity {
+    /// Approver verifier keys (`portcullis audit keygen` format), one per line.
+    pub approvers_file: Spanned<String>,
+    /// Distinct approvals a version needs (k); default 2.
+    pub threshold: Option<Spanned<i64>>,
+    /// Public keys (SPKI PEM files) whose model signatures are trusted.
+    #[serde(default)]
+    pub trusted_signers: Vec<Spanned<String>>,
+    /// How often active versions are re-verified (files re-hashed), e.g. `5m`.
+    pub verify_interval: Option<Spanned<String>>,
 }
 
 /// `[guards]`: the default guard profile, plus named profiles under `[guards.profiles]`.
@@ -380,6 +397,9 @@ pub struct RawModel {
     pub require: Option<Vec<String>>,
     /// The guard profile (`[guards.profiles.NAME]`); default: `[guards]` itself.
     pub guards: Option<Spanned<String>>,
+    /// Served only while the model registry has an active version of it (approved by k
+    /// of the `[integrity]` approvers, artifacts verified). Default: false.
+    pub registry: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -509,7 +529,25 @@ pub struct Model {
     pub require_jwt: bool,
     /// The guard profile's name (`default` for `[guards]`).
     pub guards: String,
+    /// Served only while the model registry has an active version of it.
+    pub registry: bool,
 }
+
+/// `[integrity]`, validated: the gateway re-checks active registry versions with it.
+#[derive(Debug, Clone)]
+pub struct IntegrityConfig {
+    /// The approver set file (read at start).
+    pub approvers_file: PathBuf,
+    /// k: distinct approvals needed.
+    pub threshold: usize,
+    /// Trusted model-signing public keys (PEM files, read at start).
+    pub trusted_signers: Vec<PathBuf>,
+    /// How often active versions are re-verified.
+    pub verify_interval: Duration,
+}
+
+/// Approvals a model version needs when `[integrity] threshold` is not given.
+pub const DEFAULT_APPROVAL_THRESHOLD: usize = 2;
 
 /// A validated guard profile. Thresholds left unset take the shipped classifier's
 /// dev-tuned defaults (known only once the model is loaded).
@@ -656,6 +694,8 @@ pub struct Config {
     pub bootstrap_admin_token: bool,
     /// The audit log; `None` when `[audit]` is absent (audit off).
     pub audit: Option<AuditConfig>,
+    /// `[integrity]`; required when a model has `registry = true`.
+    pub integrity: Option<IntegrityConfig>,
 }
 
 type ActionOverrides = Vec<(
@@ -1068,6 +1108,7 @@ impl Config {
                 name.clone(),
                 Model {
                     guards,
+                    registry: m.registry.unwrap_or(false),
                     require_mtls,
                     require_jwt,
                     name: name.clone(),
@@ -1346,7 +1387,67 @@ impl Config {
             }
         };
 
+        let integrity = match &raw.integrity {
+            None => None,
+            Some(i) => {
+                let span = i.span();
+                let i = i.get_ref();
+                if i.approvers_file.get_ref().trim().is_empty() {
+                    return Err(at(
+                        i.approvers_file.span(),
+                        "integrity.approvers_file must not be empty".into(),
+                    ));
+                }
+                let threshold = match &i.threshold {
+                    None => DEFAULT_APPROVAL_THRESHOLD,
+                    Some(t) if *t.get_ref() >= 1 && *t.get_ref() <= 100 => *t.get_ref() as usize,
+                    Some(t) => {
+                        return Err(at(
+                            t.span(),
+                            "integrity.threshold must be between 1 and 100".into(),
+                        ))
+                    }
+                };
+                if i.trusted_signers.is_empty() {
+                    return Err(at(
+                        span,
+                        "integrity.trusted_signers must name at least one public key file (without one no local model can verify)".into(),
+                    ));
+                }
+                let verify_interval = dur(&i.verify_interval, Duration::from_secs(300))?;
+                if verify_interval < Duration::from_secs(1) {
+                    return Err(at(
+                        i.verify_interval.as_ref().map_or(span, |s| s.span()),
+                        "integrity.verify_interval must be at least 1s".into(),
+                    ));
+                }
+                Some(IntegrityConfig {
+                    approvers_file: resolve(i.approvers_file.get_ref()),
+                    threshold,
+                    trusted_signers: i
+                        .trusted_signers
+                        .iter()
+                        .map(|p| resolve(p.get_ref()))
+                        .collect(),
+                    verify_interval,
+                })
+            }
+        };
+        if integrity.is_none() {
+            if let Some((name, m)) = raw
+                .models
+                .iter()
+                .find(|(_, m)| m.get_ref().registry == Some(true))
+            {
+                return Err(at(
+                    m.span(),
+                    format!("model `{name}` has registry = true, which needs an [integrity] section (approvers_file, trusted_signers)"),
+                ));
+            }
+        }
+
         Ok(Config {
+            integrity,
             guard_profiles,
             audit,
             tls,
@@ -1503,6 +1604,46 @@ mod tests {
         let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
         assert_eq!(err.line, 5, "{err}");
         assert!(err.reason.contains("unknown guard profile `nope`"), "{err}");
+    }
+
+    #[test]
+    fn integrity_section_defaults_and_errors() {
+        let base = "[upstreams.local]\nkind = \"mock\"\n[models.a]\nupstream = \"local\"\nregistry = true\n";
+        let ok = format!("{base}[integrity]\napprovers_file = \"approvers.txt\"\ntrusted_signers = [\"s.pub\"]\n");
+        let c = Config::parse(Path::new("/etc/p/c.toml"), &ok, &env(&[])).unwrap();
+        assert!(c.models["a"].registry);
+        let i = c.integrity.unwrap();
+        assert_eq!(i.threshold, DEFAULT_APPROVAL_THRESHOLD);
+        assert_eq!(i.verify_interval, Duration::from_secs(300));
+        assert_eq!(i.trusted_signers, vec![PathBuf::from("/etc/p/s.pub")]);
+        let cases = [
+            (base.to_string(), 3, "needs an [integrity] section"),
+            (
+                format!("{base}[integrity]\napprovers_file = \"a\"\ntrusted_signers = [\"s\"]\nthreshold = 0\n"),
+                9,
+                "between 1 and 100",
+            ),
+            (
+                format!("{base}[integrity]\napprovers_file = \"a\"\n"),
+                6,
+                "at least one public key",
+            ),
+            (
+                format!("{base}[integrity]\napprovers_file = \"a\"\ntrusted_signers = [\"s\"]\nverify_interval = \"10ms\"\n"),
+                9,
+                "at least 1s",
+            ),
+            (
+                format!("{base}[integrity]\napprovers = \"a\"\n"),
+                7,
+                "unknown field",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+            assert_eq!(err.line, line, "{err}");
+            assert!(err.reason.contains(reason), "{err}");
+        }
     }
 
     #[test]

@@ -728,6 +728,7 @@ mod tests {
                     require_mtls: false,
                     require_jwt: false,
                     guards: "default".into(),
+                    registry: false,
                 },
             );
         }

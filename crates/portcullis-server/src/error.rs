@@ -45,6 +45,10 @@ pub enum ApiError {
     /// The requested model is not configured.
     #[error("model not found")]
     ModelNotFound(String),
+    /// The model is served only from the registry, and has no approved, verified active
+    /// version.
+    #[error("model not approved")]
+    ModelNotApproved(String),
     /// The model does not serve this endpoint.
     #[error("model does not serve this endpoint")]
     WrongEndpoint(String),
@@ -112,6 +116,11 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
                 "model_not_found",
+            ),
+            ModelNotApproved(_) => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "model_not_approved",
             ),
             WrongEndpoint(_) => (
                 StatusCode::BAD_REQUEST,
@@ -182,7 +191,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             MissingCredential | InvalidCredential(_) | CredentialRequired(_) => "unauthenticated",
-            Denied { .. } | InputBlocked(_) | OutputBlocked(_) => "deny",
+            Denied { .. } | InputBlocked(_) | OutputBlocked(_) | ModelNotApproved(_) => "deny",
             RateLimited(_) => "rate_limited",
             RouteNotFound | MethodNotAllowed | ModelNotFound(_) | WrongEndpoint(_) | Invalid(_)
             | UnsupportedMediaType | BodyTooLarge(_) => "invalid",
@@ -198,6 +207,7 @@ impl ApiError {
             ApiError::OutputBlocked(k) => format!("guard:output:{k}"),
             ApiError::InvalidCredential(k) => k.clone(),
             ApiError::CredentialRequired(k) => format!("credential_required:{k}"),
+            ApiError::ModelNotApproved(m) => format!("model_not_approved:{m}"),
             ApiError::RateLimited(e) => format!(
                 "{}:{}:{}",
                 e.kind.as_str(),
@@ -224,6 +234,7 @@ impl ApiError {
             OutputBlocked(k) => format!("The model's response was blocked by an output guard ({k})."),
             ModelNotFound(m) => format!("The model `{}` does not exist or you do not have access to it.", shorten(m)),
             WrongEndpoint(m) => format!("The model `{}` does not serve this endpoint.", shorten(m)),
+            ModelNotApproved(m) => format!("The model `{}` is not served: it has no active version in the model registry that is approved and whose artifacts verify.", shorten(m)),
             Invalid(e) => e.message.clone(),
             UnsupportedMediaType => "Content-Type must be application/json.".into(),
             BodyTooLarge(n) => format!("Request body is larger than the limit of {n} bytes."),
@@ -257,7 +268,9 @@ impl ApiError {
                 kind: kind.into(),
                 param: match self {
                     ApiError::Invalid(e) => e.param.clone(),
-                    ApiError::ModelNotFound(_) | ApiError::WrongEndpoint(_) => Some("model".into()),
+                    ApiError::ModelNotFound(_)
+                    | ApiError::WrongEndpoint(_)
+                    | ApiError::ModelNotApproved(_) => Some("model".into()),
                     _ => None,
                 },
                 code: Some(code.into()),

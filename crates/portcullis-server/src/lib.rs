@@ -10,6 +10,8 @@
 //! - [`decisions`]: the batched decision-record writer (and audit log appends).
 //! - [`audit`]: the tamper-evident audit log over the store: events, checkpoints,
 //!   proofs, verification.
+//! - [`integrity`]: serves a `registry = true` model only while it has an approved,
+//!   verified active version.
 //! - [`admin`], [`metrics`]: health, readiness, Prometheus.
 //! - [`listener`]: connection handling and graceful shutdown.
 //! - [`mock_server`]: the stand-alone mock upstream used by benchmarks.
@@ -20,6 +22,7 @@ pub mod authn;
 pub mod decisions;
 pub mod error;
 pub mod guards;
+pub mod integrity;
 pub mod listener;
 pub mod metrics;
 pub mod mock_server;
@@ -70,6 +73,9 @@ pub enum StartError {
     /// last signed checkpoint).
     #[error("{0}")]
     Audit(String),
+    /// The model-integrity settings could not be read (approvers, trusted keys, registry).
+    #[error("{0}")]
+    Integrity(String),
 }
 
 /// A gateway ready to serve.
@@ -148,7 +154,15 @@ impl Gateway {
         if config.anonymous.is_some() {
             tracing::warn!("dangerous.anonymous is set: requests without credentials are admitted");
         }
+        let integrity = integrity::IntegrityGate::start(
+            &config,
+            &config.data_dir.join("portcullis.db"),
+            decisions.clone(),
+            audit_on,
+        )
+        .map_err(StartError::Integrity)?;
         let state = Arc::new(AppState {
+            integrity,
             config,
             policy: ArcSwap::from_pointee(policy),
             store,

@@ -88,9 +88,15 @@ pub async fn models(
         .models
         .values()
         .filter(|m| {
-            policy
-                .authorize(&principal, Action::ModelsList, &m.name, &facts)
-                .is_allow()
+            let served = !m.registry
+                || st
+                    .integrity
+                    .as_ref()
+                    .is_some_and(|g| g.served(&m.name).is_some());
+            served
+                && policy
+                    .authorize(&principal, Action::ModelsList, &m.name, &facts)
+                    .is_allow()
         })
         .map(|m| json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}))
         .collect();
@@ -224,6 +230,14 @@ fn decide(
     match verdict {
         Verdict::Deny { policy } => return Err(ApiError::Denied { policy }),
         Verdict::Allow { policies } => ctx.policies = policies.join(","),
+    }
+    // After policy, so a caller without access learns nothing about the registry.
+    if model.registry {
+        match st.integrity.as_ref().and_then(|g| g.served(&model.name)) {
+            // The record and the audit event name the exact version that served it.
+            Some(version) => ctx.model = version,
+            None => return Err(ApiError::ModelNotApproved(model.name.clone())),
+        }
     }
     let tokens = facts.prompt_tokens + facts.max_tokens;
     let reservation = st

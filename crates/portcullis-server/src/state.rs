@@ -48,6 +48,9 @@ pub struct AppState {
     pub admin_token: Option<secrecy::SecretString>,
     /// The audit log's tree and verifier, when `[audit]` is configured.
     pub audit: Option<Arc<crate::audit::AuditShared>>,
+    /// Which `registry = true` models have a verified active version; `None` when no
+    /// model uses the registry.
+    pub integrity: Option<Arc<crate::integrity::IntegrityGate>>,
 }
 
 /// Unix seconds now.
