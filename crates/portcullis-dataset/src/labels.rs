@@ -43,7 +43,7 @@ impl Default for LabelConfig {
             epochs: 8,
             bits: 20,
             learning_rate: 0.5,
-            l2: 1e-6,
+            l2: 5e-3,
             seed: 7,
         }
     }

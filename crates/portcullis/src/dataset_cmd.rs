@@ -65,6 +65,12 @@ pub enum DatasetCommand {
         /// Top findings shown in the summary.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// Label model: passes over the training folds.
+        #[arg(long, default_value_t = portcullis_dataset::labels::LabelConfig::default().epochs)]
+        label_epochs: usize,
+        /// Label model: L2 penalty per step.
+        #[arg(long, default_value_t = portcullis_dataset::labels::LabelConfig::default().l2)]
+        label_l2: f32,
     },
     /// Make an Ed25519 signing key for manifests (written with mode 0600); prints the
     /// verifier key.
@@ -133,6 +139,8 @@ pub fn run(command: DatasetCommand) -> Result<()> {
             sign_key,
             manifest,
             top,
+            label_epochs,
+            label_l2,
         } => {
             let format = match format {
                 Some(f) => Some(Format::parse(&f).with_context(|| {
@@ -165,6 +173,11 @@ pub fn run(command: DatasetCommand) -> Result<()> {
                 threads,
                 person_names,
                 only,
+                labels: portcullis_dataset::labels::LabelConfig {
+                    epochs: label_epochs,
+                    l2: label_l2,
+                    ..Default::default()
+                },
                 ..ScanConfig::default()
             };
             let scanner = Scanner::new(cfg)?;
