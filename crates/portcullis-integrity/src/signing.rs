@@ -129,6 +129,10 @@ pub struct VerifyOptions {
     pub ignore_git_paths: bool,
     /// Hashing threads (`None`: one per CPU).
     pub threads: Option<usize>,
+    /// Accept files the signature does not cover (Python's `--ignore_unsigned_files`).
+    /// Signed files must still all be present and unchanged. Off by default: an extra
+    /// file in a model directory (a pickle, a tokenizer override) can change behaviour.
+    pub ignore_unsigned_files: bool,
 }
 
 impl Default for VerifyOptions {
@@ -138,6 +142,7 @@ impl Default for VerifyOptions {
             ignore_paths: Vec::new(),
             ignore_git_paths: true,
             threads: None,
+            ignore_unsigned_files: false,
         }
     }
 }
@@ -160,7 +165,10 @@ pub fn verify_model(
         threads: opts.threads,
     };
     let actual = hash_model(model, &hash_opts)?;
-    let diff = actual.diff(&statement.manifest);
+    let mut diff = actual.diff(&statement.manifest);
+    if opts.ignore_unsigned_files {
+        diff.extra.clear();
+    }
     if !diff.is_empty() {
         return Err(Error::ModelMismatch(diff));
     }

@@ -201,6 +201,9 @@ pub enum VerifyMethod {
         signature: PathBuf,
         #[command(flatten)]
         paths: PathArgs,
+        /// Accept files the signature does not cover (signed files must still match).
+        #[arg(long = "ignore-unsigned-files", alias = "ignore_unsigned_files")]
+        ignore_unsigned_files: bool,
     },
 }
 
@@ -312,8 +315,15 @@ pub fn run(command: ModelCommand) -> Result<()> {
                     public_key,
                     signature,
                     paths,
+                    ignore_unsigned_files,
                 },
-        } => verify(&model, &public_key, &signature, &paths),
+        } => verify(
+            &model,
+            &public_key,
+            &signature,
+            &paths,
+            ignore_unsigned_files,
+        ),
         ModelCommand::Keygen {
             curve,
             out,
@@ -667,7 +677,13 @@ fn sign(
     Ok(())
 }
 
-fn verify(model: &Path, public_key: &Path, signature: &Path, paths: &PathArgs) -> Result<()> {
+fn verify(
+    model: &Path,
+    public_key: &Path,
+    signature: &Path,
+    paths: &PathArgs,
+    ignore_unsigned_files: bool,
+) -> Result<()> {
     let key = ModelPublicKey::from_pem_file(public_key)?;
     let bundle = read_bundle(signature)?;
     let opts = VerifyOptions {
@@ -675,6 +691,7 @@ fn verify(model: &Path, public_key: &Path, signature: &Path, paths: &PathArgs) -
         ignore_paths: paths.relative_ignores(model, signature),
         ignore_git_paths: !paths.no_ignore_git_paths,
         threads: None,
+        ignore_unsigned_files,
     };
     let verified =
         portcullis_integrity::verify_model(model, &bundle, &key, &opts).with_context(|| {

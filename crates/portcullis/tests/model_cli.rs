@@ -93,9 +93,29 @@ fn sign_and_verify_with_tamper_cases() {
     write(d, "m/extra.py", b"import os");
     let err = fails(&verify("signer.key.pub"));
     assert!(err.contains("not signed: extra.py"), "{err}");
+    // Python's --ignore_unsigned_files accepts the extra file, and only that.
+    let lenient = |model: &str| {
+        run(
+            d,
+            &[
+                "model",
+                "verify",
+                "key",
+                model,
+                "--public-key",
+                "signer.key.pub",
+                "--signature",
+                "m/model.sig",
+                "--ignore_unsigned_files",
+            ],
+        )
+    };
+    ok(&lenient("m"));
     std::fs::remove_file(d.join("m/extra.py")).unwrap();
     std::fs::remove_file(d.join("m/config.json")).unwrap();
     let err = fails(&verify("signer.key.pub"));
+    assert!(err.contains("missing: config.json"), "{err}");
+    let err = fails(&lenient("m"));
     assert!(err.contains("missing: config.json"), "{err}");
     // --ignore-paths at verification can leave out an unsigned file.
     write(d, "m/config.json", br#"{"layers":2}"#);
