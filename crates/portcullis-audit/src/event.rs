@@ -8,7 +8,7 @@
 //! | key | JSON type | meaning |
 //! | --- | --- | --- |
 //! | `v` | number | format version, `1` |
-//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed`, `model_changed` |
+//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed`, `model_changed`, `policy_bundle_changed` |
 //! | `time_ms` | number | Unix time, milliseconds |
 //! | `request_id` | string | request id (may be empty for control-plane events) |
 //! | `principal` | string | who acted |
@@ -73,21 +73,24 @@ pub enum EventKind {
     /// A model version in the registry changed state (proposed, approved, activated,
     /// suspended, retired).
     ModelChanged,
+    /// A policy bundle was proposed, approved, activated or rolled back.
+    PolicyBundleChanged,
 }
 
 impl EventKind {
     /// All kinds.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Request,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
         EventKind::PolicyReloaded,
         EventKind::GuardConfigChanged,
         EventKind::ModelChanged,
+        EventKind::PolicyBundleChanged,
     ];
 
     /// The canonical name: `request`, `key_created`, `key_revoked`, `policy_reloaded`,
-    /// `guard_config_changed`, `model_changed`.
+    /// `guard_config_changed`, `model_changed`, `policy_bundle_changed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Request => "request",
@@ -96,6 +99,7 @@ impl EventKind {
             EventKind::PolicyReloaded => "policy_reloaded",
             EventKind::GuardConfigChanged => "guard_config_changed",
             EventKind::ModelChanged => "model_changed",
+            EventKind::PolicyBundleChanged => "policy_bundle_changed",
         }
     }
 

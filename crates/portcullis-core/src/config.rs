@@ -368,6 +368,20 @@ pub struct RawLog {
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     pub dir: Option<String>,
+    /// `dir` (default: the `.cedar` files of `dir`) or `bundle` (the active approved
+    /// policy bundle in the database).
+    pub source: Option<Spanned<String>>,
+}
+
+/// Where the gateway's policies (and, for bundles, optionally its guard configuration)
+/// come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The `.cedar` files of `[policy] dir`; reloaded on SIGHUP.
+    Dir,
+    /// The active policy bundle (`portcullis policy ...`), re-verified against the
+    /// `[integrity]` approvers; picked up within a second of a change.
+    Bundle,
 }
 
 #[derive(Debug, Deserialize)]
@@ -675,6 +689,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub policy_dir: PathBuf,
+    /// Where policies come from.
+    pub policy_source: PolicySource,
     pub upstreams: BTreeMap<String, Upstream>,
     pub models: BTreeMap<String, Model>,
     pub default_limits: LimitSpec,
@@ -746,6 +762,47 @@ fn threshold(
 }
 
 /// `[guards]` and its profiles; a profile starts from `[guards]` and overrides it.
+/// The guard profiles of a policy bundle's `guards.toml` (only `[guards]` and
+/// `[guards.profiles.NAME]`), checked like the main file's, and against the models'
+/// profile names: a bundle cannot leave a model without its profile. Errors name
+/// `name` (e.g. `bundle v3/guards.toml`) and the line.
+pub fn parse_guards_toml(
+    name: &Path,
+    text: &str,
+    models: &BTreeMap<String, Model>,
+) -> Result<BTreeMap<String, GuardSettings>, ConfigError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GuardsOnly {
+        #[serde(default)]
+        guards: RawGuards,
+    }
+    let raw: GuardsOnly = toml::from_str(text).map_err(|e| {
+        ConfigError::at_offset(
+            name,
+            text,
+            e.span().map_or(0, |s| s.start),
+            e.message().trim(),
+        )
+    })?;
+    let at = |span: std::ops::Range<usize>, reason: String| {
+        ConfigError::at_offset(name, text, span.start, reason)
+    };
+    let profiles = guard_profiles(&raw.guards, &at)?;
+    for m in models.values() {
+        if !profiles.contains_key(&m.guards) {
+            return Err(ConfigError::whole(
+                name,
+                format!(
+                    "model `{}` uses guard profile `{}`, which this file does not define",
+                    m.name, m.guards
+                ),
+            ));
+        }
+    }
+    Ok(profiles)
+}
+
 fn guard_profiles(
     raw: &RawGuards,
     at: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
@@ -929,6 +986,29 @@ impl Config {
         };
         let log_level = raw.log.level.unwrap_or_else(|| "info".into());
         let policy_dir = resolve(raw.policy.dir.as_deref().unwrap_or("policies"));
+        let policy_source = match raw
+            .policy
+            .source
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span()))
+        {
+            None | Some(("dir", _)) => PolicySource::Dir,
+            Some(("bundle", span)) => {
+                if raw.integrity.is_none() {
+                    return Err(at(
+                        span,
+                        "policy.source = \"bundle\" needs an [integrity] section (the approvers a bundle's approvals are checked against)".into(),
+                    ));
+                }
+                PolicySource::Bundle
+            }
+            Some((other, span)) => {
+                return Err(at(
+                    span,
+                    format!("unknown policy source `{other}` (expected `dir` or `bundle`)"),
+                ))
+            }
+        };
 
         for name in raw.dangerous.plaintext_credentials.keys() {
             if !raw.upstreams.contains_key(name) {
@@ -1466,6 +1546,7 @@ impl Config {
             log_format,
             log_level,
             policy_dir,
+            policy_source,
             upstreams,
             models,
             default_limits: raw.limits.default.unwrap_or_default(),
@@ -1642,6 +1723,33 @@ mod tests {
         for (text, line, reason) in cases {
             let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
             assert_eq!(err.line, line, "{err}");
+            assert!(err.reason.contains(reason), "{err}");
+        }
+        // Policy bundles need [integrity]; unknown sources are named.
+        let plain = "[upstreams.local]\nkind = \"mock\"\n[models.a]\nupstream = \"local\"\n";
+        let c = Config::parse(
+            Path::new("c.toml"),
+            &format!(
+                "[policy]\nsource = \"bundle\"\n{}{}",
+                plain,
+                &ok[base.len()..]
+            ),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.policy_source, PolicySource::Bundle);
+        for (text, reason) in [
+            (
+                format!("[policy]\nsource = \"bundle\"\n{plain}"),
+                "needs an [integrity] section",
+            ),
+            (
+                format!("[policy]\nsource = \"git\"\n{plain}"),
+                "unknown policy source `git`",
+            ),
+        ] {
+            let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+            assert_eq!(err.line, 2, "{err}");
             assert!(err.reason.contains(reason), "{err}");
         }
     }

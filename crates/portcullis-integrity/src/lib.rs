@@ -15,6 +15,7 @@ pub mod dsse;
 mod error;
 pub mod keys;
 pub mod manifest;
+pub mod policy_bundle;
 pub mod registry;
 pub mod signing;
 

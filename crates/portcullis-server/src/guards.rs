@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use portcullis_core::config::Config;
+use portcullis_core::config::{Config, GuardSettings};
 use portcullis_core::policy::GuardFacts;
 use portcullis_guard::guard::{InputVerdict, OutputScanner};
 use portcullis_guard::output::Canary;
@@ -32,13 +32,25 @@ pub struct GuardEngine {
 impl GuardEngine {
     /// Builds the engines when any profile is enabled; `None` when every one is off.
     pub fn new(config: &Config) -> Result<Option<Self>, String> {
-        if !config.guard_profiles.values().any(|p| p.enabled) {
+        Self::from_profiles(&config.guard_profiles, None)
+    }
+
+    /// Like [`GuardEngine::new`] over `profiles` (e.g. a policy bundle's), reusing
+    /// `engines` when given: building them compiles every pattern.
+    pub fn from_profiles(
+        profiles: &BTreeMap<String, GuardSettings>,
+        engines: Option<Arc<Guards>>,
+    ) -> Result<Option<Self>, String> {
+        if !profiles.values().any(|p| p.enabled) {
             return Ok(None);
         }
-        let guards = Guards::new().map_err(|e| format!("guards: {e}"))?;
+        let guards = match engines {
+            Some(g) => g,
+            None => Arc::new(Guards::new().map_err(|e| format!("guards: {e}"))?),
+        };
         let defaults = guards.injection().thresholds();
         let mut policies = HashMap::new();
-        for (name, s) in &config.guard_profiles {
+        for (name, s) in profiles {
             if !s.enabled {
                 tracing::warn!(profile = %name, "guard profile is disabled: models using it are not guarded");
                 policies.insert(name.clone(), None);
@@ -61,17 +73,18 @@ impl GuardEngine {
             p.canary = s.canary;
             policies.insert(name.clone(), Some(Arc::new(p)));
         }
-        Ok(Some(Self {
-            guards: Arc::new(guards),
-            policies,
-        }))
+        Ok(Some(Self { guards, policies }))
     }
 
     /// The effective guard configuration as canonical text, one line per item: the
     /// shipped classifier's digest, every profile's actions, thresholds, link hosts and
     /// canary setting (defaults resolved), and each model's profile. Two gateways with
     /// the same text enforce the same guards; the audit log records its digest.
-    pub fn describe(engine: Option<&GuardEngine>, config: &Config) -> String {
+    pub fn describe(
+        engine: Option<&GuardEngine>,
+        profiles: &BTreeMap<String, GuardSettings>,
+        config: &Config,
+    ) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(
@@ -79,7 +92,7 @@ impl GuardEngine {
             "classifier sha256:{}",
             hex::encode(portcullis_guard::injection::embedded_model_sha256())
         );
-        for name in config.guard_profiles.keys() {
+        for name in profiles.keys() {
             let Some(p) = engine.and_then(|e| e.policy(name)) else {
                 let _ = writeln!(out, "profile {name}: off");
                 continue;

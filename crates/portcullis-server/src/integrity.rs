@@ -107,18 +107,23 @@ struct Checker {
     models: BTreeMap<String, (String, String)>,
 }
 
+/// The approver set and k of `[integrity]` (errors name the file).
+pub fn approval_policy(ic: &IntegrityConfig) -> Result<ApprovalPolicy, String> {
+    let text = std::fs::read_to_string(&ic.approvers_file).map_err(|e| {
+        format!(
+            "integrity.approvers_file {}: {e}",
+            ic.approvers_file.display()
+        )
+    })?;
+    let approvers = ApprovalPolicy::parse_approvers(&text)
+        .map_err(|e| format!("{}: {e}", ic.approvers_file.display()))?;
+    ApprovalPolicy::new(approvers, ic.threshold)
+        .map_err(|e| format!("{}: {e}", ic.approvers_file.display()))
+}
+
 impl Checker {
     fn new(ic: &IntegrityConfig, config: &Config, db: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(&ic.approvers_file).map_err(|e| {
-            format!(
-                "integrity.approvers_file {}: {e}",
-                ic.approvers_file.display()
-            )
-        })?;
-        let approvers = ApprovalPolicy::parse_approvers(&text)
-            .map_err(|e| format!("{}: {e}", ic.approvers_file.display()))?;
-        let policy = ApprovalPolicy::new(approvers, ic.threshold)
-            .map_err(|e| format!("{}: {e}", ic.approvers_file.display()))?;
+        let policy = approval_policy(ic)?;
         let signers = ic
             .trusted_signers
             .iter()

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod audit;
 pub mod authn;
+pub mod bundles;
 pub mod decisions;
 pub mod error;
 pub mod guards;
@@ -52,6 +53,11 @@ use tokio::net::TcpListener;
 use crate::listener::ConnLimits;
 use crate::metrics::Metrics;
 use crate::state::{unix_now, AppState};
+
+/// How often the active policy bundle is checked for a change.
+const BUNDLE_POLL: Duration = Duration::from_secs(1);
+/// Every this many polls the active bundle is reloaded and re-verified regardless.
+const BUNDLE_REVERIFY_POLLS: u64 = 60;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +94,17 @@ impl Gateway {
     /// Loads policies, builds upstream clients, restores today's budget usage and starts
     /// the decision writer.
     pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
-        let policy = PolicyEngine::load(&config.policy_dir, &config.models)?;
+        let bundles = bundles::open_store(&config).map_err(StartError::Integrity)?;
+        let loaded = match config.policy_source {
+            portcullis_core::config::PolicySource::Dir => bundles::Loaded {
+                engine: PolicyEngine::load(&config.policy_dir, &config.models)?,
+                guard_profiles: config.guard_profiles.clone(),
+                bundle: None,
+            },
+            portcullis_core::config::PolicySource::Bundle => {
+                bundles::load(&config, bundles.as_ref()).map_err(StartError::Integrity)?
+            }
+        };
         let upstreams = upstream::build_all(&config).map_err(StartError::Upstream)?;
         let limiter = Limiter::new();
         let today = utc_day(unix_now());
@@ -106,7 +122,8 @@ impl Gateway {
             }
         }
         let jwt = authn::JwtVerifier::new(&config.issuers).map_err(StartError::Upstream)?;
-        let guards = guards::GuardEngine::new(&config).map_err(StartError::Upstream)?;
+        let guards = guards::GuardEngine::from_profiles(&loaded.guard_profiles, None)
+            .map_err(StartError::Upstream)?;
         let tls = match &config.tls {
             Some(t) => Some(Arc::new(
                 tls::TlsSwitch::new(t).map_err(StartError::Upstream)?,
@@ -136,9 +153,10 @@ impl Gateway {
             let events = audit::start_events(
                 &*store,
                 unix_now().saturating_mul(1000),
-                audit::policy_target(&policy.digest, policy.len(), policy.files.len()),
+                loaded.audit_target(),
                 audit::guard_config_target(&guards::GuardEngine::describe(
                     guards.as_ref(),
+                    &loaded.guard_profiles,
                     &config,
                 )),
             )
@@ -164,7 +182,12 @@ impl Gateway {
         let state = Arc::new(AppState {
             integrity,
             config,
-            policy: ArcSwap::from_pointee(policy),
+            bundle_version: std::sync::atomic::AtomicU64::new(
+                loaded.bundle.as_ref().map_or(0, |(v, _)| *v),
+            ),
+            bundles,
+            guard_profiles: ArcSwap::from_pointee(loaded.guard_profiles),
+            policy: ArcSwap::from_pointee(loaded.engine),
             store,
             limiter,
             upstreams,
@@ -172,7 +195,7 @@ impl Gateway {
             decisions,
             jwt,
             keys: authn::KeyCache::default(),
-            guards,
+            guards: arc_swap::ArcSwapOption::new(guards.map(Arc::new)),
             tls,
             admin_token,
             audit,
@@ -277,8 +300,37 @@ impl Gateway {
                 }
             })
         });
+        // With policy bundles: pick up a newly activated (or rolled back) bundle.
+        let poller = self.state.bundles.is_some().then(|| {
+            let weak = Arc::downgrade(&self.state);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(BUNDLE_POLL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                for n in 1u64.. {
+                    tick.tick().await;
+                    let Some(state) = weak.upgrade() else { break };
+                    // Now and then the whole bundle is re-verified even if its version
+                    // did not change (an edit in the database is then refused).
+                    let force = n % BUNDLE_REVERIFY_POLLS == 0;
+                    let r = tokio::task::spawn_blocking(move || {
+                        let r = bundles::reload(&state, force);
+                        if r.is_err() {
+                            state.metrics.policy_reload_failures.inc();
+                        }
+                        r
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(Some(t))) => tracing::info!(bundle = %t, "policy bundle loaded"),
+                        Ok(Ok(None)) => {}
+                        Ok(Err(e)) => tracing::error!(error = %e, "policy bundle refused; the previous policies stay in force"),
+                        Err(e) => tracing::error!(error = %e, "policy bundle reload panicked"),
+                    }
+                }
+            })
+        });
         tokio::join!(data_srv, admin_srv, trigger);
-        if let Some(t) = ticker {
+        for t in [ticker, poller].into_iter().flatten() {
             t.abort();
             let _ = t.await;
         }
@@ -322,8 +374,20 @@ pub fn reload_tls(state: &AppState) -> Result<bool, String> {
     }
 }
 
-/// See [`Gateway::reload_policies`].
+/// See [`Gateway::reload_policies`]. With policy bundles, re-reads the active bundle.
 pub fn reload_policies(state: &AppState) -> Result<usize, ConfigError> {
+    if state.bundles.is_some() {
+        return match bundles::reload(state, true) {
+            Ok(_) => Ok(state.policy.load().len()),
+            Err(e) => {
+                state.metrics.policy_reload_failures.inc();
+                Err(ConfigError::whole(
+                    std::path::Path::new("<policy bundle>"),
+                    e,
+                ))
+            }
+        };
+    }
     match PolicyEngine::load(&state.config.policy_dir, &state.config.models) {
         Ok(engine) => {
             let n = engine.len();

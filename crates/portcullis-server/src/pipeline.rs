@@ -421,7 +421,7 @@ fn input_guards(
     model: &Model,
     texts: &mut [&mut String],
 ) -> Option<RequestGuard> {
-    let g = st.guards.as_ref()?.check(&model.guards, texts)?;
+    let g = st.guards.load().as_ref()?.check(&model.guards, texts)?;
     ctx.guard_in = g.verdict.counts.clone();
     ctx.guarded = true;
     Some(g)

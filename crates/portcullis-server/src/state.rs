@@ -40,8 +40,16 @@ pub struct AppState {
     pub jwt: crate::authn::JwtVerifier,
     /// API-key records, revalidated against the store's change marker.
     pub keys: crate::authn::KeyCache,
-    /// Input and output guards; `None` when every guard profile is off.
-    pub guards: Option<crate::guards::GuardEngine>,
+    /// Input and output guards; `None` when every guard profile is off. Replaced whole
+    /// when a policy bundle brings another guard configuration.
+    pub guards: arc_swap::ArcSwapOption<crate::guards::GuardEngine>,
+    /// The guard profiles in force (the main file's, or the active bundle's).
+    pub guard_profiles:
+        ArcSwap<std::collections::BTreeMap<String, portcullis_core::config::GuardSettings>>,
+    /// The policy bundles, when `[policy] source = "bundle"`.
+    pub bundles: Option<parking_lot::Mutex<portcullis_integrity::policy_bundle::BundleStore>>,
+    /// The version of the bundle in force (0: none).
+    pub bundle_version: std::sync::atomic::AtomicU64,
     /// TLS on the data plane, when configured.
     pub tls: Option<Arc<crate::tls::TlsSwitch>>,
     /// The admin API's credential.

@@ -226,6 +226,18 @@ impl TestGateway {
         policies: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Self {
+        Self::start_with_setup(config_body, policies, files, |_| {}).await
+    }
+
+    /// Like [`TestGateway::start_with_files`], running `setup` on the directory (the
+    /// database is `data/portcullis.db` under it) before the gateway starts. A
+    /// `config_body` with its own `[policy]` section replaces the harness's.
+    pub async fn start_with_setup(
+        config_body: &str,
+        policies: &[(&str, &str)],
+        files: &[(&str, &str)],
+        setup: impl FnOnce(&std::path::Path),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -237,11 +249,17 @@ impl TestGateway {
         for (name, text) in policies {
             std::fs::write(pdir.join(name), text).unwrap();
         }
+        let policy = if config_body.contains("[policy]") {
+            ""
+        } else {
+            "[policy]\ndir = \"policies\"\n"
+        };
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:2\"\ntoken_file = \"admin.token\"\n[store]\ndata_dir = \"data\"\n[policy]\ndir = \"policies\"\n{config_body}"
+            "[server]\nlisten = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:2\"\ntoken_file = \"admin.token\"\n[store]\ndata_dir = \"data\"\n{policy}{config_body}"
         );
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, &text).unwrap();
+        setup(dir.path());
         let config = Config::load(&path, &BTreeMap::<String, String>::new()).unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
         let gw = Gateway::new(config, store.clone()).unwrap();

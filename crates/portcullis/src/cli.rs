@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
 use portcullis_audit::{CheckpointVerifier, EventKind, MerkleTree, NoteSigner, NoteVerifier};
 use portcullis_core::config::{Config, LogFormat, ProcessEnv};
 use portcullis_core::identity::{generate_key, validate_principal_name, KeyRecord};
-use portcullis_core::policy::PolicyEngine;
 use portcullis_server::audit;
 use portcullis_server::mock_server::{self, MockOptions};
 use portcullis_server::upstream::read_credential;
@@ -86,10 +85,16 @@ enum Command {
         #[command(subcommand)]
         command: crate::dataset_cmd::DatasetCommand,
     },
-    /// Model integrity: sign and verify model directories (OpenSSF model signing format).
+    /// Model integrity: sign and verify models (OpenSSF model signing format) and the
+    /// model registry (propose, approve k of n, activate, retire, check).
     Model {
         #[command(subcommand)]
         command: crate::model_cmd::ModelCommand,
+    },
+    /// Signed policy bundles: propose, approve (k of n), activate, roll back, diff.
+    Policy {
+        #[command(subcommand)]
+        command: crate::policy_cmd::PolicyCommand,
     },
     /// Print the version.
     Version,
@@ -254,6 +259,7 @@ pub fn main() -> ExitCode {
         Command::Guard { command } => crate::guard_cmd::guard(command),
         Command::Dataset { command } => crate::dataset_cmd::run(command),
         Command::Model { command } => crate::model_cmd::run(command),
+        Command::Policy { command } => crate::policy_cmd::run(command),
         Command::Version => {
             println!("portcullis {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -268,11 +274,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> Result<Config> {
+pub(crate) fn load(path: &Path) -> Result<Config> {
     Config::load(path, &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+pub(crate) fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening store under {}", config.data_dir.display()))?;
     Ok(Arc::new(store))
@@ -292,8 +298,11 @@ fn init_logging(config: &Config) {
 
 fn check(path: &Path) -> Result<()> {
     let config = load(path)?;
-    let engine = PolicyEngine::load(&config.policy_dir, &config.models)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bundles =
+        portcullis_server::bundles::open_store(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let engine = portcullis_server::bundles::load(&config, bundles.as_ref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .engine;
     for u in config.upstreams.values() {
         read_credential(&u.credential)
             .map_err(|e| anyhow::anyhow!("{}: upstream `{}`: {e}", path.display(), u.name))?;
@@ -474,7 +483,7 @@ fn keys(cmd: KeysCommand) -> Result<()> {
 
 /// Appends a control-plane event when the audit log is configured. The actor is the OS
 /// user running the command.
-fn audit_control(
+pub(crate) fn audit_control(
     config: &Config,
     store: &dyn Store,
     kind: EventKind,

@@ -5,6 +5,7 @@ mod cli;
 mod dataset_cmd;
 mod guard_cmd;
 mod model_cmd;
+mod policy_cmd;
 
 // mimalloc: the request path allocates many small, short-lived objects (headers, JSON,
 // Cedar values) across threads, where it measurably beats the system allocator.

@@ -362,6 +362,7 @@ pub fn run(command: ModelCommand) -> Result<()> {
             let mut reg = open_registry(&db)?;
             let keys = read_public_keys(&public_keys)?;
             reg.activate(&name, &version, &policy.load()?, &keys, &by, now())?;
+            record_change(&db, "model.activate", &format!("{name}@{version} by {by}"))?;
             println!("{name}@{version} is active");
             Ok(())
         }
@@ -373,6 +374,11 @@ pub fn run(command: ModelCommand) -> Result<()> {
             db,
         } => {
             open_registry(&db)?.retire(&name, &version, &by, &reason, now())?;
+            record_change(
+                &db,
+                "model.retire",
+                &format!("{name}@{version} by {by}: {reason}"),
+            )?;
             println!("{name}@{version} is retired");
             Ok(())
         }
@@ -403,6 +409,26 @@ fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Appends a registry change to the audit log, when the registry was named by a
+/// configuration with `[audit]` (with `--db` alone there is no log to write to).
+fn record_change(db: &DbArgs, action: &str, target: &str) -> Result<()> {
+    let Some(path) = &db.config else {
+        return Ok(());
+    };
+    let config = crate::cli::load(path)?;
+    if config.audit.is_none() {
+        return Ok(());
+    }
+    let store = crate::cli::open_store(&config)?;
+    crate::cli::audit_control(
+        &config,
+        &*store,
+        portcullis_audit::EventKind::ModelChanged,
+        action,
+        target,
+    )
 }
 
 fn open_registry(db: &DbArgs) -> Result<Registry<SqliteRegistryStore>> {
@@ -491,6 +517,11 @@ fn propose(name: &str, version: &str, what: &ProposeArgs, db: &DbArgs) -> Result
         version: version.into(),
     };
     let digest = open_registry(db)?.propose(&record)?;
+    record_change(
+        db,
+        "model.propose",
+        &format!("{name}@{version} sha256:{digest}"),
+    )?;
     println!("{name}@{version} proposed (record sha256 {digest}); it needs approvals");
     Ok(())
 }
@@ -519,6 +550,15 @@ fn approve(
     };
     let view = reg.get(name, version)?;
     let have = reg.valid_approvers(&view, &policy);
+    record_change(
+        db,
+        "model.approve",
+        &format!(
+            "{name}@{version} sha256:{} approvals {}: {state}",
+            view.digest,
+            have.join(",")
+        ),
+    )?;
     println!(
         "{name}@{version}: {} of {} approvals ({}); state {state}",
         have.len(),
@@ -559,6 +599,7 @@ fn check(public_keys: &[PathBuf], policy: &PolicyArgs, db: &DbArgs) -> Result<()
             Ok(detail) => println!("ok        {id}: {detail}"),
             Err(reason) => {
                 failed += 1;
+                record_change(db, "model.suspend", &format!("{id}: {reason}"))?;
                 println!("SUSPENDED {id}: {reason}");
             }
         }

@@ -180,7 +180,14 @@ fn serve_stops_promptly_on_sigterm_and_keeps_records() {
         key.trim(),
         body.len()
     );
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The demo key is written just before the listener binds: retry briefly.
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if start.elapsed() > std::time::Duration::from_secs(10) => panic!("{e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
     std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
     let mut resp = String::new();
     std::io::Read::read_to_string(&mut s, &mut resp).unwrap();

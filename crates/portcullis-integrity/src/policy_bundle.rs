@@ -1,0 +1,694 @@
+//! Signed policy bundles: the Cedar policies (and optionally the guard configuration,
+//! `guards.toml`) the gateway enforces, as numbered versions that need k distinct
+//! approvals before they can be activated.
+//!
+//! - A [`PolicyBundle`] is immutable once proposed. Its canonical JSON (fields in
+//!   declared order, files sorted by name, serde_json escaping) is what approvers sign
+//!   and what [`PolicyBundle::digest`] hashes; the store keeps that exact text and every
+//!   read re-parses and re-serializes it, so an edited row is refused.
+//! - An approval is a C2SP signed note (the audit log's Ed25519 key format, made with
+//!   `portcullis audit keygen`) over [`approval_text`], which embeds the whole bundle: an
+//!   approval of another version or of edited policies does not verify.
+//! - Activation needs k distinct approvers of the [`ApprovalPolicy`] in force *at
+//!   activation*, re-verified then (a removed approver's approvals no longer count).
+//!   The previously active version stays approved, so [`BundleStore::rollback`] to any
+//!   earlier approved version is one call. The gateway re-verifies the active bundle's
+//!   approvals itself before it loads it.
+//!
+//! Stored in the gateway's database in tables of its own (`policy_bundle*`), created
+//! with `CREATE TABLE IF NOT EXISTS`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use portcullis_audit::{NoteSigner, SignedNote};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::registry::ApprovalPolicy;
+
+/// The file of a bundle that holds the guard configuration (`[guards]` sections).
+pub const GUARDS_FILE: &str = "guards.toml";
+
+/// Largest bundle accepted (all files together).
+const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
+
+const APPROVAL_HEADER: &str = "portcullis policy bundle approval v1";
+
+/// What went wrong, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Reading the bundle's directory failed.
+    #[error("{path}: {reason}")]
+    Files {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No such version.
+    #[error("policy bundle version {0} does not exist")]
+    NotFound(u64),
+    /// A stored bundle does not match its digest or is not canonical.
+    #[error("policy bundle version {0} was altered in the database (its stored text does not match its digest)")]
+    Tampered(u64),
+    /// An approval that does not verify, or not by a configured approver.
+    #[error("approval refused for version {version}: {reason}")]
+    BadApproval {
+        /// The version.
+        version: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The same approver approved twice.
+    #[error("{approver} has already approved version {version}")]
+    DuplicateApprover {
+        /// Who.
+        approver: String,
+        /// The version.
+        version: u64,
+    },
+    /// Not enough valid approvals.
+    #[error("version {version} has {have} of the {need} approvals it needs")]
+    NotApproved {
+        /// The version.
+        version: u64,
+        /// Valid approvals.
+        have: usize,
+        /// k.
+        need: usize,
+    },
+    /// The operation does not apply in the version's state.
+    #[error("version {version} is {state}: cannot {action}")]
+    BadState {
+        /// The version.
+        version: u64,
+        /// Its state.
+        state: String,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// No earlier approved version to roll back to.
+    #[error("no earlier approved version to roll back to")]
+    NoRollbackTarget,
+    /// The database.
+    #[error("policy bundle store: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// One file of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleFile {
+    /// File name (no directories): `*.cedar` or [`GUARDS_FILE`].
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// A proposed set of policies (and guard configuration). Field order is the canonical
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBundle {
+    /// The files, sorted by name.
+    pub files: Vec<BundleFile>,
+    /// Why (free text, e.g. a change ticket).
+    pub note: String,
+    /// Unix seconds.
+    pub proposed_at: i64,
+    /// Who proposed it.
+    pub proposed_by: String,
+    /// The version number, assigned at proposal (1, 2, ...).
+    pub version: u64,
+}
+
+impl PolicyBundle {
+    /// Reads `*.cedar` and `guards.toml` from `dir` (other files are ignored).
+    pub fn from_dir(
+        dir: &Path,
+        version: u64,
+        proposed_by: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Self, BundleError> {
+        let err = |path: &Path, reason: String| BundleError::Files {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut files = Vec::new();
+        let mut total = 0usize;
+        let entries = std::fs::read_dir(dir).map_err(|e| err(dir, e.to_string()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| err(dir, e.to_string()))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !(name.ends_with(".cedar") || name == GUARDS_FILE) || !path.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e.to_string()))?;
+            total += text.len();
+            if total > MAX_BUNDLE_BYTES {
+                return Err(err(
+                    dir,
+                    format!("bundle larger than {MAX_BUNDLE_BYTES} bytes"),
+                ));
+            }
+            files.push(BundleFile {
+                name: name.to_string(),
+                text,
+            });
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        if !files.iter().any(|f| f.name.ends_with(".cedar")) {
+            return Err(err(dir, "no .cedar policy files".into()));
+        }
+        Ok(Self {
+            files,
+            note: note.into(),
+            proposed_at: now,
+            proposed_by: proposed_by.into(),
+            version,
+        })
+    }
+
+    /// The canonical JSON.
+    pub fn canonical_json(&self) -> String {
+        // Strings and integers only: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of the canonical JSON, hex.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_json().as_bytes()))
+    }
+
+    /// Parses canonical JSON; anything that does not re-serialize to the same bytes (or
+    /// has unsorted files) is refused.
+    fn from_canonical(text: &str, version: u64) -> Result<Self, BundleError> {
+        let b: Self = serde_json::from_str(text).map_err(|_| BundleError::Tampered(version))?;
+        let sorted = b.files.windows(2).all(|w| w[0].name < w[1].name);
+        if b.canonical_json() != text || !sorted || b.version != version {
+            return Err(BundleError::Tampered(version));
+        }
+        Ok(b)
+    }
+
+    /// The policy files as `(name, text)`, for the policy engine.
+    pub fn policies(&self) -> Vec<(PathBuf, String)> {
+        self.files
+            .iter()
+            .filter(|f| f.name.ends_with(".cedar"))
+            .map(|f| (PathBuf::from(&f.name), f.text.clone()))
+            .collect()
+    }
+
+    /// The guard configuration, when the bundle has one.
+    pub fn guards_toml(&self) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|f| f.name == GUARDS_FILE)
+            .map(|f| f.text.as_str())
+    }
+}
+
+/// The exact text an approver signs for `bundle`.
+pub fn approval_text(bundle: &PolicyBundle) -> String {
+    format!("{APPROVAL_HEADER}\n{}\n", bundle.canonical_json())
+}
+
+/// A bundle's life-cycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleState {
+    /// Waiting for approvals.
+    Proposed,
+    /// Has k approvals (or was active before): can be activated.
+    Approved,
+    /// What the gateway enforces.
+    Active,
+}
+
+impl BundleState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleState::Proposed => "proposed",
+            BundleState::Approved => "approved",
+            BundleState::Active => "active",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Proposed, Self::Approved, Self::Active]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A stored version.
+#[derive(Debug, Clone)]
+pub struct StoredBundle {
+    /// The bundle (digest re-checked on load).
+    pub bundle: PolicyBundle,
+    /// Its digest.
+    pub digest: String,
+    /// State.
+    pub state: BundleState,
+    /// Approvals on file: `(approver, signed note)`; verify with
+    /// [`BundleStore::valid_approvers`].
+    pub approvals: Vec<(String, String)>,
+}
+
+/// The bundles in the gateway's database.
+pub struct BundleStore {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for BundleStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleStore").finish_non_exhaustive()
+    }
+}
+
+impl BundleStore {
+    /// Opens the database file and creates the tables if needed.
+    pub fn open(path: &Path) -> Result<Self, BundleError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS policy_bundles (
+                version    INTEGER PRIMARY KEY,
+                bundle     TEXT NOT NULL,
+                digest     TEXT NOT NULL,
+                state      TEXT NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX IF NOT EXISTS policy_bundles_one_active
+                ON policy_bundles (state) WHERE state = 'active';
+            CREATE TABLE IF NOT EXISTS policy_bundle_approvals (
+                version     INTEGER NOT NULL,
+                approver    TEXT NOT NULL,
+                note        TEXT NOT NULL,
+                approved_at INTEGER NOT NULL,
+                PRIMARY KEY (version, approver)
+            );",
+        )?;
+        Ok(Self { conn })
+    }
+
+    /// The underlying connection (tests).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Stores the policies of `dir` as the next version; returns it.
+    pub fn propose(
+        &mut self,
+        dir: &Path,
+        proposed_by: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<StoredBundle, BundleError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last: Option<i64> =
+            tx.query_row("SELECT MAX(version) FROM policy_bundles", [], |r| r.get(0))?;
+        let version = last.map_or(1, |v| v.max(0) as u64 + 1);
+        let bundle = PolicyBundle::from_dir(dir, version, proposed_by, note, now)?;
+        let digest = bundle.digest();
+        tx.execute(
+            "INSERT INTO policy_bundles (version, bundle, digest, state, updated_at) VALUES (?1, ?2, ?3, 'proposed', ?4)",
+            params![version as i64, bundle.canonical_json(), digest, now],
+        )?;
+        tx.commit()?;
+        Ok(StoredBundle {
+            bundle,
+            digest,
+            state: BundleState::Proposed,
+            approvals: Vec::new(),
+        })
+    }
+
+    /// Loads a version, checking its digest.
+    pub fn get(&self, version: u64) -> Result<StoredBundle, BundleError> {
+        let row: Option<(String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT bundle, digest, state FROM policy_bundles WHERE version = ?1",
+                [version as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (text, digest, state) = row.ok_or(BundleError::NotFound(version))?;
+        let bundle = PolicyBundle::from_canonical(&text, version)?;
+        let state = BundleState::parse(&state).ok_or(BundleError::Tampered(version))?;
+        if bundle.digest() != digest {
+            return Err(BundleError::Tampered(version));
+        }
+        let mut st = self.conn.prepare(
+            "SELECT approver, note FROM policy_bundle_approvals WHERE version = ?1 ORDER BY approved_at, approver",
+        )?;
+        let approvals = st
+            .query_map([version as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<(String, String)>, _>>()?;
+        Ok(StoredBundle {
+            bundle,
+            digest,
+            state,
+            approvals,
+        })
+    }
+
+    /// All versions, oldest first: `(version, state, digest)` without re-checking.
+    pub fn list(&self) -> Result<Vec<(u64, String, String)>, BundleError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT version, state, digest FROM policy_bundles ORDER BY version")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The active version's number, if any (cheap: for polling).
+    pub fn active_version(&self) -> Result<Option<u64>, BundleError> {
+        let v: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT version FROM policy_bundles WHERE state = 'active'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.map(|v| v.max(0) as u64))
+    }
+
+    /// The approvers whose approvals of `b` verify under `policy` (distinct names).
+    pub fn valid_approvers(b: &StoredBundle, policy: &ApprovalPolicy) -> Vec<String> {
+        let mut ok = BTreeSet::new();
+        for (_, note) in &b.approvals {
+            if let Ok(name) = check_note(&b.bundle, note, policy) {
+                ok.insert(name);
+            }
+        }
+        ok.into_iter().collect()
+    }
+
+    /// Signs and records an approval with `signer`.
+    pub fn approve(
+        &mut self,
+        version: u64,
+        signer: &NoteSigner,
+        policy: &ApprovalPolicy,
+        now: i64,
+    ) -> Result<BundleState, BundleError> {
+        let b = self.get(version)?;
+        let note =
+            signer
+                .sign(&approval_text(&b.bundle))
+                .map_err(|e| BundleError::BadApproval {
+                    version,
+                    reason: e.to_string(),
+                })?;
+        self.submit_approval(version, &note, policy, now)
+    }
+
+    /// Records an approval made elsewhere (a signed note over [`approval_text`]).
+    /// Returns the state afterwards (approved once k distinct approvals verify).
+    pub fn submit_approval(
+        &mut self,
+        version: u64,
+        note: &str,
+        policy: &ApprovalPolicy,
+        now: i64,
+    ) -> Result<BundleState, BundleError> {
+        let b = self.get(version)?;
+        if b.state != BundleState::Proposed {
+            return Err(BundleError::BadState {
+                version,
+                state: b.state.as_str().into(),
+                action: "approve (only proposed versions take approvals)",
+            });
+        }
+        let approver = check_note(&b.bundle, note, policy)
+            .map_err(|reason| BundleError::BadApproval { version, reason })?;
+        if b.approvals.iter().any(|(a, _)| *a == approver) {
+            return Err(BundleError::DuplicateApprover { approver, version });
+        }
+        self.conn.execute(
+            "INSERT INTO policy_bundle_approvals (version, approver, note, approved_at) VALUES (?1, ?2, ?3, ?4)",
+            params![version as i64, approver, note, now],
+        )?;
+        let b = self.get(version)?;
+        if Self::valid_approvers(&b, policy).len() >= policy.threshold() {
+            self.set_state(version, BundleState::Approved, now)?;
+            return Ok(BundleState::Approved);
+        }
+        Ok(BundleState::Proposed)
+    }
+
+    fn set_state(&self, version: u64, state: BundleState, now: i64) -> Result<(), BundleError> {
+        self.conn.execute(
+            "UPDATE policy_bundles SET state = ?1, updated_at = ?2 WHERE version = ?3",
+            params![state.as_str(), now, version as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Makes `version` the active bundle (the previous one stays approved). Its
+    /// approvals are re-verified under `policy` first.
+    pub fn activate(
+        &mut self,
+        version: u64,
+        policy: &ApprovalPolicy,
+        now: i64,
+    ) -> Result<StoredBundle, BundleError> {
+        let b = self.get(version)?;
+        if b.state != BundleState::Approved {
+            return Err(BundleError::BadState {
+                version,
+                state: b.state.as_str().into(),
+                action: "activate (only approved versions can be activated)",
+            });
+        }
+        let have = Self::valid_approvers(&b, policy).len();
+        if have < policy.threshold() {
+            return Err(BundleError::NotApproved {
+                version,
+                have,
+                need: policy.threshold(),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE policy_bundles SET state = 'approved', updated_at = ?1 WHERE state = 'active'",
+            [now],
+        )?;
+        tx.execute(
+            "UPDATE policy_bundles SET state = 'active', updated_at = ?1 WHERE version = ?2",
+            params![now, version as i64],
+        )?;
+        tx.commit()?;
+        self.get(version)
+    }
+
+    /// Activates `to`, or else the newest approved version older than the active one.
+    pub fn rollback(
+        &mut self,
+        to: Option<u64>,
+        policy: &ApprovalPolicy,
+        now: i64,
+    ) -> Result<StoredBundle, BundleError> {
+        let target = match to {
+            Some(v) => v,
+            None => {
+                let active = self.active_version()?.unwrap_or(u64::MAX);
+                self.list()?
+                    .into_iter()
+                    .filter(|(v, s, _)| *v < active && s == BundleState::Approved.as_str())
+                    .map(|(v, _, _)| v)
+                    .max()
+                    .ok_or(BundleError::NoRollbackTarget)?
+            }
+        };
+        self.activate(target, policy, now)
+    }
+}
+
+/// The approver whose signature on `note` verifies over the approval text of `bundle`.
+fn check_note(
+    bundle: &PolicyBundle,
+    note: &str,
+    policy: &ApprovalPolicy,
+) -> Result<String, String> {
+    let parsed = SignedNote::parse(note).map_err(|e| format!("not a signed note: {e}"))?;
+    if parsed.text() != approval_text(bundle) {
+        return Err("the note approves other content (another version, or edited policies)".into());
+    }
+    for v in policy.approvers() {
+        if parsed.verify(v).is_ok() {
+            return Ok(v.name().to_string());
+        }
+    }
+    Err("no signature by a configured approver verifies".into())
+}
+
+/// A unified diff of two bundles, file by file (`---`/`+++` headers name the versions).
+pub fn diff(a: &PolicyBundle, b: &PolicyBundle) -> String {
+    let names: BTreeSet<&str> = a
+        .files
+        .iter()
+        .chain(&b.files)
+        .map(|f| f.name.as_str())
+        .collect();
+    let text_of = |bundle: &PolicyBundle, name: &str| {
+        bundle
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.text.clone())
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    for name in names {
+        let (x, y) = (text_of(a, name), text_of(b, name));
+        if x == y {
+            continue;
+        }
+        let d = similar::TextDiff::from_lines(&x, &y);
+        out.push_str(
+            &d.unified_diff()
+                .header(
+                    &format!("v{}/{name}", a.version),
+                    &format!("v{}/{name}", b.version),
+                )
+                .to_string(),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn setup() -> (
+        tempfile::TempDir,
+        BundleStore,
+        [NoteSigner; 3],
+        ApprovalPolicy,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BundleStore::open(&dir.path().join("p.db")).unwrap();
+        let signers = ["alice", "bob", "carol"].map(|n| NoteSigner::generate(n).unwrap());
+        let policy =
+            ApprovalPolicy::new(signers.iter().map(NoteSigner::verifier).collect(), 2).unwrap();
+        (dir, store, signers, policy)
+    }
+
+    fn policies(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join(format!("pol-{}", rand::random::<u32>()));
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("main.cedar"), text).unwrap();
+        std::fs::write(p.join("README"), "ignored").unwrap();
+        p
+    }
+
+    #[test]
+    fn k_of_n_activation_rollback_and_refusals() {
+        let (dir, mut s, [alice, bob, carol], policy) = setup();
+        let p1 = policies(dir.path(), "permit (principal, action, resource);\n");
+        let v1 = s.propose(&p1, "ops", "first", 10).unwrap();
+        assert_eq!(v1.bundle.version, 1);
+        assert_eq!(v1.bundle.files.len(), 1, "only .cedar and guards.toml");
+        // Not approved: cannot activate.
+        assert!(matches!(
+            s.activate(1, &policy, 11),
+            Err(BundleError::BadState { .. })
+        ));
+        assert_eq!(
+            s.approve(1, &alice, &policy, 12).unwrap(),
+            BundleState::Proposed
+        );
+        // The same approver twice.
+        assert!(matches!(
+            s.approve(1, &alice, &policy, 13),
+            Err(BundleError::DuplicateApprover { .. })
+        ));
+        // Someone outside the approver set.
+        let mallory = NoteSigner::generate("mallory").unwrap();
+        assert!(matches!(
+            s.approve(1, &mallory, &policy, 13),
+            Err(BundleError::BadApproval { .. })
+        ));
+        assert_eq!(
+            s.approve(1, &bob, &policy, 14).unwrap(),
+            BundleState::Approved
+        );
+        s.activate(1, &policy, 15).unwrap();
+        assert_eq!(s.active_version().unwrap(), Some(1));
+
+        // Version 2; carol's approval of version 1 replayed on it does not verify.
+        let p2 = policies(dir.path(), "forbid (principal, action, resource);\n");
+        s.propose(&p2, "ops", "lock down", 20).unwrap();
+        let old_note = s.get(1).unwrap().approvals[0].1.clone();
+        let e = s.submit_approval(2, &old_note, &policy, 21).unwrap_err();
+        assert!(e.to_string().contains("approves other content"), "{e}");
+        s.approve(2, &carol, &policy, 22).unwrap();
+        s.approve(2, &bob, &policy, 23).unwrap();
+        s.activate(2, &policy, 24).unwrap();
+        assert_eq!(s.active_version().unwrap(), Some(2));
+        let d = diff(&s.get(1).unwrap().bundle, &s.get(2).unwrap().bundle);
+        assert!(d.contains("-permit") && d.contains("+forbid"), "{d}");
+
+        // Rollback: one call back to version 1 (still approved).
+        let back = s.rollback(None, &policy, 30).unwrap();
+        assert_eq!(back.bundle.version, 1);
+        assert_eq!(s.active_version().unwrap(), Some(1));
+        assert_eq!(s.get(2).unwrap().state, BundleState::Approved);
+
+        // An approver removed from the set: version 2 no longer has k approvals.
+        let reduced = ApprovalPolicy::new(vec![alice.verifier(), carol.verifier()], 2).unwrap();
+        assert!(matches!(
+            s.activate(2, &reduced, 31),
+            Err(BundleError::NotApproved {
+                have: 1,
+                need: 2,
+                ..
+            })
+        ));
+
+        // Edited in the database: refused on read.
+        s.connection()
+            .execute(
+                "UPDATE policy_bundles SET bundle = replace(bundle, 'forbid', 'permit') WHERE version = 2",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(s.get(2), Err(BundleError::Tampered(2))));
+    }
+
+    #[test]
+    fn guards_file_travels_with_the_policies() {
+        let (dir, mut s, _, _) = setup();
+        let p = policies(dir.path(), "permit (principal, action, resource);\n");
+        std::fs::write(p.join(GUARDS_FILE), "[guards]\ncanary = true\n").unwrap();
+        let b = s.propose(&p, "ops", "", 1).unwrap().bundle;
+        assert_eq!(b.guards_toml(), Some("[guards]\ncanary = true\n"));
+        assert_eq!(b.policies().len(), 1);
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(matches!(
+            s.propose(&empty, "ops", "", 2),
+            Err(BundleError::Files { .. })
+        ));
+    }
+}
