@@ -96,6 +96,26 @@ def prepare(args):
     print(f"prepare: {n_i} instruction records, {len(rows)} classification records from {args.split}.jsonl")
 
 
+def make_big(args):
+    """Instruction sets for the speed and memory runs: each record is a benign prompt plus
+    the first sentence of another (so records are distinct, not copies), with a synthetic
+    output."""
+    rows = [json.loads(l) for l in open(os.path.join(DATA, f"{args.split}.jsonl"), encoding="utf-8")]
+    rows = [r for r in rows if r["label"] == "benign"]
+    rnd = random.Random(20261126)
+    for n in args.sizes:
+        path = os.path.join(args.work, f"instruct-{n}.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            for k in range(n):
+                a = rows[k % len(rows)]
+                b = rows[rnd.randrange(len(rows))]
+                extra = re.split(r"(?<=[.!?])\s", b["text"].strip(), maxsplit=1)[0][:200]
+                text = a["text"] + " " + extra
+                out = synthetic_output({"id": f"{a['id']}/{k}", "text": text})
+                f.write(json.dumps({"instruction": text, "input": "", "output": out}, ensure_ascii=False) + "\n")
+        print(f"big: wrote {path} ({os.path.getsize(path) / 1e6:.0f} MB)")
+
+
 def run(cmd, ok=(0,)):
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode not in ok:
@@ -231,7 +251,8 @@ def flip_eval(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=["prepare", "poison", "flip", "all"])
+    ap.add_argument("step", choices=["prepare", "poison", "flip", "big", "all"])
+    ap.add_argument("--sizes", default="50000", help="record counts for `big`")
     ap.add_argument("--work", default="/tmp/portcullis-dataset-eval")
     ap.add_argument("--split", default="train", choices=["train", "dev"],
                     help="prompts split the clean sets come from (never test)")
@@ -242,6 +263,9 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    if args.step == "big":
+        make_big(args)
     if args.step in ("prepare", "all"):
         prepare(args)
     if args.step in ("poison", "all"):

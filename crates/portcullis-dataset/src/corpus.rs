@@ -38,6 +38,9 @@ pub struct CorpusConfig {
     pub min_significance: f32,
     /// Most share of records an n-gram may occur in to count as rare.
     pub max_trigger_share: f32,
+    /// Most share of records a response feature may occur in to be a backdoor target
+    /// (more common ones are boilerplate; labels are always targets).
+    pub max_target_share: f32,
     /// Least estimated Jaccard similarity of inputs to be near-duplicates.
     pub near_dup_jaccard: f32,
     /// Similarity at which inputs count as identical: different answers then conflict
@@ -61,6 +64,7 @@ impl Default for CorpusConfig {
             min_confidence: 0.9,
             min_significance: 10.0,
             max_trigger_share: 0.1,
+            max_target_share: 0.1,
             near_dup_jaccard: 0.7,
             conflict_jaccard: 0.99,
             same_answer_bits: 8,
@@ -184,88 +188,84 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
         .filter_map(|s| s.label.as_ref())
         .map(|l| text::combine(T_LABEL, &[text::hash_bytes(l.as_bytes())]))
         .collect();
-    let max_target = (n as f64 * 0.5) as u32;
+    let max_target = ((n as f32 * cfg.max_target_share) as u32).max(cfg.min_support);
     let frequent = |t: u64| -> bool {
         let c = target_n.get(&t).copied().unwrap_or(0);
         c >= cfg.min_support && (labels.contains(&t) || c <= max_target)
     };
-    // Candidate n-grams: those of records that carry a frequent target.
-    let mut cand: FastMap<u32, u32> = FastMap::default();
-    let mut with_target: Vec<(u32, Vec<u64>)> = Vec::new();
+    // Records per frequent target.
+    let mut by_target: FastMap<u64, Vec<u32>> = FastMap::default();
     for (i, s) in stats.iter().enumerate() {
-        let ts: Vec<u64> = s.targets.iter().copied().filter(|&t| frequent(t)).collect();
-        if !ts.is_empty() {
-            for &g in &s.ngrams {
-                cand.insert(g, 0);
+        for &t in &s.targets {
+            if frequent(t) {
+                by_target.entry(t).or_default().push(i as u32);
             }
-            with_target.push((i as u32, ts));
         }
     }
-    if cand.is_empty() {
+    if by_target.is_empty() {
         return Vec::new();
     }
-    // Document frequency of the candidates over all records.
+    let mut targets: Vec<u64> = by_target.keys().copied().collect();
+    targets.sort_unstable();
+    // Phase A, one target at a time (memory: one target's n-grams): n-grams carried by
+    // at least `min_support` of the target's records.
+    let mut cands: Vec<(u32, u64, u32)> = Vec::new();
+    let mut need_df: FastMap<u32, u32> = FastMap::default();
+    let mut counts: FastMap<u32, u32> = FastMap::default();
+    for &t in &targets {
+        let Some(recs) = by_target.get(&t) else {
+            continue;
+        };
+        counts.clear();
+        for &i in recs {
+            if let Some(s) = stats.get(i as usize) {
+                for &g in &s.ngrams {
+                    *counts.entry(g).or_default() += 1;
+                }
+            }
+        }
+        for (&g, &c) in &counts {
+            if c >= cfg.min_support {
+                cands.push((g, t, c));
+                need_df.insert(g, 0);
+            }
+        }
+    }
+    drop(counts);
+    // Phase B: document frequency of those n-grams over all records.
     for s in stats {
         for g in &s.ngrams {
-            if let Some(c) = cand.get_mut(g) {
+            if let Some(c) = need_df.get_mut(g) {
                 *c += 1;
             }
         }
     }
     let max_df = ((n as f32 * cfg.max_trigger_share) as u32).max(cfg.min_support * 2);
-    let rare = |g: u32| -> Option<u32> {
-        let df = cand.get(&g).copied().unwrap_or(0);
-        (df >= cfg.min_support && df <= max_df).then_some(df)
-    };
-    // Co-occurrence counts first (no record lists: most pairs fail).
-    let mut pairs: FastMap<(u32, u64), u32> = FastMap::default();
-    for (i, ts) in &with_target {
-        let Some(s) = stats.get(*i as usize) else {
-            continue;
-        };
-        for &g in &s.ngrams {
-            if rare(g).is_none() {
-                continue;
-            }
-            for &t in ts {
-                *pairs.entry((g, t)).or_default() += 1;
-            }
-        }
-    }
-    let mut passed: FastMap<(u32, u64), (u32, f32)> = FastMap::default();
-    for (&(g, t), &support) in &pairs {
-        let df = cand.get(&g).copied().unwrap_or(0);
-        if support < cfg.min_support || (support as f32) < cfg.min_confidence * df as f32 {
+    // Phase C: the association test.
+    let mut out = Vec::new();
+    for (g, t, support) in cands {
+        let df = need_df.get(&g).copied().unwrap_or(0);
+        if df > max_df || (support as f32) < cfg.min_confidence * df as f32 {
             continue;
         }
         let p = f64::from(target_n.get(&t).copied().unwrap_or(0)) / n as f64;
         let sig = binom_tail_log10(df, support, p) as f32;
-        if sig >= cfg.min_significance {
-            passed.insert((g, t), (df, sig));
-        }
-    }
-    drop(pairs);
-    let mut recs: FastMap<(u32, u64), Vec<u32>> = FastMap::default();
-    if !passed.is_empty() {
-        for (i, ts) in &with_target {
-            let Some(s) = stats.get(*i as usize) else {
-                continue;
-            };
-            for &g in &s.ngrams {
-                for &t in ts {
-                    if passed.contains_key(&(g, t)) {
-                        recs.entry((g, t)).or_default().push(*i);
-                    }
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for ((g, t), recs) in recs {
-        let Some(&(df, sig)) = passed.get(&(g, t)) else {
+        if sig < cfg.min_significance {
             continue;
-        };
-        let support = recs.len() as u32;
+        }
+        let recs: Vec<u32> = by_target
+            .get(&t)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| {
+                        stats
+                            .get(i as usize)
+                            .is_some_and(|s| s.ngrams.binary_search(&g).is_ok())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         // Near-duplicate inputs are a flood, not a trigger: ask for diverse inputs (the
         // first two MinHash values differ between most records).
         let distinct: FastSet<(u32, u32)> = recs

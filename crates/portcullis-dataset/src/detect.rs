@@ -105,6 +105,7 @@ pub struct RecordDetectors {
     shell: regex::Regex,
     shell_pre: regex::Regex,
     injection_pre: regex::Regex,
+    injection_pre_ci: regex::Regex,
     /// Per rule index: the guards' model weight of the rule for its own head, if strong.
     strong_rules: Vec<Option<f32>>,
     pii_extra: regex::Regex,
@@ -127,15 +128,18 @@ impl RecordDetectors {
         let exfil = ExfilScanner::new(std::iter::empty::<&str>())?;
         // Fetch-and-run: a download piped or substituted into an interpreter.
         let shell = regex::Regex::new(
-            r"(?i)(?:\b(?:curl|wget|fetch)\b[^\n|;]*\|[ \t]*(?:sudo[ \t]+)?(?:ba|z|k|da)?sh\b|\b(?:ba|z)?sh[ \t]+(?:-c[ \t]+)?[\x22']?\$\([ \t]*(?:curl|wget)\b|\b(?:ba|z)?sh[ \t]+<\([ \t]*(?:curl|wget)\b|\b(?:iwr|irm|invoke-webrequest|invoke-restmethod|downloadstring)\b[^\n]*\|[ \t]*(?:iex|invoke-expression)\b|\biex[ \t]*\([ \t]*(?:new-object[ \t]+net\.webclient|iwr|irm)|\bpython[0-9.]*[ \t]+-c[ \t]+[\x22'][^\n]*urlopen[^\n]*exec)",
+            r"(?i)(?:(?-u:\b)(?:curl|wget|fetch)(?-u:\b)[^\n|;]*\|[ \t]*(?:sudo[ \t]+)?(?:ba|z|k|da)?sh(?-u:\b)|(?-u:\b)(?:ba|z)?sh[ \t]+(?:-c[ \t]+)?[\x22']?\$\([ \t]*(?:curl|wget)(?-u:\b)|(?-u:\b)(?:ba|z)?sh[ \t]+<\([ \t]*(?:curl|wget)(?-u:\b)|(?-u:\b)(?:iwr|irm|invoke-webrequest|invoke-restmethod|downloadstring)(?-u:\b)[^\n]*\|[ \t]*(?:iex|invoke-expression)(?-u:\b)|(?-u:\b)iex[ \t]*\([ \t]*(?:new-object[ \t]+net\.webclient|iwr|irm)|(?-u:\b)python[0-9.]*[ \t]+-c[ \t]+[\x22'][^\n]*urlopen[^\n]*exec)",
         )
         .map_err(|e| crate::DatasetError::Config(format!("shell pattern: {e}")))?;
         // The full pattern's lazy DFA is large; this literal set (a single Aho-Corasick
         // scan inside `regex`) gates it, so most texts never reach it.
-        let shell_pre =
-            regex::Regex::new(r"(?i)curl|wget|fetch|iwr|irm|invoke-|downloadstring|iex|urlopen")
-                .map_err(|e| crate::DatasetError::Config(format!("shell prefilter: {e}")))?;
+        let shell_pre = regex::Regex::new(
+            r"(?i)(?-u:\b)(?:curl|wget|fetch|iwr|irm|iex)(?-u:\b)|invoke-|downloadstring|urlopen",
+        )
+        .map_err(|e| crate::DatasetError::Config(format!("shell prefilter: {e}")))?;
         let injection_pre = regex::Regex::new(INJECTION_PREFILTER)
+            .map_err(|e| crate::DatasetError::Config(format!("injection prefilter: {e}")))?;
+        let injection_pre_ci = regex::Regex::new(&format!("(?i){INJECTION_PREFILTER}"))
             .map_err(|e| crate::DatasetError::Config(format!("injection prefilter: {e}")))?;
         // Rules the guards' model itself weighs heavily (at least STRONG_RULE logits for
         // their head). Structural markdown headers are left out: benign documents use them.
@@ -165,6 +169,7 @@ impl RecordDetectors {
             strong_rules,
             pii_extra,
             injection_pre,
+            injection_pre_ci,
             detector: guards.detector().clone(),
             cfg: DetectConfig {
                 person_names,
@@ -393,9 +398,48 @@ impl RecordDetectors {
     /// guards' rules. The guards' full rule set (a large `RegexSet`) and classifier cost
     /// far more per text than the scanner's whole budget, so they run only past this gate.
     fn injection_gate(&self, t: &str) -> bool {
+        // Plain ASCII with nothing the normalizer would decode (no long base64/hex-like
+        // run, no `%` escapes, no leetspeak digits inside words): the case-insensitive
+        // vocabulary scan on the raw text gives the same answer without normalizing.
+        if t.is_ascii() && !needs_normalizing(t.as_bytes()) {
+            return self.injection_pre_ci.is_match(t);
+        }
         let norm = portcullis_guard::normalize::normalize_text(t);
         !norm.segments.is_empty() || self.injection_pre.is_match(&norm.text)
     }
+}
+
+/// Whether ASCII text holds something the guards' normalizer rewrites beyond case: a run
+/// of 16+ base64/hex characters, `%` or `\x` escapes, or a word mixing letters with the
+/// leetspeak digits 0, 1, 3, 4, 5, 7.
+fn needs_normalizing(b: &[u8]) -> bool {
+    let mut run = 0usize;
+    let (mut letters, mut leet) = (false, false);
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'%' || (c == b'\\' && b.get(i + 1) == Some(&b'x')) {
+            return true;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-') {
+            run += 1;
+            if run >= 16 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+        if c.is_ascii_alphabetic() {
+            letters = true;
+        } else if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7') {
+            leet = true;
+        } else {
+            if letters && leet {
+                return true;
+            }
+            letters = false;
+            leet = false;
+        }
+    }
+    letters && leet
 }
 
 /// Literal vocabulary of the guards' injection and jailbreak rules (verbs of instruction
@@ -665,7 +709,8 @@ pub fn stats(rec: &Record) -> Stats {
     let input = rec.input_text();
     let response = rec.response_text();
     let mut toks = Vec::new();
-    text::token_hashes(&input, &mut toks);
+    let mut long_in = Vec::new();
+    text::token_hashes_long(&input, &mut toks, &mut long_in);
     let mut st = Stats {
         input_sig: text::minhash(&toks),
         input_tokens: toks.len().min(u32::MAX as usize) as u32,
@@ -674,7 +719,8 @@ pub fn stats(rec: &Record) -> Stats {
     };
     text::ngrams(&toks, MAX_NGRAMS, &mut st.ngrams);
     let mut rt = Vec::new();
-    text::token_hashes(&response, &mut rt);
+    let mut long_out = Vec::new();
+    text::token_hashes_long(&response, &mut rt, &mut long_out);
     if !rt.is_empty() {
         st.response_sim = text::simhash(&rt);
         st.response_hash = text::combine(T_RESPONSE, &rt);
@@ -709,33 +755,31 @@ pub fn stats(rec: &Record) -> Stats {
     }
     st.targets.sort_unstable();
     st.targets.dedup();
+    // Kept for the whole scan: no spare capacity.
+    st.targets.shrink_to_fit();
+    st.ngrams.shrink_to_fit();
     st.features = features(&input, &response);
-    st.relatedness = relatedness(&input, &response);
+    st.relatedness = if response.is_empty() {
+        1.0
+    } else {
+        overlap(long_in, long_out)
+    };
     st
 }
 
-/// See [`Stats::relatedness`].
-pub fn relatedness(input: &str, response: &str) -> f32 {
-    if response.is_empty() {
+/// Share of the distinct `input` hashes (at most 20 counted) found in `response`.
+fn overlap(mut input: Vec<u64>, mut response: Vec<u64>) -> f32 {
+    input.sort_unstable();
+    input.dedup();
+    if input.is_empty() {
         return 1.0;
     }
-    let words = |t: &str| -> Vec<u64> {
-        let mut v: Vec<u64> = text::tokens(t)
-            .into_iter()
-            .filter(|w| w.chars().count() >= 4)
-            .map(text::token_hash)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let i = words(input);
-    if i.is_empty() {
-        return 1.0;
-    }
-    let r = words(response);
-    let shared = i.iter().filter(|w| r.binary_search(w).is_ok()).count();
-    shared as f32 / i.len().min(20) as f32
+    response.sort_unstable();
+    let shared = input
+        .iter()
+        .filter(|w| response.binary_search(w).is_ok())
+        .count();
+    shared as f32 / input.len().min(20) as f32
 }
 
 /// Script classes for the outlier detector (the record's dominant script).

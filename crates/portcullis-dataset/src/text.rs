@@ -137,6 +137,22 @@ pub fn token_hashes(text: &str, out: &mut Vec<u64>) {
     });
 }
 
+/// Like [`token_hashes`], also collecting the hashes of tokens of 4+ characters (content
+/// words, for the answer-fit measure) into `long`.
+pub fn token_hashes_long(text: &str, out: &mut Vec<u64>, long: &mut Vec<u64>) {
+    out.clear();
+    long.clear();
+    for_each_token(text, |s, e| {
+        if let Some(t) = text.get(s..e) {
+            let h = token_hash(t);
+            out.push(h);
+            if t.len() >= 4 && (t.is_ascii() || t.chars().nth(3).is_some()) {
+                long.push(h);
+            }
+        }
+    });
+}
+
 /// Tokens of `text` as strings (for evidence; not on the hot path).
 pub fn tokens(text: &str) -> Vec<&str> {
     let mut v = Vec::new();
