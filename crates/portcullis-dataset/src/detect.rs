@@ -361,7 +361,7 @@ impl RecordDetectors {
         if !prompt_injected && !weak_payloads.is_empty() {
             for (f, is_response) in rec.fields() {
                 let low = f.text.trim().trim_end_matches(['.', '!']).to_lowercase();
-                if is_response && weak_payloads.iter().any(|p| *p == low) {
+                if is_response && weak_payloads.contains(&low) {
                     prompt_injected = true;
                     payloads.append(&mut weak_payloads);
                     break;
