@@ -161,9 +161,48 @@ impl PolicyBundle {
                 text,
             });
         }
+        Self::from_files(files, version, proposed_by, note, now).map_err(|e| match e {
+            BundleError::Files { reason, .. } => err(dir, reason),
+            other => other,
+        })
+    }
+
+    /// A bundle of files given directly (e.g. over the admin API). Names must be plain
+    /// `*.cedar` file names or [`GUARDS_FILE`], each at most once.
+    pub fn from_files(
+        mut files: Vec<BundleFile>,
+        version: u64,
+        proposed_by: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Self, BundleError> {
+        let err = |reason: String| BundleError::Files {
+            path: PathBuf::from("<bundle>"),
+            reason,
+        };
         files.sort_by(|a, b| a.name.cmp(&b.name));
+        for f in &files {
+            let plain = !f.name.is_empty()
+                && f.name.len() <= 255
+                && !f.name.starts_with('.')
+                && f.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !plain || !(f.name.ends_with(".cedar") || f.name == GUARDS_FILE) {
+                return Err(err(format!(
+                    "file name {:?} must be a plain *.cedar name or {GUARDS_FILE}",
+                    f.name
+                )));
+            }
+        }
+        if files.windows(2).any(|w| w[0].name == w[1].name) {
+            return Err(err("a file name appears twice".into()));
+        }
+        if files.iter().map(|f| f.text.len()).sum::<usize>() > MAX_BUNDLE_BYTES {
+            return Err(err(format!("bundle larger than {MAX_BUNDLE_BYTES} bytes")));
+        }
         if !files.iter().any(|f| f.name.ends_with(".cedar")) {
-            return Err(err(dir, "no .cedar policy files".into()));
+            return Err(err("no .cedar policy files".into()));
         }
         Ok(Self {
             files,
@@ -194,6 +233,13 @@ impl PolicyBundle {
             return Err(BundleError::Tampered(version));
         }
         Ok(b)
+    }
+
+    /// Parses a bundle's canonical JSON as printed by `portcullis policy show --bundle`
+    /// (what an approver reviews and signs offline).
+    pub fn parse_canonical(text: &str) -> Result<Self, BundleError> {
+        let b: Self = serde_json::from_str(text).map_err(|_| BundleError::Tampered(0))?;
+        Self::from_canonical(text, b.version)
     }
 
     /// The policy files as `(name, text)`, for the policy engine.
@@ -311,13 +357,38 @@ impl BundleStore {
         note: &str,
         now: i64,
     ) -> Result<StoredBundle, BundleError> {
+        self.propose_with(
+            |v| PolicyBundle::from_dir(dir, v, proposed_by, note, now),
+            now,
+        )
+    }
+
+    /// Stores `files` as the next version (see [`PolicyBundle::from_files`]).
+    pub fn propose_files(
+        &mut self,
+        files: Vec<BundleFile>,
+        proposed_by: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<StoredBundle, BundleError> {
+        self.propose_with(
+            |v| PolicyBundle::from_files(files, v, proposed_by, note, now),
+            now,
+        )
+    }
+
+    fn propose_with(
+        &mut self,
+        make: impl FnOnce(u64) -> Result<PolicyBundle, BundleError>,
+        now: i64,
+    ) -> Result<StoredBundle, BundleError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let last: Option<i64> =
             tx.query_row("SELECT MAX(version) FROM policy_bundles", [], |r| r.get(0))?;
         let version = last.map_or(1, |v| v.max(0) as u64 + 1);
-        let bundle = PolicyBundle::from_dir(dir, version, proposed_by, note, now)?;
+        let bundle = make(version)?;
         let digest = bundle.digest();
         tx.execute(
             "INSERT INTO policy_bundles (version, bundle, digest, state, updated_at) VALUES (?1, ?2, ?3, 'proposed', ?4)",

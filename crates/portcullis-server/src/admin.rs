@@ -9,6 +9,7 @@
 //! `GET /audit/proof/inclusion?index=N[&size=M]` or `?event_id=ID`,
 //! `GET /audit/proof/consistency?old=A&new=B`, and
 //! `GET /audit/query?principal=P&since=24h&decision=deny&limit=N` (JSON lines).
+//! Change management (model registry, policy bundles): [`crate::admin_changes`].
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/audit/proof/inclusion", get(audit_inclusion))
         .route("/audit/proof/consistency", get(audit_consistency))
         .route("/audit/query", get(audit_query))
+        .merge(crate::admin_changes::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

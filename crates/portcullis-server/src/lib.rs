@@ -17,6 +17,7 @@
 //! - [`mock_server`]: the stand-alone mock upstream used by benchmarks.
 
 pub mod admin;
+pub mod admin_changes;
 pub mod audit;
 pub mod authn;
 pub mod bundles;

@@ -215,3 +215,149 @@ checkpoint_interval = "1h"
         .unwrap()
         .contains("INJECTION=block"));
 }
+
+#[tokio::test]
+async fn bundles_through_the_admin_api() {
+    let s = signers();
+    let approvers: String = s.iter().map(|k| k.verifier().to_vkey() + "\n").collect();
+    let config = r#"
+[policy]
+source = "bundle"
+
+[upstreams.u]
+kind = "mock"
+
+[models.m]
+upstream = "u"
+
+[guards]
+enabled = false
+
+[integrity]
+approvers_file = "approvers.txt"
+trusted_signers = ["signer.pub"]
+"#;
+    let signer_pub =
+        portcullis_integrity::ModelSigningKey::generate(portcullis_integrity::Curve::P256)
+            .unwrap()
+            .public_key()
+            .to_spki_pem();
+    let gw = TestGateway::start_with_setup(
+        config,
+        &[],
+        &[("approvers.txt", &approvers), ("signer.pub", &signer_pub)],
+        |dir| {
+            std::fs::create_dir(dir.join("data")).unwrap();
+            ship(&db_of(dir), &s, &[("main.cedar", PERMIT)]);
+        },
+    )
+    .await;
+    let (_, key) = gw.key("alice", &["team"], None);
+    let http = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", gw.admin_url))
+            .bearer_auth(&gw.admin_token)
+    };
+    // The admin token is required.
+    let r = http
+        .get(format!("{}/policy/bundles", gw.admin_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Propose version 2 over the API; a policy that does not validate is refused.
+    let bad = json!({"files": [{"name": "main.cedar", "text": "permit (principal, action, resource) when { resource.nope };"}], "proposed_by": "ops"});
+    let r = admin(reqwest::Method::POST, "/policy/bundles")
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let prop = json!({"files": [{"name": "main.cedar", "text": FORBID_TEAM}], "note": "CHG-2", "proposed_by": "ops"});
+    let r: Value = admin(reqwest::Method::POST, "/policy/bundles")
+        .json(&prop)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["version"], 2, "the refused proposal was not stored: {r}");
+    let v = r["version"].as_u64().unwrap();
+    let text = r["bundle"].as_str().unwrap().to_string();
+    // Approvers sign the canonical JSON offline and submit notes.
+    let bundle = portcullis_integrity::policy_bundle::PolicyBundle::parse_canonical(&text).unwrap();
+    let note = |k: &NoteSigner| {
+        k.sign(&portcullis_integrity::policy_bundle::approval_text(&bundle))
+            .unwrap()
+    };
+    let path = format!("/policy/bundles/{v}/approvals");
+    let r = admin(reqwest::Method::POST, &path)
+        .body(note(&s[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = admin(reqwest::Method::POST, &path)
+        .body(note(&s[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the same approver twice");
+    let stranger = NoteSigner::generate("mallory").unwrap();
+    let r = admin(reqwest::Method::POST, &path)
+        .body(note(&stranger))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "not an approver");
+    let r = admin(
+        reqwest::Method::POST,
+        &format!("/policy/bundles/{v}/activate"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 409, "one approval is not enough");
+    let r: Value = admin(reqwest::Method::POST, &path)
+        .body(note(&s[2]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "approved", "{r}");
+    let r = admin(
+        reqwest::Method::POST,
+        &format!("/policy/bundles/{v}/activate"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for(&gw, &key, "hello", 403).await;
+    let r: Value = admin(reqwest::Method::GET, &format!("/policy/diff?from=1&to={v}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["diff"].as_str().unwrap().contains("+@id(\"nobody\")"),
+        "{r}"
+    );
+    let r = admin(reqwest::Method::POST, "/policy/rollback")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for(&gw, &key, "hello", 200).await;
+    let r = admin(reqwest::Method::GET, "/policy/bundles/99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -229,15 +229,59 @@ async fn an_approved_model_is_served_until_its_files_change() {
         reg.approve("tiny", "2", &s.alice, &s.policy, now).unwrap(),
         State::Proposed
     );
-    assert_eq!(
-        reg.approve("tiny", "2", &s.bob, &s.policy, now).unwrap(),
-        State::Approved
-    );
+    // Bob approves over the admin API with a note he signed offline.
+    let admin = |method: reqwest::Method, path: &str| {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", s.gw.admin_url))
+            .bearer_auth(&s.gw.admin_token)
+    };
+    let shown: Value = admin(reqwest::Method::GET, "/registry/models/tiny/2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = ModelRecord::from_canonical_json(shown["record"].as_str().unwrap()).unwrap();
+    let note = s
+        .bob
+        .sign(&portcullis_integrity::registry::approval_text(&record))
+        .unwrap();
+    let r: Value = admin(reqwest::Method::POST, "/registry/models/tiny/2/approvals")
+        .body(note.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "approved", "{r}");
+    let r = admin(reqwest::Method::POST, "/registry/models/tiny/2/approvals")
+        .body(note)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the same approver twice");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(s.chat("tiny").await.0, 403, "approved is not active");
     reg.activate("tiny", "2", &s.policy, &[s.signer.public_key()], "ops", now)
         .unwrap();
     s.wait_for(200).await;
+    let all: Value = admin(reqwest::Method::GET, "/registry/models")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v2 = all["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == "2")
+        .unwrap();
+    assert_eq!(v2["served"], true, "{all}");
+    assert_eq!(v2["approvals"], json!(["alice", "bob"]));
     let mut listed = s.listed().await;
     listed.sort();
     assert_eq!(listed, vec!["plain".to_string(), "tiny".to_string()]);

@@ -33,15 +33,33 @@ pub enum PolicyCommand {
         #[arg(long)]
         by: Option<String>,
     },
-    /// Approve a version with an approver's key (`portcullis audit keygen` format).
+    /// Approve a version with an approver's key (`portcullis audit keygen` format), or
+    /// submit an approval signed elsewhere (`policy approval-sign`).
     Approve {
         #[arg(long, short)]
         config: PathBuf,
         /// The version.
         version: u64,
         /// The approver's private key file.
+        #[arg(long, conflicts_with = "approval")]
+        key: Option<PathBuf>,
+        /// A signed approval note.
+        #[arg(long)]
+        approval: Option<PathBuf>,
+    },
+    /// Sign an approval offline: reads the bundle's canonical JSON (`policy show
+    /// --bundle`), writes a signed note to submit with `approve --approval` or the admin
+    /// API.
+    ApprovalSign {
+        /// The bundle's canonical JSON.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The approver's private key file.
         #[arg(long)]
         key: PathBuf,
+        /// Where to write the approval.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Make an approved version the one the gateway enforces.
     Activate {
@@ -78,6 +96,9 @@ pub enum PolicyCommand {
         config: PathBuf,
         /// The version.
         version: u64,
+        /// Print only the canonical JSON (what approvers sign).
+        #[arg(long)]
+        bundle: bool,
     },
 }
 
@@ -167,20 +188,53 @@ pub fn run(command: PolicyCommand) -> Result<()> {
             config,
             version,
             key,
+            approval,
         } => {
             let mut c = Ctx::open(&config)?;
             let policy = c.approvers()?;
-            let signer = portcullis_server::audit::read_signing_key(&key)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let state = c.bundles.approve(version, &signer, &policy, now)?;
+            let state = match (key, approval) {
+                (Some(key), _) => {
+                    let signer = portcullis_server::audit::read_signing_key(&key)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    c.bundles.approve(version, &signer, &policy, now)?
+                }
+                (None, Some(note)) => {
+                    let text = std::fs::read_to_string(&note)
+                        .with_context(|| format!("reading {}", note.display()))?;
+                    c.bundles.submit_approval(version, &text, &policy, now)?
+                }
+                (None, None) => bail!("give --key or --approval"),
+            };
             let b = c.bundles.get(version)?;
             c.record("policy.approve", &b)?;
-            let have = BundleStore::valid_approvers(&b, &policy).len();
+            let have = BundleStore::valid_approvers(&b, &policy);
             println!(
-                "version {version}: approved by {} ({have} of {} needed); now {}",
-                signer.name(),
+                "version {version}: approved by {} ({} of {} needed); now {}",
+                have.join(", "),
+                have.len(),
                 policy.threshold(),
                 state.as_str()
+            );
+        }
+        PolicyCommand::ApprovalSign { bundle, key, out } => {
+            let text = std::fs::read_to_string(&bundle)
+                .with_context(|| format!("reading {}", bundle.display()))?;
+            let b = portcullis_integrity::policy_bundle::PolicyBundle::parse_canonical(
+                text.trim_end_matches('\n'),
+            )
+            .with_context(|| format!("{} is not a canonical policy bundle", bundle.display()))?;
+            let signer = portcullis_server::audit::read_signing_key(&key)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let note = signer
+                .sign(&portcullis_integrity::policy_bundle::approval_text(&b))
+                .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
+            std::fs::write(&out, note).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "approval of policy bundle v{} (sha256:{}) by {} written to {}",
+                b.version,
+                b.digest(),
+                signer.name(),
+                out.display()
             );
         }
         PolicyCommand::Activate { config, version } => {
@@ -208,9 +262,17 @@ pub fn run(command: PolicyCommand) -> Result<()> {
                 println!("{v}\t{state}\tsha256:{digest}");
             }
         }
-        PolicyCommand::Show { config, version } => {
+        PolicyCommand::Show {
+            config,
+            version,
+            bundle,
+        } => {
             let c = Ctx::open(&config)?;
             let b = c.bundles.get(version)?;
+            if bundle {
+                println!("{}", b.bundle.canonical_json());
+                return Ok(());
+            }
             let valid = match c.approvers() {
                 Ok(p) => BundleStore::valid_approvers(&b, &p),
                 Err(_) => Vec::new(),

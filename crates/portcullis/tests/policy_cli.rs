@@ -101,7 +101,23 @@ fn propose_approve_activate_diff_rollback_and_audit() {
     assert!(ok(&run(dir, &["check", "--config", "portcullis.toml"])).starts_with("ok:"));
 
     ok(&policy(&["propose", "--dir", "v2"]));
-    ok(&policy(&["approve", "2", "--key", "carol.key"]));
+    // Carol reviews the exact bundle and approves offline.
+    let bundle = ok(&policy(&["show", "2", "--bundle"]));
+    std::fs::write(dir.join("v2.json"), &bundle).unwrap();
+    ok(&run(
+        dir,
+        &[
+            "policy",
+            "approval-sign",
+            "--bundle",
+            "v2.json",
+            "--key",
+            "carol.key",
+            "--out",
+            "carol.approval",
+        ],
+    ));
+    ok(&policy(&["approve", "2", "--approval", "carol.approval"]));
     ok(&policy(&["approve", "2", "--key", "bob.key"]));
     ok(&policy(&["activate", "2"]));
     let diff = ok(&policy(&["diff", "1", "2"]));
