@@ -5,13 +5,14 @@
 //! one stays in force; each change is in the audit log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portcullis_audit::{AuditEvent, EventKind, NoteSigner};
 use portcullis_integrity::policy_bundle::BundleStore;
 use portcullis_integrity::registry::ApprovalPolicy;
-use portcullis_store::AuditQuery;
 use portcullis_testkit::TestGateway;
 use serde_json::{json, Value};
 
@@ -53,29 +54,30 @@ fn db_of(dir: &Path) -> PathBuf {
 }
 
 async fn chat(gw: &TestGateway, key: &str, text: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .bearer_auth(key)
-        .json(&json!({"model": "m", "messages": [{"role": "user", "content": text}]}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    common::chat(gw, key, "m", text).await
 }
 
 async fn wait_for(gw: &TestGateway, key: &str, text: &str, status: u16) -> Value {
-    let t0 = Instant::now();
-    loop {
-        let (s, body) = chat(gw, key, text).await;
-        if s == status {
-            return body;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "still {s} after 10 s: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_for(gw, key, "m", text, status).await
+}
+
+/// A gateway on policy bundles, started after `setup` ran on its directory.
+async fn start(extra: &str, files: &[(&str, &str)], setup: impl FnOnce(&Path)) -> TestGateway {
+    let config = format!(
+        "[policy]\nsource = \"bundle\"\n[upstreams.u]\nkind = \"mock\"\n[models.m]\nupstream = \"u\"\n[guards]\nenabled = false\n[integrity]\napprovers_file = \"approvers.txt\"\ntrusted_signers = [\"signer.pub\"]\n{extra}"
+    );
+    let signer_pub =
+        portcullis_integrity::ModelSigningKey::generate(portcullis_integrity::Curve::P256)
+            .unwrap()
+            .public_key()
+            .to_spki_pem();
+    let mut all = vec![("signer.pub", signer_pub.as_str())];
+    all.extend_from_slice(files);
+    TestGateway::start_with_setup(&config, &[], &all, |dir| {
+        std::fs::create_dir(dir.join("data")).unwrap();
+        setup(dir);
+    })
+    .await
 }
 
 #[tokio::test]
@@ -85,45 +87,11 @@ async fn the_active_approved_bundle_is_enforced_and_changes_take_effect() {
     let audit_key = NoteSigner::generate("portcullis.test/audit").unwrap();
     use secrecy::ExposeSecret;
     let skey = audit_key.to_skey().expose_secret().to_string();
-    let config = r#"
-[policy]
-source = "bundle"
-
-[upstreams.u]
-kind = "mock"
-
-[models.m]
-upstream = "u"
-
-[guards]
-enabled = false
-
-[integrity]
-approvers_file = "approvers.txt"
-trusted_signers = ["signer.pub"]
-
-[audit]
-signing_key_file = "audit.key"
-origin = "portcullis.test/audit"
-checkpoint_interval = "1h"
-"#;
-    let signer_pub =
-        portcullis_integrity::ModelSigningKey::generate(portcullis_integrity::Curve::P256)
-            .unwrap()
-            .public_key()
-            .to_spki_pem();
-    let gw = TestGateway::start_with_setup(
-        config,
-        &[],
-        &[
-            ("approvers.txt", &approvers),
-            ("signer.pub", &signer_pub),
-            ("audit.key", &skey),
-        ],
-        |dir| {
-            std::fs::create_dir(dir.join("data")).unwrap();
-            assert_eq!(ship(&db_of(dir), &s, &[("main.cedar", PERMIT)]), 1);
-        },
+    let audit = "[audit]\nsigning_key_file = \"audit.key\"\norigin = \"portcullis.test/audit\"\ncheckpoint_interval = \"1h\"\n";
+    let gw = start(
+        audit,
+        &[("approvers.txt", &approvers), ("audit.key", &skey)],
+        |dir| assert_eq!(ship(&db_of(dir), &s, &[("main.cedar", PERMIT)]), 1),
     )
     .await;
     let (_, key) = gw.key("alice", &["team"], None);
@@ -181,16 +149,7 @@ checkpoint_interval = "1h"
 
     // The audit log: the start's load of v1, then v2, v1 again and v3 (with its guards).
     gw.state.decisions.checkpoint().await.unwrap();
-    let events: Vec<AuditEvent> = gw
-        .store
-        .query_audit(&AuditQuery {
-            principal: Some("system".into()),
-            ..Default::default()
-        })
-        .unwrap()
-        .iter()
-        .map(|l| AuditEvent::from_canonical_bytes(&l.leaf.leaf).unwrap())
-        .collect();
+    let events = common::system_events(&gw);
     let bundles: Vec<String> = events
         .iter()
         .filter(|e| e.kind == EventKind::PolicyReloaded)
@@ -220,37 +179,9 @@ checkpoint_interval = "1h"
 async fn bundles_through_the_admin_api() {
     let s = signers();
     let approvers: String = s.iter().map(|k| k.verifier().to_vkey() + "\n").collect();
-    let config = r#"
-[policy]
-source = "bundle"
-
-[upstreams.u]
-kind = "mock"
-
-[models.m]
-upstream = "u"
-
-[guards]
-enabled = false
-
-[integrity]
-approvers_file = "approvers.txt"
-trusted_signers = ["signer.pub"]
-"#;
-    let signer_pub =
-        portcullis_integrity::ModelSigningKey::generate(portcullis_integrity::Curve::P256)
-            .unwrap()
-            .public_key()
-            .to_spki_pem();
-    let gw = TestGateway::start_with_setup(
-        config,
-        &[],
-        &[("approvers.txt", &approvers), ("signer.pub", &signer_pub)],
-        |dir| {
-            std::fs::create_dir(dir.join("data")).unwrap();
-            ship(&db_of(dir), &s, &[("main.cedar", PERMIT)]);
-        },
-    )
+    let gw = start("", &[("approvers.txt", &approvers)], |dir| {
+        ship(&db_of(dir), &s, &[("main.cedar", PERMIT)]);
+    })
     .await;
     let (_, key) = gw.key("alice", &["team"], None);
     let http = reqwest::Client::new();

@@ -6,7 +6,9 @@
 //! log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use portcullis_audit::{AuditEvent, EventKind, NoteSigner};
 use portcullis_integrity::manifest::HashOptions;
@@ -129,14 +131,7 @@ impl Setup {
     }
 
     async fn chat(&self, model: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/chat/completions", self.gw.url))
-            .bearer_auth(&self.key)
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        common::chat(&self.gw, &self.key, model, "hi").await
     }
 
     async fn listed(&self) -> Vec<String> {
@@ -157,32 +152,13 @@ impl Setup {
             .collect()
     }
 
-    /// Polls until `tiny` answers `status` (the gateway re-reads the registry each second).
     async fn wait_for(&self, status: u16) -> Value {
-        let t0 = Instant::now();
-        loop {
-            let (s, body) = self.chat("tiny").await;
-            if s == status {
-                return body;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "still {s} after 10 s: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        common::wait_for(&self.gw, &self.key, "tiny", "hi", status).await
     }
 
     fn model_events(&self) -> Vec<(String, String)> {
-        self.gw
-            .store
-            .query_audit(&AuditQuery {
-                principal: Some("system".into()),
-                ..Default::default()
-            })
-            .unwrap()
-            .iter()
-            .map(|l| AuditEvent::from_canonical_bytes(&l.leaf.leaf).unwrap())
+        common::system_events(&self.gw)
+            .into_iter()
             .filter(|e| e.kind == EventKind::ModelChanged)
             .map(|e| (e.action, e.target.unwrap_or_default()))
             .collect()
