@@ -483,7 +483,10 @@ impl Scanner {
                 continue;
             };
             let (trigger, target) = match texts.get(&f.line) {
-                Some(r) => (find_ngram(r, g), find_target(r, t)),
+                Some(r) => (
+                    find_ngram(r, g).map(|s| self.detectors.mask_str(&s)),
+                    find_target(r, t).map(|s| self.detectors.mask_str(&s)),
+                ),
                 None => (None, None),
             };
             f.evidence = format!(
