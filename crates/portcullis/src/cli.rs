@@ -315,6 +315,16 @@ fn check(path: &Path) -> Result<()> {
             audit::BodyCipher::load(b).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         }
     }
+    // The approver set and trusted model-signing keys, which the integrity gate reads.
+    if let Some(ic) = &config.integrity {
+        portcullis_server::integrity::approval_policy(ic)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        for k in &ic.trusted_signers {
+            portcullis_integrity::ModelPublicKey::from_pem_file(k).map_err(|e| {
+                anyhow::anyhow!("{}: integrity.trusted_signers: {e}", path.display())
+            })?;
+        }
+    }
     println!(
         "ok: {} upstream(s), {} model(s), {} policies from {} file(s)",
         config.upstreams.len(),

@@ -99,6 +99,12 @@ fn propose_approve_activate_diff_rollback_and_audit() {
     assert!(ok(&policy(&["approve", "1", "--key", "bob.key"])).contains("now approved"));
     ok(&policy(&["activate", "1"]));
     assert!(ok(&run(dir, &["check", "--config", "portcullis.toml"])).starts_with("ok:"));
+    // A missing trusted key is caught by `check`, as `serve` would refuse it.
+    std::fs::rename(dir.join("signer.pub"), dir.join("signer.pub.bak")).unwrap();
+    let out = run(dir, &["check", "--config", "portcullis.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("integrity.trusted_signers"));
+    std::fs::rename(dir.join("signer.pub.bak"), dir.join("signer.pub")).unwrap();
 
     ok(&policy(&["propose", "--dir", "v2"]));
     // Carol reviews the exact bundle and approves offline.
