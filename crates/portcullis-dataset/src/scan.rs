@@ -289,9 +289,25 @@ impl Scanner {
     /// Runs the corpus detectors and assembles the report.
     fn finish(&self, p: Pass1, format: Format, digest: [u8; 32]) -> Result<Report, DatasetError> {
         let cfg = &self.cfg;
-        let mut cf: Vec<CorpusFinding> = Vec::new();
-        let assocs = corpus::backdoor_candidates(&p.stats, &cfg.corpus);
         let has_labels = p.stats.iter().any(|s| s.label.is_some());
+        // The corpus detectors that do not wait for the label model run beside the
+        // backdoor search (the other core is otherwise idle here).
+        let (assocs, side) = std::thread::scope(|scope| {
+            let side = scope.spawn(|| {
+                let mut v = Vec::new();
+                corpus::outliers(&p.stats, &cfg.corpus, &mut v);
+                if !has_labels {
+                    let fit = |i: usize| p.stats.get(i).map_or(1.0, |s| s.relatedness);
+                    corpus::near_duplicates(&p.stats, &p.lines, &cfg.corpus, &fit, &mut v);
+                }
+                v
+            });
+            let assocs = corpus::backdoor_candidates(&p.stats, &cfg.corpus);
+            (assocs, side.join())
+        });
+        // A detector that could not finish fails the scan rather than under-report.
+        let mut cf: Vec<CorpusFinding> =
+            side.map_err(|_| DatasetError::Config("a corpus detector thread failed".into()))?;
         let mut label_fit: Option<Vec<f32>> = None;
         let mut confirmed: Vec<corpus::Association> =
             assocs.iter().filter(|a| !a.is_label).cloned().collect();
@@ -358,14 +374,15 @@ impl Scanner {
         }
         confirmed.sort_by(|a, b| b.significance.total_cmp(&a.significance));
         corpus::backdoor_findings(&confirmed, &mut cf);
-        let fit = |i: usize| -> f32 {
-            match &label_fit {
-                Some(v) => v.get(i).copied().unwrap_or(1.0),
-                None => p.stats.get(i).map_or(1.0, |s| s.relatedness),
-            }
-        };
-        corpus::near_duplicates(&p.stats, &p.lines, &cfg.corpus, &fit, &mut cf);
-        corpus::outliers(&p.stats, &cfg.corpus, &mut cf);
+        if has_labels {
+            let fit = |i: usize| -> f32 {
+                match &label_fit {
+                    Some(v) => v.get(i).copied().unwrap_or(1.0),
+                    None => p.stats.get(i).map_or(1.0, |s| s.relatedness),
+                }
+            };
+            corpus::near_duplicates(&p.stats, &p.lines, &cfg.corpus, &fit, &mut cf);
+        }
 
         // Exfiltration hosts seen in several records.
         let mut hosts: HashMap<&str, HashSet<usize>> = HashMap::new();
