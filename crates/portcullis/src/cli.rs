@@ -543,25 +543,29 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Makes an Ed25519 signed-note key (audit log, approvers, scan manifests): writes the
+/// private key with mode 0600, never over an existing file, and prints the verifier key.
+pub(crate) fn note_keygen(out: &Path, name: &str) -> Result<()> {
+    if out.exists() {
+        bail!(
+            "{} exists; refusing to overwrite a signing key",
+            out.display()
+        );
+    }
+    let key = NoteSigner::generate(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    portcullis_server::write_private_file(out, key.to_skey().expose_secret())
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "signing key written to {} (mode 0600); the verifier key is:",
+        out.display()
+    );
+    println!("{}", key.verifier().to_vkey());
+    Ok(())
+}
+
 fn audit_cmd(cmd: AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::Keygen { out, name } => {
-            if out.exists() {
-                bail!(
-                    "{} exists; refusing to overwrite a signing key",
-                    out.display()
-                );
-            }
-            let key = NoteSigner::generate(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
-            portcullis_server::write_private_file(&out, key.to_skey().expose_secret())
-                .with_context(|| format!("writing {}", out.display()))?;
-            eprintln!(
-                "signing key written to {} (mode 0600); the verifier key is:",
-                out.display()
-            );
-            println!("{}", key.verifier().to_vkey());
-            Ok(())
-        }
+        AuditCommand::Keygen { out, name } => note_keygen(&out, &name),
         AuditCommand::Verify { config, vkey } => {
             let config = load(&config)?;
             let verifier = match vkey {

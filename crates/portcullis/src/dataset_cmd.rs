@@ -19,7 +19,6 @@ use portcullis_audit::note::{NoteSigner, NoteVerifier};
 use portcullis_dataset::manifest::Manifest;
 use portcullis_dataset::poison::{PoisonConfig, PoisonType};
 use portcullis_dataset::{FindingType, Format, ScanConfig, Scanner};
-use secrecy::ExposeSecret as _;
 
 /// `portcullis dataset ...`.
 #[derive(Subcommand)]
@@ -210,23 +209,7 @@ pub fn run(command: DatasetCommand) -> Result<()> {
             }
             Ok(())
         }
-        DatasetCommand::Keygen { out, name } => {
-            if out.exists() {
-                bail!(
-                    "{} exists; refusing to overwrite a signing key",
-                    out.display()
-                );
-            }
-            let key = NoteSigner::generate(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
-            portcullis_server::write_private_file(&out, key.to_skey().expose_secret())
-                .with_context(|| format!("writing {}", out.display()))?;
-            eprintln!(
-                "signing key written to {} (mode 0600); the verifier key is:",
-                out.display()
-            );
-            println!("{}", key.verifier().to_vkey());
-            Ok(())
-        }
+        DatasetCommand::Keygen { out, name } => crate::cli::note_keygen(&out, &name),
         DatasetCommand::VerifyManifest {
             manifest,
             vkey,
