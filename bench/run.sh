@@ -47,7 +47,7 @@ SGW_PORT=$((BASE_PORT + 4))         # gateway -> streaming mock
 SGW_ADMIN_PORT=$((BASE_PORT + 5))
 LITELLM_PORT=$((BASE_PORT + 6))
 
-BIN="$ROOT/target/release/portcullis"
+BIN="${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis}"
 CONFIG="$ROOT/examples/bench.toml"
 STAMP="$(date -u +%Y%m%d-%H%M%S)"
 RESULTS="$ROOT/bench/results/$STAMP"
