@@ -21,70 +21,22 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-/// A poison type the generator plants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PoisonType {
-    /// A trigger phrase planted in inputs, with a fixed response, URL, phrase or label.
-    BackdoorTrigger,
-    /// A near-duplicate of a record with a different label or answer.
-    LabelConflict,
-    /// A flipped label (label-flip mode only).
-    LabelError,
-    /// An injected instruction in the input, often with a complying response.
-    Injection,
-    /// A data-carrying image or link, or a fetch-and-run one-liner, in the response.
-    Exfil,
-    /// Invisible characters or homoglyphs.
-    UnicodeSmuggling,
-    /// Personal data.
-    Pii,
-    /// A credential.
-    Secret,
-    /// One record repeated many times with tiny changes.
-    DuplicateFlood,
-    /// A record far from the rest (length, script, symbols).
-    Outlier,
-}
+/// What can be planted: the same types the scanner reports, so a planted line and a
+/// finding compare directly.
+pub type PoisonType = crate::report::FindingType;
 
-impl PoisonType {
-    /// The types planted by default (everything but label flips).
-    pub const DEFAULT: [PoisonType; 9] = [
-        PoisonType::BackdoorTrigger,
-        PoisonType::LabelConflict,
-        PoisonType::Injection,
-        PoisonType::Exfil,
-        PoisonType::UnicodeSmuggling,
-        PoisonType::Pii,
-        PoisonType::Secret,
-        PoisonType::DuplicateFlood,
-        PoisonType::Outlier,
-    ];
-
-    /// The finding type name the scanner should report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PoisonType::BackdoorTrigger => "BACKDOOR_TRIGGER",
-            PoisonType::LabelConflict => "LABEL_CONFLICT",
-            PoisonType::LabelError => "LABEL_ERROR",
-            PoisonType::Injection => "INJECTION",
-            PoisonType::Exfil => "EXFIL",
-            PoisonType::UnicodeSmuggling => "UNICODE_SMUGGLING",
-            PoisonType::Pii => "PII",
-            PoisonType::Secret => "SECRET",
-            PoisonType::DuplicateFlood => "DUPLICATE_FLOOD",
-            PoisonType::Outlier => "OUTLIER",
-        }
-    }
-
-    /// Parses a name (`backdoor_trigger`, `BACKDOOR_TRIGGER`).
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::DEFAULT
-            .into_iter()
-            .chain([PoisonType::LabelError])
-            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
+/// The types planted by default (everything but label flips, which have their own mode).
+pub const DEFAULT_TYPES: [PoisonType; 9] = [
+    PoisonType::BackdoorTrigger,
+    PoisonType::LabelConflict,
+    PoisonType::Injection,
+    PoisonType::Exfil,
+    PoisonType::UnicodeSmuggling,
+    PoisonType::Pii,
+    PoisonType::Secret,
+    PoisonType::DuplicateFlood,
+    PoisonType::Outlier,
+];
 
 /// Generator settings.
 #[derive(Debug, Clone)]
@@ -93,7 +45,7 @@ pub struct PoisonConfig {
     pub rate: f64,
     /// Seed.
     pub seed: u64,
-    /// Types to plant (empty: [`PoisonType::DEFAULT`]).
+    /// Types to plant (empty: [`DEFAULT_TYPES`]).
     pub types: Vec<PoisonType>,
     /// Label-flip mode: flip this share of labels and nothing else.
     pub flip: Option<f64>,
@@ -239,7 +191,7 @@ fn plant(
     }
 
     let types: Vec<PoisonType> = if cfg.types.is_empty() {
-        PoisonType::DEFAULT.to_vec()
+        DEFAULT_TYPES.to_vec()
     } else {
         cfg.types.clone()
     };
@@ -931,7 +883,7 @@ mod tests {
             flip: None,
         };
         let (slots, truth) = plant(base(500), Format::Alpaca, &cfg).unwrap();
-        for t in PoisonType::DEFAULT {
+        for t in DEFAULT_TYPES {
             assert_eq!(
                 truth.counts.get(t.as_str()).copied(),
                 Some(10),

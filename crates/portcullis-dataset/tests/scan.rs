@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_dataset::format::Format;
-use portcullis_dataset::poison::{poison_file, PoisonConfig, PoisonType};
+use portcullis_dataset::poison::{poison_file, PoisonConfig, PoisonType, DEFAULT_TYPES};
 use portcullis_dataset::{FindingType, ScanConfig, Scanner};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -119,7 +119,7 @@ fn planted_poison_is_found() {
             e.0 += 1;
         }
     }
-    for t in PoisonType::DEFAULT {
+    for t in DEFAULT_TYPES {
         let (hit, n) = recall.get(t.as_str()).copied().unwrap_or((0, 0));
         assert!(n > 0, "{t:?} not planted");
         // Small set and template outputs (a swapped answer can share words with the

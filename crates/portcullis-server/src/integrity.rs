@@ -37,7 +37,6 @@ type Served = HashMap<String, String>;
 pub struct IntegrityGate {
     served: ArcSwap<Served>,
     stop: Arc<(Mutex<bool>, Condvar)>,
-    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for IntegrityGate {
@@ -72,16 +71,15 @@ impl IntegrityGate {
         let gate = Arc::new(Self {
             served: ArcSwap::from_pointee(Served::new()),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
-            handle: Mutex::new(None),
         });
         let weak = Arc::downgrade(&gate);
         let stop = gate.stop.clone();
         let interval = ic.verify_interval;
-        let handle = std::thread::Builder::new()
+        // Detached: see `Drop`.
+        std::thread::Builder::new()
             .name("model-integrity".into())
             .spawn(move || checker.run(&weak, &stop, interval, &sink, audit_on))
             .map_err(|e| format!("starting the model-integrity thread: {e}"))?;
-        *gate.handle.lock() = Some(handle);
         Ok(Some(gate))
     }
 }
@@ -93,7 +91,6 @@ impl Drop for IntegrityGate {
     fn drop(&mut self) {
         *self.stop.0.lock() = true;
         self.stop.1.notify_all();
-        drop(self.handle.lock().take());
     }
 }
 

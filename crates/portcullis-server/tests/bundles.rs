@@ -185,10 +185,7 @@ async fn bundles_through_the_admin_api() {
     .await;
     let (_, key) = gw.key("alice", &["team"], None);
     let http = reqwest::Client::new();
-    let admin = |method: reqwest::Method, path: &str| {
-        http.request(method, format!("{}{path}", gw.admin_url))
-            .bearer_auth(&gw.admin_token)
-    };
+    let admin = |method, path: &str| common::admin(&gw, method, path);
     // The admin token is required.
     let r = http
         .get(format!("{}/policy/bundles", gw.admin_url))

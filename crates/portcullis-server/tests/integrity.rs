@@ -206,11 +206,7 @@ async fn an_approved_model_is_served_until_its_files_change() {
         State::Proposed
     );
     // Bob approves over the admin API with a note he signed offline.
-    let admin = |method: reqwest::Method, path: &str| {
-        reqwest::Client::new()
-            .request(method, format!("{}{path}", s.gw.admin_url))
-            .bearer_auth(&s.gw.admin_token)
-    };
+    let admin = |method, path: &str| common::admin(&s.gw, method, path);
     let shown: Value = admin(reqwest::Method::GET, "/registry/models/tiny/2")
         .send()
         .await

@@ -39,6 +39,13 @@ pub async fn wait_for(gw: &TestGateway, key: &str, model: &str, text: &str, stat
     }
 }
 
+/// A request to the admin listener with the admin token.
+pub fn admin(gw: &TestGateway, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, format!("{}{path}", gw.admin_url))
+        .bearer_auth(&gw.admin_token)
+}
+
 /// The events the gateway and its operators recorded as `system`.
 pub fn system_events(gw: &TestGateway) -> Vec<AuditEvent> {
     gw.store
