@@ -2,10 +2,21 @@
 //!
 //! The gateway keeps API keys (hashes only), per-day budget counters, one decision
 //! record per request and, when the audit log is on, its leaves and signed checkpoints
-//! (the store keeps bytes; the tree, events and signatures are `portcullis-audit`'s). [`sqlite::SqliteStore`] is the embedded default; the trait is what
-//! another backend (PostgreSQL) implements.
+//! (the store keeps bytes; the tree, events and signatures are `portcullis-audit`'s).
+//!
+//! - [`sqlite::SqliteStore`] is the embedded default: one gateway, one file.
+//! - [`postgres::PostgresStore`] is for several gateway replicas sharing one database:
+//!   revocations reach every replica through `LISTEN`/`NOTIFY`, and audit events are
+//!   submitted by every replica and given their log indices by one sequencer
+//!   ([`Store::sequenced_at_commit`]).
 
+pub mod postgres;
 pub mod sqlite;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+#[cfg(test)]
+mod suite;
 
 use portcullis_core::identity::KeyRecord;
 use portcullis_core::limits::Subject;
@@ -23,6 +34,14 @@ pub enum StoreError {
         /// On disk.
         found: i64,
         /// Known here.
+        supported: i64,
+    },
+    /// The schema in the database is older than this binary needs (or absent).
+    #[error("database schema version {found} is older than this binary needs ({supported}): run `portcullis migrate`")]
+    SchemaTooOld {
+        /// In the database (0: never migrated).
+        found: i64,
+        /// Needed here.
         supported: i64,
     },
     /// Stored data could not be decoded.
@@ -168,8 +187,11 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> Result<(), StoreError>;
 
     /// Appends decision records (as [`Store::record_decisions`]) and audit leaves in one
-    /// transaction (group commit). The leaves get consecutive indices after the last
-    /// stored one; returns the first leaf's index (the log size when `leaves` is empty).
+    /// transaction (group commit). When [`Store::sequenced_at_commit`], the leaves get
+    /// consecutive indices after the last stored one and this returns the first leaf's
+    /// index (the log size when `leaves` is empty). Otherwise the leaves are submitted,
+    /// to get their indices from [`Store::sequence_pending`] later, and this returns the
+    /// log size as it was (which callers then ignore).
     fn record_batch(
         &self,
         decisions: &[DecisionRecord],
@@ -206,4 +228,27 @@ pub trait Store: Send + Sync + 'static {
     fn audit_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
     /// Leaves matching a search, in index order.
     fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditLeaf>, StoreError>;
+
+    /// Whether appended leaves get their log index when their transaction commits (one
+    /// writer: SQLite), or later from the sequencer (many replicas: PostgreSQL).
+    fn sequenced_at_commit(&self) -> bool {
+        true
+    }
+    /// Tries to become, or stay, the one audit sequencer (PostgreSQL: a session-level
+    /// advisory lock held on a dedicated connection; released when the process dies).
+    /// True while this store holds it.
+    fn sequencer_lease(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Sequencer only: moves up to `max` submitted events into the log with the next
+    /// indices, in one transaction; returns how many. Must never lose or duplicate an event
+    /// even if two callers race (serialize with a transaction-level advisory lock).
+    fn sequence_pending(&self, max: usize) -> Result<u64, StoreError> {
+        let _ = max;
+        Ok(0)
+    }
+    /// Submitted events not yet in the log.
+    fn audit_pending_count(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
