@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
         requests_per_minute: Some(u64::MAX / 4),
         tokens_per_minute: Some(u64::MAX / 4),
         tokens_per_day: Some(u64::MAX / 4),
+        requests_per_day: None,
     };
     let charges = vec![
         (Subject::Principal("bench".into()), spec),

@@ -218,6 +218,22 @@ pub struct RawConfig {
     pub guards: RawGuards,
     /// Model integrity: who approves models and whose model signatures are trusted.
     pub integrity: Option<Spanned<RawIntegrity>>,
+    /// Shared rate limits and budgets across replicas; in process when absent.
+    pub redis: Option<Spanned<RawRedis>>,
+}
+
+/// `[redis]`: where the limits every replica shares live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// `redis://host:port[/db]`; use `${VAR}` interpolation for a password.
+    pub url: Spanned<String>,
+    /// `fail_closed` (default) or `local`.
+    pub on_unavailable: Option<Spanned<String>>,
+    /// How long one Redis call may take before Redis counts as unavailable.
+    pub timeout: Option<Spanned<String>>,
+    /// Prefix of every key (several deployments can share one Redis).
+    pub key_prefix: Option<String>,
 }
 
 /// `[integrity]`: the model registry's approval policy as the gateway enforces it.
@@ -672,6 +688,29 @@ pub struct AuditBodies {
     pub retention: Option<Duration>,
 }
 
+/// What the gateway does when Redis cannot answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisFallback {
+    /// Refuse the request with 503 (the default: a limit that cannot be checked is not
+    /// enforced otherwise).
+    FailClosed,
+    /// Enforce the limits per replica, in process, and count it in a metric.
+    Local,
+}
+
+/// `[redis]`, validated.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// The URL; secret because it may carry a password.
+    pub url: secrecy::SecretString,
+    /// What to do when Redis is unavailable.
+    pub on_unavailable: RedisFallback,
+    /// The budget of one Redis call.
+    pub timeout: Duration,
+    /// Key prefix.
+    pub key_prefix: String,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -712,6 +751,8 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     /// `[integrity]`; required when a model has `registry = true`.
     pub integrity: Option<IntegrityConfig>,
+    /// `[redis]`: shared limits; `None` keeps them in process.
+    pub redis: Option<RedisConfig>,
 }
 
 type ActionOverrides = Vec<(
@@ -1526,7 +1567,56 @@ impl Config {
             }
         }
 
+        let redis = match &raw.redis {
+            None => None,
+            Some(r) => {
+                let r = r.get_ref();
+                let url = r.url.get_ref();
+                if url.starts_with("rediss://") {
+                    return Err(at(
+                        r.url.span(),
+                        "redis.url: TLS to Redis (rediss://) is not supported yet; reach Redis over a private network or a local TLS tunnel".into(),
+                    ));
+                }
+                if !url.starts_with("redis://") {
+                    // The URL itself is not echoed: it may hold a password.
+                    return Err(at(
+                        r.url.span(),
+                        "redis.url must start with redis://".into(),
+                    ));
+                }
+                let on_unavailable = match r
+                    .on_unavailable
+                    .as_ref()
+                    .map(|s| (s.get_ref().as_str(), s.span()))
+                {
+                    None | Some(("fail_closed", _)) => RedisFallback::FailClosed,
+                    Some(("local", _)) => RedisFallback::Local,
+                    Some((other, span)) => {
+                        return Err(at(
+                            span,
+                            format!("unknown redis.on_unavailable `{other}` (expected `fail_closed` or `local`)"),
+                        ))
+                    }
+                };
+                let timeout = dur(&r.timeout, Duration::from_millis(250))?;
+                if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(10) {
+                    return Err(at(
+                        r.timeout.as_ref().map_or(r.url.span(), |s| s.span()),
+                        "redis.timeout must be between 1ms and 10s".into(),
+                    ));
+                }
+                Some(RedisConfig {
+                    url: secrecy::SecretString::from(url.clone()),
+                    on_unavailable,
+                    timeout,
+                    key_prefix: r.key_prefix.clone().unwrap_or_else(|| "portcullis".into()),
+                })
+            }
+        };
+
         Ok(Config {
+            redis,
             integrity,
             guard_profiles,
             audit,
@@ -1870,6 +1960,31 @@ mod tests {
             let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
             assert_eq!(err.line, line, "{extra}: {err}");
             assert!(err.reason.contains(reason), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn redis_section_is_checked_and_keeps_its_url_secret() {
+        let ok = "[redis]\nurl = \"redis://:hunter2@127.0.0.1:6379\"\non_unavailable = \"local\"\n";
+        let c = Config::parse(Path::new("c.toml"), ok, &env(&[])).unwrap();
+        let r = c.redis.as_ref().unwrap();
+        assert_eq!(r.on_unavailable, RedisFallback::Local);
+        assert_eq!(r.timeout, Duration::from_millis(250));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        for (text, line, reason) in [
+            ("[redis]\nurl = \"http://x\"\n", 2, "must start with redis://"),
+            ("[redis]\nurl = \"rediss://x\"\n", 2, "not supported yet"),
+            (
+                "[redis]\nurl = \"redis://x\"\non_unavailable = \"open\"\n",
+                3,
+                "expected `fail_closed` or `local`",
+            ),
+            ("[redis]\nurl = \"redis://x\"\ntimeout = \"1m\"\n", 3, "between 1ms and 10s"),
+        ] {
+            let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
+            assert_eq!(err.line, line, "{text}: {err}");
+            assert!(err.reason.contains(reason), "{text}: {err}");
+            assert!(!err.to_string().contains("redis://x"), "{err}");
         }
     }
 

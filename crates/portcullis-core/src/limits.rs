@@ -28,6 +28,9 @@ pub struct LimitSpec {
     pub tokens_per_minute: Option<u64>,
     /// Tokens per UTC day.
     pub tokens_per_day: Option<u64>,
+    /// Requests per UTC day (a request budget; in process it starts over when the
+    /// gateway restarts, in Redis it is shared and kept).
+    pub requests_per_day: Option<u64>,
 }
 
 impl LimitSpec {
@@ -36,6 +39,7 @@ impl LimitSpec {
         self.requests_per_minute.is_some()
             || self.tokens_per_minute.is_some()
             || self.tokens_per_day.is_some()
+            || self.requests_per_day.is_some()
     }
 }
 
@@ -73,6 +77,8 @@ pub enum LimitKind {
     TokensPerMinute,
     /// Tokens per day.
     TokensPerDay,
+    /// Requests per day.
+    RequestsPerDay,
 }
 
 impl LimitKind {
@@ -82,6 +88,7 @@ impl LimitKind {
             LimitKind::Requests => "requests_per_minute",
             LimitKind::TokensPerMinute => "tokens_per_minute",
             LimitKind::TokensPerDay => "tokens_per_day",
+            LimitKind::RequestsPerDay => "requests_per_day",
         }
     }
 }
@@ -147,6 +154,7 @@ struct State {
     tokens: Option<Bucket>,
     day: i64,
     day_used: u64,
+    day_requests: u64,
 }
 
 impl State {
@@ -157,12 +165,14 @@ impl State {
             tokens: spec.tokens_per_minute.map(|t| Bucket::new(t, now)),
             day,
             day_used: 0,
+            day_requests: 0,
         }
     }
     fn roll_day(&mut self, day: i64) {
         if day != self.day {
             self.day = day;
             self.day_used = 0;
+            self.day_requests = 0;
         }
     }
 }
@@ -238,10 +248,11 @@ impl Limiter {
             if st.spec != *spec {
                 // Limits changed by a reload: start over with the new spec, keeping the
                 // day's usage.
-                let used = st.day_used;
+                let (used, requests) = (st.day_used, st.day_requests);
                 let d = st.day;
                 *st = State::new(*spec, now, d);
                 st.day_used = used;
+                st.day_requests = requests;
             }
             st.roll_day(day);
             let fail = |kind, retry_after| Exceeded {
@@ -256,6 +267,15 @@ impl Limiter {
             if let Some(b) = st.tokens.as_mut() {
                 b.check(tokens as f64, now)
                     .map_err(|r| fail(LimitKind::TokensPerMinute, r))?;
+            }
+            if let Some(limit) = spec.requests_per_day {
+                if st.day_requests >= limit {
+                    let until_midnight = 86_400 - unix_secs.rem_euclid(86_400);
+                    return Err(fail(
+                        LimitKind::RequestsPerDay,
+                        Some(Duration::from_secs(until_midnight as u64)),
+                    ));
+                }
             }
             if let Some(limit) = spec.tokens_per_day {
                 if tokens > limit {
@@ -284,6 +304,7 @@ impl Limiter {
                     b.adjust(-(tokens as f64));
                 }
                 st.day_used = st.day_used.saturating_add(tokens);
+                st.day_requests = st.day_requests.saturating_add(1);
                 subjects.push(subject.clone());
             }
         }
@@ -329,7 +350,33 @@ mod tests {
             requests_per_minute: rpm,
             tokens_per_minute: tpm,
             tokens_per_day: tpd,
+            requests_per_day: None,
         }
+    }
+
+    #[test]
+    fn a_request_budget_holds_under_concurrency_and_starts_over_the_next_day() {
+        let l = Arc::new(Limiter::new());
+        let now = Instant::now();
+        let budget = LimitSpec {
+            requests_per_day: Some(7),
+            ..LimitSpec::default()
+        };
+        let charges = vec![(Subject::Principal("p".into()), budget)];
+        let passed = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..40)
+                .map(|_| s.spawn(|| l.reserve(&charges, 5, now, 1_000).is_ok()))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or(false))
+                .filter(|ok| *ok)
+                .count()
+        });
+        assert_eq!(passed, 7);
+        let e = l.reserve(&charges, 5, now, 2_000).unwrap_err();
+        assert_eq!(e.kind, LimitKind::RequestsPerDay);
+        // The next UTC day starts over.
+        assert!(l.reserve(&charges, 5, now, 86_400 + 10).is_ok());
     }
 
     #[test]

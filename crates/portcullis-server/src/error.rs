@@ -82,6 +82,10 @@ pub enum ApiError {
     /// A dependency the decision needs (the store) failed: fail closed.
     #[error("service unavailable")]
     Unavailable,
+    /// The shared rate limits (Redis) could not be checked, and the configuration says
+    /// fail closed.
+    #[error("limits unavailable")]
+    LimitsUnavailable,
 }
 
 impl ApiError {
@@ -183,6 +187,11 @@ impl ApiError {
                 "server_error",
                 "unavailable",
             ),
+            LimitsUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "limits_unavailable",
+            ),
         }
     }
 
@@ -243,6 +252,7 @@ impl ApiError {
                     LimitKind::Requests => "requests per minute",
                     LimitKind::TokensPerMinute => "tokens per minute",
                     LimitKind::TokensPerDay => "tokens per day",
+                    LimitKind::RequestsPerDay => "requests per day",
                 };
                 match e.retry_after {
                     Some(_) => format!("Rate limit reached: {what} for {} `{}`.", e.subject.kind(), e.subject.name()),
@@ -256,6 +266,7 @@ impl ApiError {
             UpstreamInvalid => "The model provider sent an invalid response.".into(),
             UpstreamRateLimited(_) => "The model provider is rate-limiting this gateway; retry later.".into(),
             Unavailable => "The gateway cannot decide on this request right now; retry later.".into(),
+            LimitsUnavailable => "The gateway cannot check this request's rate limits and budgets right now (the shared limit store is unreachable); retry later.".into(),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod listener;
 pub mod metrics;
 pub mod mock_server;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod state;
 pub mod stream;
 pub mod tls;
@@ -45,7 +46,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use portcullis_core::config::{Config, ConfigError};
 use portcullis_core::identity::{generate_key, KeyRecord};
-use portcullis_core::limits::{utc_day, Limiter, Subject};
+use portcullis_core::limits::{utc_day, Subject};
 use portcullis_core::policy::PolicyEngine;
 use portcullis_store::Store;
 use secrecy::ExposeSecret;
@@ -107,8 +108,12 @@ impl Gateway {
             }
         };
         let upstreams = upstream::build_all(&config).map_err(StartError::Upstream)?;
-        let limiter = Limiter::new();
+        let limits = match &config.redis {
+            None => ratelimit::Limits::local(),
+            Some(r) => ratelimit::Limits::redis(r).map_err(StartError::Upstream)?,
+        };
         let today = utc_day(unix_now());
+        let mut restore = Vec::new();
         for (subject, used) in store.day_usage(today)? {
             let spec = match &subject {
                 Subject::Principal(p) => config
@@ -119,7 +124,7 @@ impl Gateway {
                 Subject::Group(g) => config.group_limits.get(g).copied().unwrap_or_default(),
             };
             if spec.tokens_per_day.is_some() {
-                limiter.restore_day(subject, spec, today, used);
+                restore.push((subject, spec, used));
             }
         }
         let jwt = authn::JwtVerifier::new(&config.issuers).map_err(StartError::Upstream)?;
@@ -190,7 +195,7 @@ impl Gateway {
             guard_profiles: ArcSwap::from_pointee(loaded.guard_profiles),
             policy: ArcSwap::from_pointee(loaded.engine),
             store,
-            limiter,
+            limits,
             upstreams,
             metrics,
             decisions,
@@ -201,6 +206,23 @@ impl Gateway {
             admin_token,
             audit,
         });
+        for (subject, spec, used) in &restore {
+            state
+                .limits
+                .restore_local(subject.clone(), *spec, today, *used);
+        }
+        if state.limits.is_shared() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let st = state.clone();
+                rt.spawn(async move {
+                    st.limits.warm_up().await;
+                    // Redis keeps the counters itself; this matters after it lost them.
+                    for (subject, _, used) in restore {
+                        st.limits.restore_shared(&subject, today, used).await;
+                    }
+                });
+            }
+        }
         Ok(Self {
             state,
             writer: Some(writer),

@@ -50,6 +50,11 @@ pub struct Metrics {
     pub policy_reload_failures: Counter,
     /// Decision records that could not be written.
     pub decision_write_failures: Counter,
+    /// Requests whose limits were checked per replica because Redis was unavailable
+    /// (`redis.on_unavailable = "local"`).
+    pub limits_fallback: Counter,
+    /// 1 while the shared limit store answers (or limits are in process), else 0.
+    pub limits_shared_up: Gauge,
 }
 
 fn upstream_histogram() -> Histogram {
@@ -104,7 +109,22 @@ impl Metrics {
             "Batches of decision records that failed to write",
             decision_write_failures.clone(),
         );
+        let limits_fallback = Counter::default();
+        registry.register(
+            "limits_fallback",
+            "Requests whose limits were enforced per replica because Redis was unavailable",
+            limits_fallback.clone(),
+        );
+        let limits_shared_up = Gauge::default();
+        limits_shared_up.set(1);
+        registry.register(
+            "limits_shared_up",
+            "1 while the shared limit store (Redis) answers, else 0",
+            limits_shared_up.clone(),
+        );
         Self {
+            limits_fallback,
+            limits_shared_up,
             registry,
             requests,
             upstream_latency,

@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::authn::authenticate;
 use crate::error::ApiError;
 use crate::guards::RequestGuard;
+use crate::ratelimit::{Held, LimitError};
 use crate::state::{unix_now, AppState, ClientAddr, RequestCtx};
 use crate::stream::{self, StreamSource};
 use crate::tls::PeerIdentity;
@@ -239,12 +240,34 @@ fn decide(
             None => return Err(ApiError::ModelNotApproved(model.name.clone())),
         }
     }
+    Ok(())
+}
+
+/// Reserves the request and its token estimate against every limit of the principal
+/// (after the policy decision, so a denied caller spends nothing).
+async fn reserve(
+    st: &AppState,
+    ctx: &mut RequestCtx,
+    principal: &Principal,
+    facts: &RequestFacts,
+) -> Result<(), ApiError> {
     let tokens = facts.prompt_tokens + facts.max_tokens;
-    let reservation = st
-        .limiter
-        .reserve(&st.charges(principal), tokens, Instant::now(), unix_now())
-        .map_err(ApiError::RateLimited)?;
-    ctx.reservation = Some(reservation);
+    let held = st
+        .limits
+        .reserve(&st.charges(principal), tokens, unix_now(), || {
+            st.metrics.limits_fallback.inc();
+        })
+        .await;
+    if st.limits.is_shared() {
+        st.metrics
+            .limits_shared_up
+            .set(i64::from(st.limits.redis_up()));
+    }
+    let held = held.map_err(|e| match e {
+        LimitError::Exceeded(x) => ApiError::RateLimited(x),
+        LimitError::Unavailable => ApiError::LimitsUnavailable,
+    })?;
+    ctx.reservation = Some(held);
     Ok(())
 }
 
@@ -294,6 +317,7 @@ async fn chat_inner(
         guard.as_ref().map(RequestGuard::facts).unwrap_or_default(),
     );
     decide(st, ctx, &principal, &model, &f)?;
+    reserve(st, ctx, &principal, &f).await?;
     if let Some(k) = guard.as_ref().and_then(|g| g.verdict.blocked) {
         return Err(ApiError::InputBlocked(k.as_str()));
     }
@@ -385,6 +409,7 @@ async fn embeddings_inner(
         guard.as_ref().map(RequestGuard::facts).unwrap_or_default(),
     );
     decide(st, ctx, &principal, &model, &f)?;
+    reserve(st, ctx, &principal, &f).await?;
     if let Some(k) = guard.as_ref().and_then(|g| g.verdict.blocked) {
         return Err(ApiError::InputBlocked(k.as_str()));
     }
@@ -445,7 +470,7 @@ async fn finish_full(
             let reserved = ctx
                 .reservation
                 .as_ref()
-                .map_or(ctx.prompt_estimate, |r| r.tokens());
+                .map_or(ctx.prompt_estimate, Held::tokens);
             (
                 ctx.prompt_estimate,
                 reserved.saturating_sub(ctx.prompt_estimate),
@@ -465,7 +490,7 @@ async fn finish_full(
             Err(blocked) => {
                 // The tokens were spent: charge them before the refusal is recorded.
                 if let Some(r) = ctx.reservation.take() {
-                    st.limiter.reconcile(&r, prompt + completion);
+                    st.limits.reconcile(r, prompt + completion).await;
                 }
                 return Err(ApiError::OutputBlocked(blocked.0.as_str()));
             }

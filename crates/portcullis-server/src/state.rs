@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use portcullis_core::config::Config;
 use portcullis_core::identity::Principal;
-use portcullis_core::limits::{LimitSpec, Limiter, Reservation, Subject};
+use portcullis_core::limits::{LimitSpec, Subject};
 use portcullis_core::policy::{Action, PolicyEngine};
 use portcullis_store::{DecisionRecord, Store};
 
@@ -28,8 +28,8 @@ pub struct AppState {
     pub policy: ArcSwap<PolicyEngine>,
     /// Keys, counters, decision records.
     pub store: Arc<dyn Store>,
-    /// Rate limits and budgets.
-    pub limiter: Limiter,
+    /// Rate limits and budgets (in process, or shared in Redis).
+    pub limits: crate::ratelimit::Limits,
     /// Upstream clients.
     pub upstreams: Upstreams,
     /// Metrics.
@@ -98,7 +98,7 @@ pub struct RequestCtx {
     /// Estimated prompt tokens.
     pub prompt_estimate: u64,
     /// The held reservation.
-    pub reservation: Option<Reservation>,
+    pub reservation: Option<crate::ratelimit::Held>,
     /// Deciding policies of an allow.
     pub policies: String,
     /// Time spent in the gateway before the upstream was called.
@@ -252,7 +252,7 @@ impl AppState {
     /// Ends a failed request: refunds its tokens, counts it, records it.
     pub async fn finish_error(&self, ctx: &mut RequestCtx, err: &ApiError) {
         if let Some(r) = ctx.reservation.take() {
-            self.limiter.reconcile(&r, 0);
+            self.limits.reconcile(r, 0).await;
         }
         if let ApiError::RateLimited(e) = err {
             self.metrics
@@ -292,7 +292,7 @@ impl AppState {
         outcome: Option<&str>,
     ) {
         if let Some(r) = ctx.reservation.take() {
-            self.limiter.reconcile(&r, prompt + completion);
+            self.limits.reconcile(r, prompt + completion).await;
         }
         self.count(
             ctx.action,
