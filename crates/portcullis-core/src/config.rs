@@ -371,6 +371,19 @@ pub struct RawAdmin {
 pub struct RawStore {
     pub kind: Option<Spanned<String>>,
     pub data_dir: Option<String>,
+    /// PostgreSQL: the connection URL, without a password (use `url_env` or `url_file`
+    /// for one that has it).
+    pub url: Option<Spanned<String>>,
+    /// PostgreSQL: the environment variable holding the URL.
+    pub url_env: Option<Spanned<String>>,
+    /// PostgreSQL: a file holding the URL.
+    pub url_file: Option<Spanned<String>>,
+    /// PostgreSQL: the schema for Portcullis's tables (default `public`).
+    pub schema: Option<Spanned<String>>,
+    /// PostgreSQL: pooled connections per process (default 8).
+    pub pool_size: Option<Spanned<i64>>,
+    /// PostgreSQL: deadline of one store operation (default `10s`).
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -500,10 +513,26 @@ pub enum LogFormat {
 }
 
 /// Which store backs keys, counters and decision records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StoreKind {
     /// SQLite in WAL mode under the data directory.
     Sqlite,
+    /// A PostgreSQL database shared by the gateway's replicas.
+    Postgres(PostgresStoreConfig),
+}
+
+/// `[store] kind = "postgres"`, validated.
+#[derive(Debug, Clone)]
+pub struct PostgresStoreConfig {
+    /// Where the connection URL comes from (`Plaintext` only for a URL without a
+    /// password); read at start, never logged.
+    pub url: CredentialSource,
+    /// The schema for Portcullis's tables; `None` is `public`.
+    pub schema: Option<String>,
+    /// Pooled connections per process.
+    pub pool_size: usize,
+    /// Deadline of one store operation.
+    pub timeout: Duration,
 }
 
 /// Where a credential comes from. The value is read at start, never stored in config.
@@ -996,18 +1025,8 @@ impl Config {
         }
         let request_timeout = dur(&raw.server.request_timeout, Duration::from_secs(600))?;
 
-        let store = match raw.store.kind.as_ref().map(|s| s.get_ref().as_str()) {
-            None | Some("sqlite") => StoreKind::Sqlite,
-            Some(other) => {
-                // PANIC SAFETY: `kind` is Some in this arm.
-                #[allow(clippy::unwrap_used)]
-                let span = raw.store.kind.as_ref().unwrap().span();
-                return Err(at(
-                    span,
-                    format!("unknown store kind `{other}` (expected `sqlite`)"),
-                ));
-            }
-        };
+        let store_timeout = dur(&raw.store.timeout, Duration::from_secs(10))?;
+        let store = store_kind(&raw.store, &at, store_timeout, &resolve)?;
         let data_dir = resolve(raw.store.data_dir.as_deref().unwrap_or("data"));
 
         let log_format = match raw
@@ -1650,6 +1669,127 @@ impl Config {
     }
 }
 
+/// `[store]`: the backend and, for PostgreSQL, where its URL comes from (`timeout`:
+/// `store.timeout`, already parsed).
+fn store_kind(
+    raw: &RawStore,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+    timeout: Duration,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<StoreKind, ConfigError> {
+    let pg_only: [(&str, Option<std::ops::Range<usize>>); 6] = [
+        ("url", raw.url.as_ref().map(|s| s.span())),
+        ("url_env", raw.url_env.as_ref().map(|s| s.span())),
+        ("url_file", raw.url_file.as_ref().map(|s| s.span())),
+        ("schema", raw.schema.as_ref().map(|s| s.span())),
+        ("pool_size", raw.pool_size.as_ref().map(|s| s.span())),
+        ("timeout", raw.timeout.as_ref().map(|s| s.span())),
+    ];
+    let kind = raw.kind.as_ref().map(|s| (s.get_ref().as_str(), s.span()));
+    match kind {
+        None | Some(("sqlite", _)) => {
+            if let Some((name, Some(span))) = pg_only.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(at(span, format!("store.{name} is for kind = \"postgres\"")));
+            }
+            Ok(StoreKind::Sqlite)
+        }
+        Some(("postgres", kind_span)) => {
+            let url = match (&raw.url, &raw.url_env, &raw.url_file) {
+                (Some(u), None, None) => {
+                    if url_has_password(u.get_ref()) {
+                        return Err(at(
+                            u.span(),
+                            "store.url holds a password; keep it out of the config file with url_env or url_file".into(),
+                        ));
+                    }
+                    CredentialSource::Plaintext(SecretString::from(u.get_ref().clone()))
+                }
+                (None, Some(e), None) => {
+                    if e.get_ref().is_empty() {
+                        return Err(at(e.span(), "store.url_env is empty".into()));
+                    }
+                    CredentialSource::Env(e.get_ref().clone())
+                }
+                (None, None, Some(f)) => CredentialSource::File(resolve(f.get_ref())),
+                (None, None, None) => {
+                    return Err(at(
+                        kind_span,
+                        "kind = \"postgres\" needs url_env (recommended), url_file or url".into(),
+                    ))
+                }
+                _ => {
+                    return Err(at(
+                        kind_span,
+                        "give only one of store.url, store.url_env, store.url_file".into(),
+                    ))
+                }
+            };
+            let schema = match &raw.schema {
+                None => None,
+                Some(s) => {
+                    let v = s.get_ref();
+                    let ok = !v.is_empty()
+                        && v.len() <= 63
+                        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && !v.as_bytes().first().is_some_and(u8::is_ascii_digit);
+                    if !ok {
+                        return Err(at(
+                            s.span(),
+                            format!("store.schema `{v}` must be letters, digits and `_` (not starting with a digit, at most 63)"),
+                        ));
+                    }
+                    Some(v.clone())
+                }
+            };
+            let pool_size = match &raw.pool_size {
+                None => 8,
+                Some(n) => match usize::try_from(*n.get_ref()) {
+                    Ok(v @ 1..=256) => v,
+                    _ => {
+                        return Err(at(
+                            n.span(),
+                            "store.pool_size must be between 1 and 256".into(),
+                        ))
+                    }
+                },
+            };
+            if timeout.is_zero() {
+                if let Some(t) = &raw.timeout {
+                    return Err(at(t.span(), "store.timeout must be positive".into()));
+                }
+            }
+            Ok(StoreKind::Postgres(PostgresStoreConfig {
+                url,
+                schema,
+                pool_size,
+                timeout,
+            }))
+        }
+        Some((other, span)) => Err(at(
+            span,
+            format!("unknown store kind `{other}` (expected `sqlite` or `postgres`)"),
+        )),
+    }
+}
+
+/// Whether a PostgreSQL connection string carries a password: `user:password@` in a
+/// URL, or `password=` in the key-value form.
+fn url_has_password(url: &str) -> bool {
+    match url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        Some(rest) => {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            authority
+                .rsplit_once('@')
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+                || rest.contains("password=")
+        }
+        None => url.contains("password"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1710,6 +1850,86 @@ mod tests {
         let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
         assert_eq!(err.line, 2, "{err}");
         assert!(err.reason.contains("unknown upstream"), "{err}");
+    }
+
+    #[test]
+    fn store_postgres_and_its_errors() {
+        let base = "[upstreams.local]\nkind = \"mock\"\n[models.m]\nupstream = \"local\"\n";
+        let parse = |store: &str| {
+            Config::parse(
+                Path::new("/etc/p/c.toml"),
+                &format!("{base}[store]\n{store}"),
+                &env(&[]),
+            )
+        };
+        assert!(matches!(parse("").unwrap().store, StoreKind::Sqlite));
+        let c = parse("kind = \"postgres\"\nurl_env = \"PORTCULLIS_DB\"\nschema = \"gw_1\"\npool_size = 4\ntimeout = \"3s\"\n").unwrap();
+        let StoreKind::Postgres(p) = &c.store else {
+            panic!("{:?}", c.store)
+        };
+        assert!(matches!(&p.url, CredentialSource::Env(v) if v == "PORTCULLIS_DB"));
+        assert_eq!(p.schema.as_deref(), Some("gw_1"));
+        assert_eq!((p.pool_size, p.timeout), (4, Duration::from_secs(3)));
+        let c = parse("kind = \"postgres\"\nurl_file = \"db.url\"\n").unwrap();
+        assert!(
+            matches!(&c.store, StoreKind::Postgres(p) if matches!(&p.url, CredentialSource::File(f) if f == Path::new("/etc/p/db.url")))
+        );
+        let c = parse("kind = \"postgres\"\nurl = \"postgres://gw@db:5432/portcullis\"\n").unwrap();
+        assert!(
+            matches!(&c.store, StoreKind::Postgres(p) if matches!(&p.url, CredentialSource::Plaintext(_)))
+        );
+        // `[store]` is line 5.
+        let cases = [
+            ("kind = \"postgres\"\n", 6, "needs url_env"),
+            (
+                "kind = \"postgres\"\nurl = \"postgres://gw:hunter2@db/p\"\n",
+                7,
+                "holds a password",
+            ),
+            (
+                "kind = \"postgres\"\nurl = \"host=db password=hunter2\"\n",
+                7,
+                "holds a password",
+            ),
+            (
+                "kind = \"postgres\"\nurl = \"postgres://db/p?password=x\"\n",
+                7,
+                "holds a password",
+            ),
+            (
+                "kind = \"postgres\"\nurl_env = \"A\"\nurl_file = \"b\"\n",
+                6,
+                "only one of",
+            ),
+            (
+                "kind = \"postgres\"\nurl_env = \"A\"\nschema = \"a-b\"\n",
+                8,
+                "store.schema",
+            ),
+            (
+                "kind = \"postgres\"\nurl_env = \"A\"\npool_size = 0\n",
+                8,
+                "between 1 and 256",
+            ),
+            (
+                "kind = \"postgres\"\nurl_env = \"A\"\ntimeout = \"soon\"\n",
+                8,
+                "not a duration",
+            ),
+            ("url_env = \"A\"\n", 6, "is for kind = \"postgres\""),
+            ("kind = \"mysql\"\n", 6, "unknown store kind"),
+            (
+                "kind = \"postgres\"\nurl_env = \"A\"\nuser = \"x\"\n",
+                8,
+                "unknown field",
+            ),
+        ];
+        for (store, line, reason) in cases {
+            let err = parse(store).unwrap_err();
+            assert_eq!(err.line, line, "{store}: {err}");
+            assert!(err.reason.contains(reason), "{store}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -33,6 +33,16 @@ impl TestPostgres {
     /// A new migrated schema, or `None` when [`TEST_POSTGRES_ENV`] is unset or empty.
     /// An unreachable database is an error, not a skip.
     pub fn from_env() -> Result<Option<Self>, StoreError> {
+        Self::create(true)
+    }
+
+    /// A new empty schema, not migrated (to test `portcullis migrate` and the check
+    /// at start), or `None` when [`TEST_POSTGRES_ENV`] is unset or empty.
+    pub fn unmigrated_from_env() -> Result<Option<Self>, StoreError> {
+        Self::create(false)
+    }
+
+    fn create(migrate: bool) -> Result<Option<Self>, StoreError> {
         let Some(url) = std::env::var(TEST_POSTGRES_ENV)
             .ok()
             .filter(|u| !u.trim().is_empty())
@@ -47,7 +57,12 @@ impl TestPostgres {
                 rand::random::<u64>()
             ),
         };
-        PostgresStore::migrate(&t.config())?;
+        if migrate {
+            PostgresStore::migrate(&t.config())?;
+        } else {
+            PostgresStore::raw(&PostgresConfig::new(t.url.clone()))?
+                .execute_batch(&format!("CREATE SCHEMA \"{}\"", t.schema))?;
+        }
         Ok(Some(t))
     }
 

@@ -1,4 +1,4 @@
-//! Subcommands: `serve`, `check`, `keys`, `audit`, `mock-upstream`, `version`.
+//! Subcommands: `serve`, `check`, `migrate`, `keys`, `audit`, `mock-upstream`, `version`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,12 +8,13 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use portcullis_audit::{CheckpointVerifier, EventKind, MerkleTree, NoteSigner, NoteVerifier};
-use portcullis_core::config::{Config, LogFormat, ProcessEnv};
+use portcullis_core::config::{Config, LogFormat, PostgresStoreConfig, ProcessEnv, StoreKind};
 use portcullis_core::identity::{generate_key, validate_principal_name, KeyRecord};
 use portcullis_server::audit;
 use portcullis_server::mock_server::{self, MockOptions};
 use portcullis_server::upstream::read_credential;
 use portcullis_server::Gateway;
+use portcullis_store::postgres::{PostgresConfig, PostgresStore};
 use portcullis_store::sqlite::SqliteStore;
 use portcullis_store::Store;
 use secrecy::ExposeSecret;
@@ -39,6 +40,13 @@ enum Command {
     },
     /// Validate the configuration and policies, then exit (non-zero on error).
     Check {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Create or upgrade the database schema (`[store] kind = "postgres"`; a SQLite
+    /// store is migrated whenever it is opened).
+    Migrate {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
@@ -246,6 +254,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
+        Command::Migrate { config } => migrate(&config),
         Command::Keys { command } => keys(command),
         Command::Audit { command } => audit_cmd(command),
         Command::MockUpstream {
@@ -279,9 +288,66 @@ pub(crate) fn load(path: &Path) -> Result<Config> {
 }
 
 pub(crate) fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&config.data_dir)
-        .with_context(|| format!("opening store under {}", config.data_dir.display()))?;
-    Ok(Arc::new(store))
+    match &config.store {
+        StoreKind::Sqlite => {
+            let store = SqliteStore::open(&config.data_dir)
+                .with_context(|| format!("opening store under {}", config.data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        // Refuses a schema older or newer than this binary's.
+        StoreKind::Postgres(p) => {
+            let cfg = postgres_config(config, p)?;
+            let store = PostgresStore::open(&cfg)
+                .with_context(|| format!("opening the PostgreSQL store at {}", cfg.redacted()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The PostgreSQL connection settings, with the URL read from its source.
+fn postgres_config(config: &Config, p: &PostgresStoreConfig) -> Result<PostgresConfig> {
+    let url = read_credential(&p.url)
+        .map_err(|e| anyhow::anyhow!("{}: store URL: {e}", config.path.display()))?
+        .with_context(|| format!("{}: store URL: none given", config.path.display()))?;
+    let mut cfg = PostgresConfig::new(url)
+        .with_pool_size(p.pool_size)
+        .with_timeout(p.timeout);
+    if let Some(s) = &p.schema {
+        cfg = cfg.with_schema(s)?;
+    }
+    Ok(cfg)
+}
+
+/// `portcullis migrate`: brings the PostgreSQL schema to this binary's version.
+fn migrate(path: &Path) -> Result<()> {
+    let config = load(path)?;
+    match &config.store {
+        StoreKind::Sqlite => {
+            open_store(&config)?;
+            println!(
+                "ok: the SQLite store under {} is up to date (it migrates when opened)",
+                config.data_dir.display()
+            );
+        }
+        StoreKind::Postgres(p) => {
+            let cfg = postgres_config(&config, p)?;
+            let (from, to) = PostgresStore::migrate(&cfg)
+                .with_context(|| format!("migrating PostgreSQL at {}", cfg.redacted()))?;
+            let schema = cfg.schema().unwrap_or("public");
+            if from == to {
+                println!(
+                    "ok: PostgreSQL at {} (schema {schema}) is already at version {to}",
+                    cfg.redacted()
+                );
+            } else {
+                println!(
+                    "ok: PostgreSQL at {} (schema {schema}) migrated from version {from} to {to}",
+                    cfg.redacted()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(config: &Config) {
@@ -324,6 +390,24 @@ fn check(path: &Path) -> Result<()> {
                 anyhow::anyhow!("{}: integrity.trusted_signers: {e}", path.display())
             })?;
         }
+    }
+    // A shared database must be reachable and migrated before `serve` can start.
+    if let StoreKind::Postgres(p) = &config.store {
+        let cfg = postgres_config(&config, p)?;
+        let store = PostgresStore::open(&cfg).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: store: PostgreSQL at {}: {e}",
+                path.display(),
+                cfg.redacted()
+            )
+        })?;
+        store.ping()?;
+        println!(
+            "store: PostgreSQL at {} (schema {}) is reachable and at schema version {}",
+            cfg.redacted(),
+            cfg.schema().unwrap_or("public"),
+            portcullis_store::postgres::SCHEMA_VERSION
+        );
     }
     println!(
         "ok: {} upstream(s), {} model(s), {} policies from {} file(s)",
