@@ -320,6 +320,18 @@ impl CheckpointSigner {
         &self.origin
     }
 
+    /// Takes over from another signer of the same log (another replica that held the
+    /// sequencer role): `note`, which must verify under this signer's key and origin,
+    /// becomes the last signed tree head when it is larger than this signer's own. The
+    /// next signature then has to be consistent with it.
+    pub fn adopt(&mut self, note: &str) -> Result<(), CheckpointError> {
+        let c = self.verifier().open(note)?;
+        if self.last.is_none_or(|(size, _)| c.size > size) {
+            self.last = Some((c.size, c.root));
+        }
+        Ok(())
+    }
+
     /// The verifier for this signer's checkpoints.
     pub fn verifier(&self) -> CheckpointVerifier {
         CheckpointVerifier {

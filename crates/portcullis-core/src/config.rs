@@ -2192,14 +2192,22 @@ mod tests {
         assert_eq!(r.timeout, Duration::from_millis(250));
         assert!(!format!("{c:?}").contains("hunter2"));
         for (text, line, reason) in [
-            ("[redis]\nurl = \"http://x\"\n", 2, "must start with redis://"),
+            (
+                "[redis]\nurl = \"http://x\"\n",
+                2,
+                "must start with redis://",
+            ),
             ("[redis]\nurl = \"rediss://x\"\n", 2, "not supported yet"),
             (
                 "[redis]\nurl = \"redis://x\"\non_unavailable = \"open\"\n",
                 3,
                 "expected `fail_closed` or `local`",
             ),
-            ("[redis]\nurl = \"redis://x\"\ntimeout = \"1m\"\n", 3, "between 1ms and 10s"),
+            (
+                "[redis]\nurl = \"redis://x\"\ntimeout = \"1m\"\n",
+                3,
+                "between 1ms and 10s",
+            ),
         ] {
             let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
             assert_eq!(err.line, line, "{text}: {err}");

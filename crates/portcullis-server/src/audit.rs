@@ -389,6 +389,23 @@ impl AuditWriter {
         Ok(())
     }
 
+    /// Reads leaves other replicas' sequencer added into the tree (for proofs).
+    pub fn catch_up_to_store(&mut self, store: &dyn Store) -> Result<(), String> {
+        let size = store.audit_size().map_err(|e| e.to_string())?;
+        self.catch_up(store, size)
+    }
+
+    /// On becoming the sequencer: continues from the last checkpoint any replica signed,
+    /// so this one never signs a tree head inconsistent with it (or a smaller one).
+    pub fn adopt_latest_checkpoint(&mut self, store: &dyn Store) -> Result<(), String> {
+        if let Some(last) = store.latest_audit_checkpoint().map_err(|e| e.to_string())? {
+            self.signer
+                .adopt(&last.note)
+                .map_err(|e| format!("audit log: the latest stored checkpoint: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Signs and stores a checkpoint of the whole log if it grew since the last one;
     /// returns the stored note (`None` when nothing new).
     pub fn checkpoint(&mut self, store: &dyn Store) -> Result<Option<String>, String> {

@@ -10,6 +10,13 @@
 //! requests that arrive during one commit share the next. When the gateway shuts down,
 //! the channel closes and the writer writes what is left, signs a last checkpoint and
 //! exits: records already accepted are not lost.
+//!
+//! On a store shared by several replicas (PostgreSQL), a commit only submits the events;
+//! one replica at a time, the sequencer (it holds the store's lease), gives them their
+//! log indices, extends its tree and signs checkpoints. Every replica's writer asks for
+//! the lease every [`SEQUENCE_EVERY`], so when the sequencer dies another takes over
+//! within a few of those; the other replicas read the new leaves into their trees to
+//! serve proofs.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -25,6 +32,11 @@ const BATCH: usize = 1000;
 /// How long the writer waits for more records before committing a batch (group commit):
 /// one transaction per few milliseconds instead of one per request.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+/// How often, on a shared store, the writer sequences submitted events (as the
+/// sequencer) or reads the sequencer's new leaves (as a follower).
+pub const SEQUENCE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Events sequenced per transaction.
+const SEQUENCE_BATCH: usize = 5_000;
 
 /// What the writer is asked to do.
 #[derive(Debug)]
@@ -141,7 +153,30 @@ pub fn start(
         .spawn(move || {
             rt.block_on(async {
                 let mut batch = Vec::with_capacity(BATCH);
-                while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let mut seq = Sequencer {
+                    on: audit.is_some() && !store.sequenced_at_commit(),
+                    leader: false,
+                    last: std::time::Instant::now(),
+                };
+                loop {
+                    let n = if seq.on {
+                        match tokio::time::timeout(SEQUENCE_EVERY, rx.recv_many(&mut batch, BATCH))
+                            .await
+                        {
+                            Ok(n) => n,
+                            Err(_) => {
+                                if let Some(a) = audit.as_mut() {
+                                    seq.step(&*store, &metrics, a);
+                                }
+                                continue;
+                            }
+                        }
+                    } else {
+                        rx.recv_many(&mut batch, BATCH).await
+                    };
+                    if n == 0 {
+                        break;
+                    }
                     if !durable && batch.len() < BATCH {
                         // Sleep through the linger, then take what arrived: waiting on
                         // the channel instead would wake this thread once per record.
@@ -153,11 +188,28 @@ pub fn start(
                             }
                         }
                     }
-                    write_batch(&*store, &metrics, audit.as_mut(), &mut batch);
+                    write_batch(&*store, &metrics, audit.as_mut(), &mut batch, &mut seq);
+                    if seq.on && seq.last.elapsed() >= SEQUENCE_EVERY {
+                        if let Some(a) = audit.as_mut() {
+                            seq.step(&*store, &metrics, a);
+                        }
+                    }
                 }
             });
             if let Some(a) = audit.as_mut() {
-                let _ = sign(&*store, &metrics, a);
+                if !store.sequenced_at_commit() {
+                    let mut seq = Sequencer {
+                        on: true,
+                        leader: false,
+                        last: std::time::Instant::now(),
+                    };
+                    seq.step(&*store, &metrics, a);
+                    if seq.leader {
+                        let _ = sign(&*store, &metrics, a);
+                    }
+                } else {
+                    let _ = sign(&*store, &metrics, a);
+                }
             }
         });
     Ok((
@@ -168,6 +220,67 @@ pub fn start(
         },
         handle?,
     ))
+}
+
+/// This replica's part in sequencing a shared log.
+struct Sequencer {
+    /// The store is shared (events get their indices from the sequencer).
+    on: bool,
+    /// This replica holds the lease.
+    leader: bool,
+    /// When [`Sequencer::step`] last ran.
+    last: std::time::Instant,
+}
+
+impl Sequencer {
+    /// As the sequencer (taking the lease if free): moves every submitted event into the
+    /// log, then reads the new leaves into the tree. As a follower: reads them only.
+    fn step(&mut self, store: &dyn Store, metrics: &Metrics, a: &mut AuditWriter) {
+        self.last = std::time::Instant::now();
+        let lease = store.sequencer_lease();
+        match lease {
+            Ok(true) => {
+                if !self.leader {
+                    tracing::info!("this replica is now the audit log's sequencer");
+                    if let Err(e) = a.catch_up_to_store(store) {
+                        tracing::error!(error = %e, "audit log out of step with the store");
+                    }
+                    if let Err(e) = a.adopt_latest_checkpoint(store) {
+                        metrics.decision_write_failures.inc();
+                        tracing::error!(error = %e, "cannot continue the audit log's checkpoints");
+                        return;
+                    }
+                    self.leader = true;
+                }
+                loop {
+                    match store.sequence_pending(SEQUENCE_BATCH) {
+                        Ok(n) if (n as usize) < SEQUENCE_BATCH => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            metrics.decision_write_failures.inc();
+                            tracing::error!(error = %e, "sequencing audit events failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(false) => {
+                if self.leader {
+                    tracing::warn!("this replica lost the audit log's sequencer lease");
+                }
+                self.leader = false;
+            }
+            Err(e) => {
+                if self.leader {
+                    tracing::warn!(error = %e, "this replica lost the audit log's sequencer lease");
+                }
+                self.leader = false;
+            }
+        }
+        if let Err(e) = a.catch_up_to_store(store) {
+            tracing::error!(error = %e, "audit log out of step with the store");
+        }
+    }
 }
 
 fn sign(
@@ -192,6 +305,7 @@ fn write_batch(
     metrics: &Metrics,
     mut audit: Option<&mut AuditWriter>,
     batch: &mut Vec<Msg>,
+    seq: &mut Sequencer,
 ) {
     let mut records = Vec::with_capacity(batch.len());
     let mut leaves: Vec<NewAuditLeaf> = Vec::new();
@@ -226,7 +340,8 @@ fn write_batch(
         loop {
             match store.record_batch_with_bodies(&records, &leaves, &bodies) {
                 Ok(first) => {
-                    if let Some(a) = audit.as_deref_mut() {
+                    // On a shared store the sequencer gives the events their indices.
+                    if let (Some(a), false) = (audit.as_deref_mut(), seq.on) {
                         let hashes: Vec<_> = leaves.iter().map(|l| l.leaf_hash).collect();
                         if let Err(e) = a.committed(store, first, &hashes) {
                             metrics.decision_write_failures.inc();
@@ -261,7 +376,17 @@ fn write_batch(
                         tracing::error!(error = %e, "deleting audit bodies past retention failed")
                     }
                 }
-                sign(store, metrics, a)
+                if seq.on {
+                    // Signing is the sequencer's; a follower only reads what it signed.
+                    seq.step(store, metrics, a);
+                    if seq.leader {
+                        sign(store, metrics, a)
+                    } else {
+                        Ok(None)
+                    }
+                } else {
+                    sign(store, metrics, a)
+                }
             }
             None => Err("the audit log is off".into()),
         };

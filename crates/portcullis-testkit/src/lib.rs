@@ -238,6 +238,27 @@ impl TestGateway {
         files: &[(&str, &str)],
         setup: impl FnOnce(&std::path::Path),
     ) -> Self {
+        Self::start_on(config_body, policies, files, setup, None).await
+    }
+
+    /// Like [`TestGateway::start_with_files`] on a given store (several gateways on one
+    /// shared store are replicas).
+    pub async fn start_on_store(
+        config_body: &str,
+        policies: &[(&str, &str)],
+        files: &[(&str, &str)],
+        store: Arc<dyn Store>,
+    ) -> Self {
+        Self::start_on(config_body, policies, files, |_| {}, Some(store)).await
+    }
+
+    async fn start_on(
+        config_body: &str,
+        policies: &[(&str, &str)],
+        files: &[(&str, &str)],
+        setup: impl FnOnce(&std::path::Path),
+        store: Option<Arc<dyn Store>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -261,7 +282,10 @@ impl TestGateway {
         std::fs::write(&path, &text).unwrap();
         setup(dir.path());
         let config = Config::load(&path, &BTreeMap::<String, String>::new()).unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).unwrap());
+        let store: Arc<dyn Store> = match store {
+            Some(s) => s,
+            None => Arc::new(SqliteStore::open(&config.data_dir).unwrap()),
+        };
         let gw = Gateway::new(config, store.clone()).unwrap();
         let state = gw.state().clone();
         let data = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
