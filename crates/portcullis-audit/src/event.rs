@@ -24,7 +24,7 @@
 //! | `latency_us` | number or null | latency, microseconds |
 //! | `request_sha256` | string or null | SHA-256 of the request body, 64 lowercase hex digits |
 //! | `response_sha256` | string or null | SHA-256 of the response body, 64 lowercase hex digits |
-//! | `target` | string or null | what a control-plane event acted on (key id, policy set version) |
+//! | `target` | string or null | what a control-plane event acted on (key id, policy set version); for a request, the policy set that decided it |
 //!
 //! Numbers are unsigned 64-bit integers in plain decimal (no sign, fraction, exponent or
 //! leading zero): there are no floats. Strings are written as-is (raw UTF-8) except `"`

@@ -48,6 +48,8 @@ pub struct RequestAudit {
     pub request_body: Option<bytes::Bytes>,
     /// The response body sent, only when bodies are stored.
     pub response_body: Option<bytes::Bytes>,
+    /// The digest of the policy set that decided, when policies were consulted.
+    pub policy_digest: Option<[u8; 32]>,
 }
 
 // ---------------------------------------------------------------------------
@@ -472,6 +474,11 @@ pub fn request_event(rec: &DecisionRecord, a: &RequestAudit) -> AuditEvent {
     e.request_sha256 = a.request_sha256;
     e.response_sha256 = a.response_sha256;
     e.guard_findings = a.guard_findings.clone();
+    // The policy set that decided: the first 64 bits of the digest that the
+    // `policy_reloaded` event of that set records in full (`sha256:<digest> ...`).
+    e.target = a
+        .policy_digest
+        .map(|d| format!("policy:sha256:{}", hex::encode(&d[..8])));
     e
 }
 

@@ -224,10 +224,9 @@ fn decide(
     facts: &RequestFacts,
 ) -> Result<(), ApiError> {
     check_required(model, principal)?;
-    let verdict = st
-        .policy
-        .load()
-        .authorize(principal, ctx.action, &model.name, facts);
+    let engine = st.policy.load();
+    ctx.policy_digest = Some(engine.digest);
+    let verdict = engine.authorize(principal, ctx.action, &model.name, facts);
     match verdict {
         Verdict::Deny { policy } => return Err(ApiError::Denied { policy }),
         Verdict::Allow { policies } => ctx.policies = policies.join(","),

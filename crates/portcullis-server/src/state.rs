@@ -101,6 +101,9 @@ pub struct RequestCtx {
     pub reservation: Option<crate::ratelimit::Held>,
     /// Deciding policies of an allow.
     pub policies: String,
+    /// The digest of the policy set that decided (one set per request, even while a
+    /// reload or a bundle activation swaps another in).
+    pub policy_digest: Option<[u8; 32]>,
     /// Time spent in the gateway before the upstream was called.
     pub pre_upstream: Option<std::time::Duration>,
     /// SHA-256 of the request body (only with the audit log on).
@@ -138,6 +141,7 @@ impl RequestCtx {
             prompt_estimate: 0,
             reservation: None,
             policies: String::new(),
+            policy_digest: None,
             pre_upstream: None,
             request_sha256: None,
             response_sha256: None,
@@ -215,6 +219,7 @@ impl RequestCtx {
                 .to_string(),
             request_sha256: self.request_sha256,
             response_sha256: self.response_sha256,
+            policy_digest: self.policy_digest,
             guard_findings: self
                 .guard_in
                 .iter()

@@ -198,6 +198,11 @@ async fn every_request_is_logged_checkpointed_provable_and_tampering_is_named() 
     assert_eq!(e.identity_kind, "api_key");
     assert_eq!(e.action, "chat.completions");
     assert_eq!(e.model.as_deref(), Some("local"));
+    // The request names the policy set that decided it, as the start event records it.
+    assert_eq!(
+        e.target.as_deref(),
+        Some(format!("policy:sha256:{}", &policy_digest[..16]).as_str())
+    );
     assert_eq!(e.upstream.as_deref(), Some("builtin"));
     assert_eq!(e.decision, Some(Decision::Allow));
     assert_eq!(e.policy_ids, vec!["team-standard".to_string()]);

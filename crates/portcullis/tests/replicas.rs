@@ -187,7 +187,16 @@ enabled = false
     /// A key for `alice` in group `team`; (id, key).
     fn key(&self) -> (String, String) {
         // The database is migrated; any replica's config reaches it.
-        let out = self.cli(&["keys", "create", "-c", "r0.toml", "--principal", "alice", "--group", "team"]);
+        let out = self.cli(&[
+            "keys",
+            "create",
+            "-c",
+            "r0.toml",
+            "--principal",
+            "alice",
+            "--group",
+            "team",
+        ]);
         let id = out
             .lines()
             .find_map(|l| l.strip_prefix("created key "))
@@ -367,7 +376,10 @@ fn killing_the_sequencer_under_load_loses_no_acknowledged_event() {
     let store = PostgresStore::open(&c.db.config()).unwrap();
     let t0 = Instant::now();
     while store.audit_pending_count().unwrap() > 0 {
-        assert!(t0.elapsed() < Duration::from_secs(15), "events stay unsequenced");
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "events stay unsequenced"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let size = store.audit_size().unwrap();
@@ -376,7 +388,11 @@ fn killing_the_sequencer_under_load_loses_no_acknowledged_event() {
         *count.entry(l.leaf.event_id).or_default() += 1;
     }
     let missing: Vec<_> = acked.iter().filter(|id| !count.contains_key(*id)).collect();
-    assert!(missing.is_empty(), "{} answered requests not in the log: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} answered requests not in the log: {missing:?}",
+        missing.len()
+    );
     let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "events in the log twice: {twice:?}");
 
@@ -387,7 +403,10 @@ fn killing_the_sequencer_under_load_loses_no_acknowledged_event() {
         .unwrap()
         .is_none_or(|cp| cp.size < size)
     {
-        assert!(t0.elapsed() < Duration::from_secs(15), "no checkpoint of the whole log");
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "no checkpoint of the whole log"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let config = c.replicas[1].config.to_str().unwrap().to_string();
