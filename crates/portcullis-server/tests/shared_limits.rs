@@ -1,7 +1,8 @@
 //! Limits shared across replicas through Redis: several gateways on one Redis admit no
 //! more than the budget however the requests are spread, and a Redis outage follows
 //! `redis.on_unavailable`. Runs when `PORTCULLIS_TEST_REDIS` names a Redis
-//! (`redis://127.0.0.1:6379`); skipped otherwise.
+//! (`redis://127.0.0.1:6379`); skipped otherwise. When `PORTCULLIS_TEST_POSTGRES` is set
+//! too, the replicas also share one PostgreSQL store, as deployed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,26 +104,63 @@ async fn storm(urls: &[String], key: &str, n: usize) -> Vec<u16> {
     out
 }
 
-async fn replicas(url: &str, prefix: &str, limits: &str) -> Vec<TestGateway> {
+/// Three gateways on one Redis (and one PostgreSQL schema when the tests have one; it is
+/// returned to keep it alive).
+async fn replicas(
+    url: &str,
+    prefix: &str,
+    limits: &str,
+) -> (
+    Vec<TestGateway>,
+    Option<portcullis_store::testing::TestPostgres>,
+) {
+    let pg = portcullis_store::testing::TestPostgres::from_env().unwrap();
     let mut gws = Vec::new();
     for _ in 0..3 {
-        gws.push(
-            TestGateway::start(&config(url, prefix, "2s", limits), &[("p.cedar", POLICIES)]).await,
-        );
+        let config = config(url, prefix, "2s", limits);
+        let policies = [("p.cedar", POLICIES)];
+        gws.push(match &pg {
+            Some(pg) => {
+                let store: Arc<dyn portcullis_store::Store> = Arc::new(
+                    portcullis_store::postgres::PostgresStore::open(&pg.config()).unwrap(),
+                );
+                TestGateway::start_on_store(&config, &policies, &[], store).await
+            }
+            None => TestGateway::start(&config, &policies).await,
+        });
     }
-    gws
+    (gws, pg)
+}
+
+/// One key for all replicas: put in each store (once, when they share one).
+fn key_for(gws: &[TestGateway], shared_store: bool) -> String {
+    if shared_store {
+        shared_key(&[&gws[0]])
+    } else {
+        shared_key(&gws.iter().collect::<Vec<_>>())
+    }
+}
+
+/// The `allow` records in a replica's store.
+fn allowed(gw: &TestGateway) -> Vec<portcullis_store::DecisionRecord> {
+    gw.store
+        .recent_decisions(10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.decision == "allow")
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_admit_exactly_a_request_budget() {
     let Some(url) = redis_url() else { return };
-    let gws = replicas(
+    let (gws, pg) = replicas(
         &url,
         &prefix(),
         "[limits.principals.alice]\nrequests_per_day = 50\n",
     )
     .await;
-    let key = shared_key(&gws.iter().collect::<Vec<_>>());
+    let key = key_for(&gws, pg.is_some());
     let urls: Vec<String> = gws.iter().map(|g| g.url.clone()).collect();
     let statuses = storm(&urls, &key, 300).await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
@@ -132,25 +170,22 @@ async fn three_replicas_admit_exactly_a_request_budget() {
         "exactly the budget passes across three replicas: {statuses:?}"
     );
     assert_eq!(limited, 250, "{statuses:?}");
-    // Every replica admitted some: one budget, shared, not one per replica. (Records
-    // are written in batches: wait for all 300.)
+    // One budget, shared, not one per replica: the records say 50 were allowed in all.
+    // (Records are written in batches: wait for them.)
     let t0 = Instant::now();
-    let per_replica = loop {
-        let recs: Vec<Vec<_>> = gws
-            .iter()
-            .map(|g| g.store.recent_decisions(1_000).unwrap())
-            .collect();
-        if recs.iter().map(Vec::len).sum::<usize>() >= 300 || t0.elapsed() > Duration::from_secs(5)
-        {
-            break recs
-                .iter()
-                .map(|r| r.iter().filter(|r| r.decision == "allow").count())
-                .collect::<Vec<_>>();
+    let stores: Vec<&TestGateway> = if pg.is_some() {
+        vec![&gws[0]]
+    } else {
+        gws.iter().collect()
+    };
+    loop {
+        let n: usize = stores.iter().map(|g| allowed(g).len()).sum();
+        if n >= 50 || t0.elapsed() > Duration::from_secs(5) {
+            assert_eq!(n, 50);
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(per_replica.iter().sum::<usize>(), 50, "{per_replica:?}");
-    assert!(per_replica.iter().all(|n| *n > 0), "{per_replica:?}");
+    }
     let (_, body) = chat(&reqwest::Client::new(), &urls[1], &key).await;
     assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
     for gw in gws {
@@ -162,27 +197,35 @@ async fn three_replicas_admit_exactly_a_request_budget() {
 async fn three_replicas_never_overshoot_a_token_budget() {
     let Some(url) = redis_url() else { return };
     let budget = 2_000u64;
-    let gws = replicas(
+    let (gws, pg) = replicas(
         &url,
         &prefix(),
         &format!("[limits.principals.alice]\ntokens_per_day = {budget}\n"),
     )
     .await;
-    let key = shared_key(&gws.iter().collect::<Vec<_>>());
+    let key = key_for(&gws, pg.is_some());
     let urls: Vec<String> = gws.iter().map(|g| g.url.clone()).collect();
     let statuses = storm(&urls, &key, 300).await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert!(ok > 0 && ok < 300, "{ok} passed");
     // What the replicas recorded as used, all together, stays within the budget.
-    let mut used = 0u64;
-    for gw in &gws {
-        let recs = gw.store.recent_decisions(1_000).unwrap();
-        used += recs
-            .iter()
-            .filter(|r| r.decision == "allow")
-            .map(|r| r.prompt_tokens + r.completion_tokens)
-            .sum::<u64>();
-    }
+    let stores: Vec<&TestGateway> = if pg.is_some() {
+        vec![&gws[0]]
+    } else {
+        gws.iter().collect()
+    };
+    let t0 = Instant::now();
+    let used = loop {
+        let recs: Vec<_> = stores.iter().flat_map(|g| allowed(g)).collect();
+        if recs.len() >= ok || t0.elapsed() > Duration::from_secs(5) {
+            assert_eq!(recs.len(), ok, "every allowed request recorded");
+            break recs
+                .iter()
+                .map(|r| r.prompt_tokens + r.completion_tokens)
+                .sum::<u64>();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(used <= budget, "{used} tokens used of {budget}");
     for gw in gws {
         gw.stop().await;
