@@ -8,7 +8,7 @@
 //! | key | JSON type | meaning |
 //! | --- | --- | --- |
 //! | `v` | number | format version, `1` |
-//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed`, `model_changed`, `policy_bundle_changed` |
+//! | `kind` | string | [`EventKind`]: `request`, `key_created`, `key_revoked`, `policy_reloaded`, `guard_config_changed`, `model_changed`, `policy_bundle_changed`, `incident` |
 //! | `time_ms` | number | Unix time, milliseconds |
 //! | `request_id` | string | request id (may be empty for control-plane events) |
 //! | `principal` | string | who acted |
@@ -75,11 +75,13 @@ pub enum EventKind {
     ModelChanged,
     /// A policy bundle was proposed, approved, activated or rolled back.
     PolicyBundleChanged,
+    /// An anomaly incident was opened, escalated, acknowledged, released or resolved.
+    Incident,
 }
 
 impl EventKind {
     /// All kinds.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Request,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
@@ -87,10 +89,11 @@ impl EventKind {
         EventKind::GuardConfigChanged,
         EventKind::ModelChanged,
         EventKind::PolicyBundleChanged,
+        EventKind::Incident,
     ];
 
     /// The canonical name: `request`, `key_created`, `key_revoked`, `policy_reloaded`,
-    /// `guard_config_changed`, `model_changed`, `policy_bundle_changed`.
+    /// `guard_config_changed`, `model_changed`, `policy_bundle_changed`, `incident`.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Request => "request",
@@ -100,6 +103,7 @@ impl EventKind {
             EventKind::GuardConfigChanged => "guard_config_changed",
             EventKind::ModelChanged => "model_changed",
             EventKind::PolicyBundleChanged => "policy_bundle_changed",
+            EventKind::Incident => "incident",
         }
     }
 

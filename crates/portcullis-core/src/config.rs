@@ -218,6 +218,8 @@ pub struct RawConfig {
     pub guards: RawGuards,
     /// Model integrity: who approves models and whose model signatures are trusted.
     pub integrity: Option<Spanned<RawIntegrity>>,
+    /// Anomaly detection and containment (`portcullis-anomaly`); off when absent.
+    pub anomaly: Option<Spanned<portcullis_anomaly::RawAnomalyConfig>>,
     /// Shared rate limits and budgets across replicas; in process when absent.
     pub redis: Option<Spanned<RawRedis>>,
 }
@@ -782,6 +784,8 @@ pub struct Config {
     pub integrity: Option<IntegrityConfig>,
     /// `[redis]`: shared limits; `None` keeps them in process.
     pub redis: Option<RedisConfig>,
+    /// `[anomaly]`; `None` when absent (detection off).
+    pub anomaly: Option<portcullis_anomaly::AnomalyConfig>,
 }
 
 type ActionOverrides = Vec<(
@@ -1586,6 +1590,30 @@ impl Config {
             }
         }
 
+        // [anomaly]: validated by its crate; step-up needs its guard profile.
+        let anomaly = match &raw.anomaly {
+            None => None,
+            Some(a) => {
+                let c = a
+                    .get_ref()
+                    .validate(&|p: &str| resolve(p))
+                    .map_err(|e| at(a.span(), e.to_string()))?;
+                let steps_up = c
+                    .detector
+                    .actions
+                    .contains(&portcullis_anomaly::Action::StepUp);
+                if c.enabled && steps_up && !guard_profiles.contains_key(&c.step_up_profile) {
+                    return Err(at(
+                        a.span(),
+                        format!(
+                            "anomaly: an action is step_up but the guard profile `{}` (step_up_profile) is not defined under [guards.profiles]",
+                            c.step_up_profile
+                        ),
+                    ));
+                }
+                Some(c)
+            }
+        };
         let redis = match &raw.redis {
             None => None,
             Some(r) => {
@@ -1636,6 +1664,7 @@ impl Config {
 
         Ok(Config {
             redis,
+            anomaly,
             integrity,
             guard_profiles,
             audit,

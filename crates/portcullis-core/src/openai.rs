@@ -29,6 +29,9 @@ pub struct ErrorDetail {
     /// The deciding policy of a denial.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub policy_id: Option<String>,
+    /// The incident of an anomaly containment (quarantine, throttle, step-up).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub incident_id: Option<String>,
 }
 
 /// A request body that failed parsing or validation.

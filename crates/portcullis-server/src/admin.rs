@@ -10,6 +10,7 @@
 //! `GET /audit/proof/consistency?old=A&new=B`, and
 //! `GET /audit/query?principal=P&since=24h&decision=deny&limit=N` (JSON lines).
 //! Change management (model registry, policy bundles): [`crate::admin_changes`].
+//! Anomaly incidents (list, show, ack, release, resolve): [`crate::anomaly`].
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/audit/proof/consistency", get(audit_consistency))
         .route("/audit/query", get(audit_query))
         .merge(crate::admin_changes::routes())
+        .merge(crate::anomaly::admin_routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

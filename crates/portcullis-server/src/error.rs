@@ -86,6 +86,21 @@ pub enum ApiError {
     /// fail closed.
     #[error("limits unavailable")]
     LimitsUnavailable,
+    /// The principal or client address is quarantined by anomaly detection.
+    #[error("quarantined ({incident})")]
+    Quarantined {
+        /// The incident.
+        incident: String,
+    },
+    /// A containment short of quarantine refused the request: `anomaly_throttled` (429)
+    /// or `tools_forbidden` (403, stepped up).
+    #[error("contained: {code} ({incident})")]
+    Contained {
+        /// The incident.
+        incident: String,
+        /// The code.
+        code: &'static str,
+    },
 }
 
 impl ApiError {
@@ -192,6 +207,16 @@ impl ApiError {
                 "server_error",
                 "limits_unavailable",
             ),
+            Quarantined { .. } => (StatusCode::FORBIDDEN, "permission_error", "quarantined"),
+            Contained {
+                code: "anomaly_throttled",
+                ..
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "anomaly_throttled",
+            ),
+            Contained { .. } => (StatusCode::FORBIDDEN, "permission_error", "tools_forbidden"),
         }
     }
 
@@ -200,7 +225,12 @@ impl ApiError {
         use ApiError::*;
         match self {
             MissingCredential | InvalidCredential(_) | CredentialRequired(_) => "unauthenticated",
-            Denied { .. } | InputBlocked(_) | OutputBlocked(_) | ModelNotApproved(_) => "deny",
+            Denied { .. }
+            | InputBlocked(_)
+            | OutputBlocked(_)
+            | ModelNotApproved(_)
+            | Quarantined { .. }
+            | Contained { .. } => "deny",
             RateLimited(_) => "rate_limited",
             RouteNotFound | MethodNotAllowed | ModelNotFound(_) | WrongEndpoint(_) | Invalid(_)
             | UnsupportedMediaType | BodyTooLarge(_) => "invalid",
@@ -217,6 +247,8 @@ impl ApiError {
             ApiError::InvalidCredential(k) => k.clone(),
             ApiError::CredentialRequired(k) => format!("credential_required:{k}"),
             ApiError::ModelNotApproved(m) => format!("model_not_approved:{m}"),
+            ApiError::Quarantined { incident } => format!("anomaly:quarantined:{incident}"),
+            ApiError::Contained { incident, code } => format!("anomaly:{code}:{incident}"),
             ApiError::RateLimited(e) => format!(
                 "{}:{}:{}",
                 e.kind.as_str(),
@@ -267,6 +299,9 @@ impl ApiError {
             UpstreamRateLimited(_) => "The model provider is rate-limiting this gateway; retry later.".into(),
             Unavailable => "The gateway cannot decide on this request right now; retry later.".into(),
             LimitsUnavailable => "The gateway cannot check this request's rate limits and budgets right now (the shared limit store is unreachable); retry later.".into(),
+            Quarantined { incident } => format!("This credential or client address is quarantined after anomalous activity (incident {incident}). Contact your security team."),
+            Contained { incident, code: "anomaly_throttled" } => format!("Request rate reduced after anomalous activity (incident {incident}); retry later."),
+            Contained { incident, .. } => format!("Tool calls are not allowed for this credential after anomalous activity (incident {incident})."),
         }
     }
 
@@ -289,6 +324,12 @@ impl ApiError {
                     ApiError::Denied { policy } => Some(policy.clone()),
                     _ => None,
                 },
+                incident_id: match self {
+                    ApiError::Quarantined { incident } | ApiError::Contained { incident, .. } => {
+                        Some(incident.clone())
+                    }
+                    _ => None,
+                },
             },
         }
     }
@@ -298,6 +339,10 @@ impl ApiError {
             ApiError::RateLimited(e) => e.retry_after,
             ApiError::UpstreamRateLimited(r) => *r,
             ApiError::Unavailable => Some(Duration::from_secs(1)),
+            ApiError::Contained {
+                code: "anomaly_throttled",
+                ..
+            } => Some(Duration::from_secs(6)),
             _ => None,
         }
     }

@@ -13,11 +13,13 @@
 //! - [`integrity`]: serves a `registry = true` model only while it has an approved,
 //!   verified active version.
 //! - [`admin`], [`metrics`]: health, readiness, Prometheus.
+//! - [`anomaly`]: per-principal anomaly detection, containment and incidents.
 //! - [`listener`]: connection handling and graceful shutdown.
 //! - [`mock_server`]: the stand-alone mock upstream used by benchmarks.
 
 pub mod admin;
 pub mod admin_changes;
+pub mod anomaly;
 pub mod audit;
 pub mod authn;
 pub mod bundles;
@@ -185,7 +187,9 @@ impl Gateway {
             audit_on,
         )
         .map_err(StartError::Integrity)?;
+        let anomaly = anomaly::AnomalyEngine::start(&config).map_err(StartError::Upstream)?;
         let state = Arc::new(AppState {
+            anomaly,
             integrity,
             config,
             bundle_version: std::sync::atomic::AtomicU64::new(
@@ -352,8 +356,26 @@ impl Gateway {
                 }
             })
         });
+        // With anomaly detection: pick up incidents released or resolved elsewhere.
+        let incidents = self.state.anomaly.is_some().then(|| {
+            let weak = Arc::downgrade(&self.state);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(state) = weak.upgrade() else { break };
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Some(a) = &state.anomaly {
+                            a.sync(&state);
+                        }
+                    })
+                    .await;
+                }
+            })
+        });
         tokio::join!(data_srv, admin_srv, trigger);
-        for t in [ticker, poller].into_iter().flatten() {
+        for t in [ticker, poller, incidents].into_iter().flatten() {
             t.abort();
             let _ = t.await;
         }

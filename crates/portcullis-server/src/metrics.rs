@@ -32,6 +32,17 @@ pub struct LimitLabels {
     pub subject_kind: &'static str,
 }
 
+/// Labels of anomaly alerts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnomalyLabels {
+    /// `low`, `medium`, `high`, `critical`.
+    pub severity: &'static str,
+    /// `alert`, `throttle`, `step_up`, `quarantine`.
+    pub action: &'static str,
+    /// The alert kind (`volume`, `injection`, `auth_failures`, ...).
+    pub kind: String,
+}
+
 /// All gateway metrics.
 pub struct Metrics {
     /// The registry `/metrics` encodes.
@@ -55,6 +66,13 @@ pub struct Metrics {
     pub limits_fallback: Counter,
     /// 1 while the shared limit store answers (or limits are in process), else 0.
     pub limits_shared_up: Gauge,
+    // --- anomaly detection (crate::anomaly) ---
+    /// Anomaly alerts by severity, action and kind.
+    pub anomaly_alerts: Family<AnomalyLabels, Counter>,
+    /// Principals and addresses under a containment now.
+    pub anomaly_contained: Gauge,
+    /// Alert webhooks that failed.
+    pub anomaly_webhook_failures: Counter,
 }
 
 fn upstream_histogram() -> Histogram {
@@ -122,10 +140,31 @@ impl Metrics {
             "1 while the shared limit store (Redis) answers, else 0",
             limits_shared_up.clone(),
         );
+        let anomaly_alerts = Family::<AnomalyLabels, Counter>::default();
+        registry.register(
+            "anomaly_alerts",
+            "Anomaly alerts by severity, action and kind",
+            anomaly_alerts.clone(),
+        );
+        let anomaly_contained = Gauge::default();
+        registry.register(
+            "anomaly_contained",
+            "Principals and client addresses under a containment (throttle, step-up, quarantine)",
+            anomaly_contained.clone(),
+        );
+        let anomaly_webhook_failures = Counter::default();
+        registry.register(
+            "anomaly_webhook_failures",
+            "Anomaly alert webhooks that failed",
+            anomaly_webhook_failures.clone(),
+        );
         Self {
             limits_fallback,
             limits_shared_up,
             registry,
+            anomaly_alerts,
+            anomaly_contained,
+            anomaly_webhook_failures,
             requests,
             upstream_latency,
             overhead,

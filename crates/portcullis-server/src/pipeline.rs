@@ -284,8 +284,10 @@ async fn chat_inner(
     req: Request,
 ) -> Result<Response, ApiError> {
     let peer = req.extensions().get::<PeerIdentity>().cloned();
+    let posture = anomaly_admit(st, ctx, &req, None)?;
     let principal = authenticate(st, req.headers(), peer.as_ref()).await?;
     ctx.principal = Some(principal.clone());
+    let posture = anomaly_admit(st, ctx, &req, Some(posture))?;
     let body = read_body(st, req).await?;
     if st.audit_on() {
         ctx.request_sha256 = Some(portcullis_audit::event::body_sha256(&body));
@@ -306,7 +308,15 @@ async fn chat_inner(
     let max_tokens = chat
         .requested_max_tokens()
         .unwrap_or(DEFAULT_COMPLETION_RESERVATION);
-    let guard = input_guards(st, ctx, &model, &mut chat.texts_mut());
+    if let Some((_, incident)) = &posture.step_up {
+        if !chat.tool_names().is_empty() {
+            return Err(ApiError::Contained {
+                incident: incident.clone(),
+                code: "tools_forbidden",
+            });
+        }
+    }
+    let guard = input_guards(st, ctx, &model, &posture, &mut chat.texts_mut());
     let f = facts(
         ctx,
         max_tokens,
@@ -384,8 +394,10 @@ async fn embeddings_inner(
     req: Request,
 ) -> Result<Response, ApiError> {
     let peer = req.extensions().get::<PeerIdentity>().cloned();
+    let posture = anomaly_admit(st, ctx, &req, None)?;
     let principal = authenticate(st, req.headers(), peer.as_ref()).await?;
     ctx.principal = Some(principal.clone());
+    let posture = anomaly_admit(st, ctx, &req, Some(posture))?;
     let body = read_body(st, req).await?;
     if st.audit_on() {
         ctx.request_sha256 = Some(portcullis_audit::event::body_sha256(&body));
@@ -398,7 +410,7 @@ async fn embeddings_inner(
     ctx.model = model.name.clone();
     ctx.upstream = model.upstream.clone();
     ctx.prompt_estimate = emb.estimated_tokens();
-    let guard = input_guards(st, ctx, &model, &mut emb.texts_mut());
+    let guard = input_guards(st, ctx, &model, &posture, &mut emb.texts_mut());
     let f = facts(
         ctx,
         0,
@@ -443,12 +455,49 @@ fn input_guards(
     st: &AppState,
     ctx: &mut RequestCtx,
     model: &Model,
+    posture: &crate::anomaly::Posture,
     texts: &mut [&mut String],
 ) -> Option<RequestGuard> {
-    let g = st.guards.load().as_ref()?.check(&model.guards, texts)?;
+    // A stepped-up principal is guarded with the stricter profile.
+    let profile = posture
+        .step_up
+        .as_ref()
+        .map_or(model.guards.as_str(), |(p, _)| p.as_str());
+    let g = st.guards.load().as_ref()?.check(profile, texts)?;
+    ctx.injection_score = f32::from(g.facts().injection_score) / 1000.0;
     ctx.guard_in = g.verdict.counts.clone();
     ctx.guarded = true;
     Some(g)
+}
+
+/// Anomaly containment: before authentication (`posture` `None`) a quarantined client
+/// address is refused; after it, a quarantined principal is refused (before
+/// authorization), a throttled one may be, and a stepped-up one gets its posture.
+fn anomaly_admit(
+    st: &AppState,
+    ctx: &mut RequestCtx,
+    req: &Request,
+    posture: Option<crate::anomaly::Posture>,
+) -> Result<crate::anomaly::Posture, ApiError> {
+    let Some(a) = &st.anomaly else {
+        return Ok(Default::default());
+    };
+    match (posture, &ctx.principal) {
+        (None, _) => {
+            if let Some(ua) = req.headers().get(header::USER_AGENT) {
+                ctx.user_agent = String::from_utf8_lossy(ua.as_bytes())
+                    .chars()
+                    .take(256)
+                    .collect();
+            }
+            a.admit_ip(ctx).map(|()| Default::default())
+        }
+        (Some(_), Some(p)) => {
+            let name = p.name.clone();
+            a.admit(st, ctx, &name)
+        }
+        (Some(p), None) => Ok(p),
+    }
 }
 
 /// Completes a non-streamed response: usage from the body (or the reservation when the

@@ -59,6 +59,8 @@ pub struct AppState {
     /// Which `registry = true` models have a verified active version; `None` when no
     /// model uses the registry.
     pub integrity: Option<Arc<crate::integrity::IntegrityGate>>,
+    /// Anomaly detection and containment, when `[anomaly]` is on.
+    pub anomaly: Option<Arc<crate::anomaly::AnomalyEngine>>,
 }
 
 /// Unix seconds now.
@@ -66,6 +68,11 @@ pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Unix milliseconds now.
+pub fn unix_now_ms() -> i64 {
+    unix_ms()
 }
 
 fn unix_ms() -> i64 {
@@ -122,6 +129,12 @@ pub struct RequestCtx {
     pub guard_out: std::collections::BTreeMap<portcullis_guard::FindingKind, u32>,
     /// For a guarded stream: whether every chunk was checked before it was sent.
     pub stream_checked: Option<bool>,
+    /// The `User-Agent` header (for anomaly detection).
+    pub user_agent: String,
+    /// The input guards' injection score in [0, 1] (for anomaly detection).
+    pub injection_score: f32,
+    /// Refused by an anomaly containment (not fed back to the detector).
+    pub anomaly_refused: bool,
 }
 
 impl RequestCtx {
@@ -151,6 +164,9 @@ impl RequestCtx {
             guard_in: Default::default(),
             guard_out: Default::default(),
             stream_checked: None,
+            user_agent: String::new(),
+            injection_score: 0.0,
+            anomaly_refused: false,
         }
     }
 
@@ -280,6 +296,9 @@ impl AppState {
             status,
             "request refused"
         );
+        if let Some(a) = &self.anomaly {
+            a.observe(self, ctx, err.decision(), 0, 0);
+        }
         let rec = ctx.record(err.decision(), err.record_reason(), status, 0, 0);
         let audit = self.audit.is_some().then(|| ctx.audit());
         self.decisions.record(rec, audit).await;
@@ -307,6 +326,10 @@ impl AppState {
             Some(o) => format!("{};{o}", ctx.policies),
             None => ctx.policies.clone(),
         };
+        if let Some(a) = &self.anomaly {
+            let d = if outcome.is_some() { "error" } else { "allow" };
+            a.observe(self, ctx, d, prompt, completion);
+        }
         let rec = ctx.record("allow", reason, status, prompt, completion);
         let audit = self.audit.is_some().then(|| ctx.audit());
         self.decisions.record(rec, audit).await;

@@ -104,6 +104,16 @@ enum Command {
         #[command(subcommand)]
         command: crate::policy_cmd::PolicyCommand,
     },
+    /// Anomaly detection offline: simulate traffic, replay events, evaluate.
+    Anomaly {
+        #[command(subcommand)]
+        command: crate::anomaly_cmd::AnomalyCommand,
+    },
+    /// Anomaly incidents: list, show, acknowledge, release, resolve.
+    Incidents {
+        #[command(subcommand)]
+        command: crate::incidents_cmd::IncidentsCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -269,6 +279,8 @@ pub fn main() -> ExitCode {
         Command::Dataset { command } => crate::dataset_cmd::run(command),
         Command::Model { command } => crate::model_cmd::run(command),
         Command::Policy { command } => crate::policy_cmd::run(command),
+        Command::Anomaly { command } => crate::anomaly_cmd::run(command),
+        Command::Incidents { command } => crate::incidents_cmd::run(command),
         Command::Version => {
             println!("portcullis {}", env!("CARGO_PKG_VERSION"));
             Ok(())

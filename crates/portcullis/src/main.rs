@@ -1,9 +1,11 @@
 //! The `portcullis` binary: parses arguments and dispatches. The work lives in the
 //! library crates; this file owns only process concerns (logging, signals, exit codes).
 
+mod anomaly_cmd;
 mod cli;
 mod dataset_cmd;
 mod guard_cmd;
+mod incidents_cmd;
 mod model_cmd;
 mod policy_cmd;
 
