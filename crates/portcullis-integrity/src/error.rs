@@ -79,6 +79,9 @@ pub enum Error {
     /// The registry's database failed.
     #[error("registry database: {0}")]
     Database(rusqlite::Error),
+    /// The registry's PostgreSQL database failed.
+    #[error("registry database: {0}")]
+    Store(portcullis_store::StoreError),
 }
 
 impl From<rusqlite::Error> for Error {

@@ -15,13 +15,16 @@
 //!   earlier approved version is one call. The gateway re-verifies the active bundle's
 //!   approvals itself before it loads it.
 //!
-//! Stored in the gateway's database in tables of its own (`policy_bundle*`), created
-//! with `CREATE TABLE IF NOT EXISTS`.
+//! Stored in the gateway's database in tables of its own (`policy_bundle*`): in its
+//! SQLite file (created with `CREATE TABLE IF NOT EXISTS`), or in the replicas' shared
+//! PostgreSQL database ([`BundleStore::open_postgres`]; created by `portcullis migrate`),
+//! where every replica sees an activation on its next poll.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use portcullis_audit::{NoteSigner, SignedNote};
+use portcullis_store::postgres::{SqlClient, SqlParam};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -95,6 +98,9 @@ pub enum BundleError {
     /// The database.
     #[error("policy bundle store: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The PostgreSQL database.
+    #[error("policy bundle store: {0}")]
+    Store(#[from] portcullis_store::StoreError),
 }
 
 /// One file of a bundle.
@@ -309,7 +315,31 @@ pub struct StoredBundle {
 
 /// The bundles in the gateway's database.
 pub struct BundleStore {
-    conn: Connection,
+    db: Db,
+}
+
+enum Db {
+    Sqlite(Connection),
+    Postgres(SqlClient),
+}
+
+fn p<T: portcullis_store::postgres::ToSql + Send + Sync + 'static>(v: T) -> SqlParam {
+    Box::new(v)
+}
+
+fn pg_get<T: portcullis_store::postgres::FromSqlOwned>(
+    r: &portcullis_store::postgres::Row,
+    i: usize,
+) -> Result<T, BundleError> {
+    r.try_get::<_, T>(i).map_err(|e| {
+        BundleError::Store(portcullis_store::StoreError::Corrupt(format!(
+            "policy bundle row: {e}"
+        )))
+    })
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl std::fmt::Debug for BundleStore {
@@ -341,12 +371,24 @@ impl BundleStore {
                 PRIMARY KEY (version, approver)
             );",
         )?;
-        Ok(Self { conn })
+        Ok(Self {
+            db: Db::Sqlite(conn),
+        })
     }
 
-    /// The underlying connection (tests).
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// The bundles in the shared PostgreSQL database (its schema migrated).
+    pub fn open_postgres(sql: SqlClient) -> Self {
+        Self {
+            db: Db::Postgres(sql),
+        }
+    }
+
+    /// The underlying SQLite connection (tests); `None` on PostgreSQL.
+    pub fn connection(&self) -> Option<&Connection> {
+        match &self.db {
+            Db::Sqlite(c) => Some(c),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Stores the policies of `dir` as the next version; returns it.
@@ -382,19 +424,41 @@ impl BundleStore {
         make: impl FnOnce(u64) -> Result<PolicyBundle, BundleError>,
         now: i64,
     ) -> Result<StoredBundle, BundleError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let last: Option<i64> =
-            tx.query_row("SELECT MAX(version) FROM policy_bundles", [], |r| r.get(0))?;
-        let version = last.map_or(1, |v| v.max(0) as u64 + 1);
-        let bundle = make(version)?;
-        let digest = bundle.digest();
-        tx.execute(
-            "INSERT INTO policy_bundles (version, bundle, digest, state, updated_at) VALUES (?1, ?2, ?3, 'proposed', ?4)",
-            params![version as i64, bundle.canonical_json(), digest, now],
-        )?;
-        tx.commit()?;
+        let (bundle, digest) = match &mut self.db {
+            Db::Sqlite(conn) => {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let last: Option<i64> =
+                    tx.query_row("SELECT MAX(version) FROM policy_bundles", [], |r| r.get(0))?;
+                let version = last.map_or(1, |v| v.max(0) as u64 + 1);
+                let bundle = make(version)?;
+                let digest = bundle.digest();
+                tx.execute(
+                    "INSERT INTO policy_bundles (version, bundle, digest, state, updated_at) VALUES (?1, ?2, ?3, 'proposed', ?4)",
+                    params![version as i64, bundle.canonical_json(), digest, now],
+                )?;
+                tx.commit()?;
+                (bundle, digest)
+            }
+            Db::Postgres(sql) => {
+                let rows = sql.query("SELECT MAX(version) FROM policy_bundles", vec![])?;
+                let last: Option<i64> = match rows.first() {
+                    Some(r) => pg_get(r, 0)?,
+                    None => None,
+                };
+                let version = last.map_or(1, |v| v.max(0) as u64 + 1);
+                let bundle = make(version)?;
+                let digest = bundle.digest();
+                // Two proposals at once: the second fails on the version's key (the
+                // version is part of what approvers sign, so it is fixed before the
+                // insert); proposing again takes the next one.
+                sql.execute(
+                    "INSERT INTO policy_bundles (version, bundle, digest, state, updated_at) VALUES ($1, $2, $3, 'proposed', $4)",
+                    vec![p(to_i64(version)), p(bundle.canonical_json()), p(digest.clone()), p(now)],
+                )?;
+                (bundle, digest)
+            }
+        };
         Ok(StoredBundle {
             bundle,
             digest,
@@ -405,26 +469,49 @@ impl BundleStore {
 
     /// Loads a version, checking its digest.
     pub fn get(&self, version: u64) -> Result<StoredBundle, BundleError> {
-        let row: Option<(String, String, String)> = self
-            .conn
-            .query_row(
-                "SELECT bundle, digest, state FROM policy_bundles WHERE version = ?1",
-                [version as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+        let (row, approvals) = match &self.db {
+            Db::Sqlite(conn) => {
+                let row: Option<(String, String, String)> = conn
+                    .query_row(
+                        "SELECT bundle, digest, state FROM policy_bundles WHERE version = ?1",
+                        [version as i64],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                let mut st = conn.prepare(
+                    "SELECT approver, note FROM policy_bundle_approvals WHERE version = ?1 ORDER BY approved_at, approver",
+                )?;
+                let approvals = st
+                    .query_map([version as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<(String, String)>, _>>()?;
+                (row, approvals)
+            }
+            Db::Postgres(sql) => {
+                let rows = sql.query(
+                    "SELECT bundle, digest, state FROM policy_bundles WHERE version = $1",
+                    vec![p(to_i64(version))],
+                )?;
+                let row = match rows.first() {
+                    Some(r) => Some((pg_get(r, 0)?, pg_get(r, 1)?, pg_get(r, 2)?)),
+                    None => None,
+                };
+                let approvals = sql
+                    .query(
+                        "SELECT approver, note FROM policy_bundle_approvals WHERE version = $1 ORDER BY approved_at, approver",
+                        vec![p(to_i64(version))],
+                    )?
+                    .iter()
+                    .map(|r| Ok((pg_get(r, 0)?, pg_get(r, 1)?)))
+                    .collect::<Result<Vec<(String, String)>, BundleError>>()?;
+                (row, approvals)
+            }
+        };
         let (text, digest, state) = row.ok_or(BundleError::NotFound(version))?;
         let bundle = PolicyBundle::from_canonical(&text, version)?;
         let state = BundleState::parse(&state).ok_or(BundleError::Tampered(version))?;
         if bundle.digest() != digest {
             return Err(BundleError::Tampered(version));
         }
-        let mut st = self.conn.prepare(
-            "SELECT approver, note FROM policy_bundle_approvals WHERE version = ?1 ORDER BY approved_at, approver",
-        )?;
-        let approvals = st
-            .query_map([version as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<Vec<(String, String)>, _>>()?;
         Ok(StoredBundle {
             bundle,
             digest,
@@ -435,27 +522,41 @@ impl BundleStore {
 
     /// All versions, oldest first: `(version, state, digest)` without re-checking.
     pub fn list(&self) -> Result<Vec<(u64, String, String)>, BundleError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT version, state, digest FROM policy_bundles ORDER BY version")?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        const LIST: &str = "SELECT version, state, digest FROM policy_bundles ORDER BY version";
+        match &self.db {
+            Db::Sqlite(conn) => {
+                let mut st = conn.prepare(LIST)?;
+                let rows = st
+                    .query_map([], |r| {
+                        Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            }
+            Db::Postgres(sql) => sql
+                .query(LIST, vec![])?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        pg_get::<i64>(r, 0)?.max(0) as u64,
+                        pg_get(r, 1)?,
+                        pg_get(r, 2)?,
+                    ))
+                })
+                .collect(),
+        }
     }
 
     /// The active version's number, if any (cheap: for polling).
     pub fn active_version(&self) -> Result<Option<u64>, BundleError> {
-        let v: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT version FROM policy_bundles WHERE state = 'active'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        const ACTIVE: &str = "SELECT version FROM policy_bundles WHERE state = 'active'";
+        let v: Option<i64> = match &self.db {
+            Db::Sqlite(conn) => conn.query_row(ACTIVE, [], |r| r.get(0)).optional()?,
+            Db::Postgres(sql) => match sql.query(ACTIVE, vec![])?.first() {
+                Some(r) => Some(pg_get(r, 0)?),
+                None => None,
+            },
+        };
         Ok(v.map(|v| v.max(0) as u64))
     }
 
@@ -511,10 +612,25 @@ impl BundleStore {
         if b.approvals.iter().any(|(a, _)| *a == approver) {
             return Err(BundleError::DuplicateApprover { approver, version });
         }
-        self.conn.execute(
-            "INSERT INTO policy_bundle_approvals (version, approver, note, approved_at) VALUES (?1, ?2, ?3, ?4)",
-            params![version as i64, approver, note, now],
-        )?;
+        match &self.db {
+            Db::Sqlite(conn) => {
+                conn.execute(
+                    "INSERT INTO policy_bundle_approvals (version, approver, note, approved_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![version as i64, approver, note, now],
+                )?;
+            }
+            Db::Postgres(sql) => match sql.execute(
+                "INSERT INTO policy_bundle_approvals (version, approver, note, approved_at) VALUES ($1, $2, $3, $4)",
+                vec![p(to_i64(version)), p(approver.clone()), p(note.to_string()), p(now)],
+            ) {
+                Ok(_) => {}
+                // The same approver at once from two places.
+                Err(portcullis_store::StoreError::Conflict(_)) => {
+                    return Err(BundleError::DuplicateApprover { approver, version })
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
         let b = self.get(version)?;
         if Self::valid_approvers(&b, policy).len() >= policy.threshold() {
             self.set_state(version, BundleState::Approved, now)?;
@@ -524,10 +640,20 @@ impl BundleStore {
     }
 
     fn set_state(&self, version: u64, state: BundleState, now: i64) -> Result<(), BundleError> {
-        self.conn.execute(
-            "UPDATE policy_bundles SET state = ?1, updated_at = ?2 WHERE version = ?3",
-            params![state.as_str(), now, version as i64],
-        )?;
+        match &self.db {
+            Db::Sqlite(conn) => {
+                conn.execute(
+                    "UPDATE policy_bundles SET state = ?1, updated_at = ?2 WHERE version = ?3",
+                    params![state.as_str(), now, version as i64],
+                )?;
+            }
+            Db::Postgres(sql) => {
+                sql.execute(
+                    "UPDATE policy_bundles SET state = $1, updated_at = $2 WHERE version = $3",
+                    vec![p(state.as_str().to_string()), p(now), p(to_i64(version))],
+                )?;
+            }
+        }
         Ok(())
     }
 
@@ -555,18 +681,35 @@ impl BundleStore {
                 need: policy.threshold(),
             });
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE policy_bundles SET state = 'approved', updated_at = ?1 WHERE state = 'active'",
-            [now],
-        )?;
-        tx.execute(
-            "UPDATE policy_bundles SET state = 'active', updated_at = ?1 WHERE version = ?2",
-            params![now, version as i64],
-        )?;
-        tx.commit()?;
+        match &mut self.db {
+            Db::Sqlite(conn) => {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "UPDATE policy_bundles SET state = 'approved', updated_at = ?1 WHERE state = 'active'",
+                    [now],
+                )?;
+                tx.execute(
+                    "UPDATE policy_bundles SET state = 'active', updated_at = ?1 WHERE version = ?2",
+                    params![now, version as i64],
+                )?;
+                tx.commit()?;
+            }
+            // One transaction: replicas polling see the old active version or the new
+            // one, never none or two (the partial unique index forbids two).
+            Db::Postgres(sql) => {
+                sql.transaction(vec![
+                    (
+                        "UPDATE policy_bundles SET state = 'approved', updated_at = $1 WHERE state = 'active'",
+                        vec![p(now)],
+                    ),
+                    (
+                        "UPDATE policy_bundles SET state = 'active', updated_at = $1 WHERE version = $2",
+                        vec![p(now), p(to_i64(version))],
+                    ),
+                ])?;
+            }
+        }
         self.get(version)
     }
 
@@ -650,6 +793,85 @@ pub fn diff(a: &PolicyBundle, b: &PolicyBundle) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use portcullis_store::testing::TestPostgres;
+
+    thread_local! {
+        /// Set by `on_postgres`: `setup` opens the bundles in this schema.
+        static POSTGRES: std::cell::RefCell<Option<TestPostgres>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Runs SQL as an attacker with database access would.
+    fn tamper(s: &BundleStore, sql: &str) {
+        match &s.db {
+            Db::Sqlite(c) => c.execute_batch(sql).unwrap(),
+            Db::Postgres(c) => {
+                c.execute(sql, vec![]).unwrap();
+            }
+        }
+    }
+
+    mod on_postgres {
+        use super::*;
+
+        fn with_db(test: &str, f: impl FnOnce()) {
+            let Some(db) = TestPostgres::or_skip(test) else {
+                return;
+            };
+            POSTGRES.with(|pg| *pg.borrow_mut() = Some(db));
+            f();
+            POSTGRES.with(|pg| pg.borrow_mut().take());
+        }
+
+        #[test]
+        fn k_of_n_activation_rollback_and_refusals() {
+            with_db(
+                "k_of_n_activation_rollback_and_refusals",
+                super::k_of_n_activation_rollback_and_refusals,
+            );
+        }
+
+        #[test]
+        fn guards_file_travels_with_the_policies() {
+            with_db(
+                "guards_file_travels_with_the_policies",
+                super::guards_file_travels_with_the_policies,
+            );
+        }
+
+        #[test]
+        fn another_replica_sees_an_activation_at_once() {
+            with_db("another_replica_sees_an_activation_at_once", || {
+                let (dir, mut ops, [alice, bob, _], policy) = setup();
+                let replica = POSTGRES.with(|pg| {
+                    BundleStore::open_postgres(
+                        SqlClient::open(&pg.borrow().as_ref().unwrap().config()).unwrap(),
+                    )
+                });
+                assert_eq!(replica.active_version().unwrap(), None);
+                let p1 = policies(dir.path(), "permit (principal, action, resource);\n");
+                ops.propose(&p1, "ops", "", 1).unwrap();
+                // Proposed on another replica: it gets the next version.
+                let mut other = POSTGRES.with(|pg| {
+                    BundleStore::open_postgres(
+                        SqlClient::open(&pg.borrow().as_ref().unwrap().config()).unwrap(),
+                    )
+                });
+                assert_eq!(other.propose(&p1, "ops", "", 2).unwrap().bundle.version, 2);
+                ops.approve(1, &alice, &policy, 3).unwrap();
+                ops.approve(1, &bob, &policy, 4).unwrap();
+                ops.activate(1, &policy, 5).unwrap();
+                assert_eq!(replica.active_version().unwrap(), Some(1));
+                let seen = replica.get(1).unwrap();
+                assert_eq!(BundleStore::valid_approvers(&seen, &policy).len(), 2);
+                // A duplicate approval from another replica is refused there too.
+                assert!(matches!(
+                    other.approve(1, &alice, &policy, 6),
+                    Err(BundleError::BadState { .. })
+                ));
+            });
+        }
+    }
 
     fn setup() -> (
         tempfile::TempDir,
@@ -658,7 +880,10 @@ mod tests {
         ApprovalPolicy,
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = BundleStore::open(&dir.path().join("p.db")).unwrap();
+        let store = POSTGRES.with(|pg| match &*pg.borrow() {
+            Some(db) => BundleStore::open_postgres(SqlClient::open(&db.config()).unwrap()),
+            None => BundleStore::open(&dir.path().join("p.db")).unwrap(),
+        });
         let signers = ["alice", "bob", "carol"].map(|n| NoteSigner::generate(n).unwrap());
         let policy =
             ApprovalPolicy::new(signers.iter().map(NoteSigner::verifier).collect(), 2).unwrap();
@@ -738,12 +963,10 @@ mod tests {
         ));
 
         // Edited in the database: refused on read.
-        s.connection()
-            .execute(
-                "UPDATE policy_bundles SET bundle = replace(bundle, 'forbid', 'permit') WHERE version = 2",
-                [],
-            )
-            .unwrap();
+        tamper(
+            &s,
+            "UPDATE policy_bundles SET bundle = replace(bundle, 'forbid', 'permit') WHERE version = 2",
+        );
         assert!(matches!(s.get(2), Err(BundleError::Tampered(2))));
     }
 

@@ -33,7 +33,7 @@ use portcullis_audit::EventKind;
 use portcullis_integrity::policy_bundle::{
     self, BundleError, BundleFile, BundleStore, StoredBundle,
 };
-use portcullis_integrity::registry::sqlite::SqliteRegistryStore;
+use portcullis_integrity::registry::AnyRegistryStore;
 use portcullis_integrity::registry::{ApprovalPolicy, Listed, Registry};
 use portcullis_integrity::{Error as IntegrityError, ModelPublicKey, RegistryError};
 use serde::Deserialize;
@@ -128,14 +128,14 @@ fn settings(st: &AppState) -> Result<(ApprovalPolicy, Vec<ModelPublicKey>), Refu
     Ok((policy, keys))
 }
 
-fn registry(st: &AppState) -> Result<Registry<SqliteRegistryStore>, Refused> {
-    SqliteRegistryStore::open(&st.config.data_dir.join("portcullis.db"))
-        .map(Registry::new)
+fn registry(st: &AppState) -> Result<Registry<AnyRegistryStore>, Refused> {
+    crate::shared_db::open_registry(&st.config, &st.config.data_dir.join("portcullis.db"))
         .map_err(unavailable)
 }
 
 fn bundles(st: &AppState) -> Result<BundleStore, Refused> {
-    BundleStore::open(&st.config.data_dir.join("portcullis.db")).map_err(unavailable)
+    crate::shared_db::open_bundles(&st.config, &st.config.data_dir.join("portcullis.db"))
+        .map_err(unavailable)
 }
 
 fn record(st: &AppState, kind: EventKind, action: &str, target: &str) {

@@ -67,9 +67,7 @@ pub fn open_store(config: &Config) -> Result<Option<Mutex<BundleStore>>, String>
             .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
     }
     let db = config.data_dir.join("portcullis.db");
-    BundleStore::open(&db)
-        .map(|s| Some(Mutex::new(s)))
-        .map_err(|e| format!("policy bundles in {}: {e}", db.display()))
+    crate::shared_db::open_bundles(config, &db).map(|s| Some(Mutex::new(s)))
 }
 
 /// Loads what `config` says to enforce.

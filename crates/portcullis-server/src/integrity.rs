@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 use portcullis_audit::EventKind;
 use portcullis_core::config::{Config, IntegrityConfig};
-use portcullis_integrity::registry::sqlite::SqliteRegistryStore;
+use portcullis_integrity::registry::AnyRegistryStore;
 use portcullis_integrity::registry::{ApprovalPolicy, Artifacts, Listed, Registry, State};
 use portcullis_integrity::ModelPublicKey;
 
@@ -96,7 +96,7 @@ impl Drop for IntegrityGate {
 
 /// The checking thread's state.
 struct Checker {
-    registry: Registry<SqliteRegistryStore>,
+    registry: Registry<AnyRegistryStore>,
     policy: ApprovalPolicy,
     signers: Vec<ModelPublicKey>,
     /// Registry models of this gateway: name to (upstream base URL, upstream model id),
@@ -129,10 +129,7 @@ impl Checker {
                     .map_err(|e| format!("integrity.trusted_signers {}: {e}", p.display()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let registry = Registry::new(
-            SqliteRegistryStore::open(db)
-                .map_err(|e| format!("model registry in {}: {e}", db.display()))?,
-        );
+        let registry = crate::shared_db::open_registry(config, db)?;
         let models = config
             .models
             .values()

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod mock_server;
 pub mod pipeline;
 pub mod ratelimit;
+pub mod shared_db;
 pub mod state;
 pub mod stream;
 pub mod tls;

@@ -132,6 +132,7 @@ async fn the_active_approved_bundle_is_enforced_and_changes_take_effect() {
     let v4 = store.propose(dir4.path(), "mallory", "", 20).unwrap();
     store
         .connection()
+        .unwrap()
         .execute_batch(&format!(
             "UPDATE policy_bundles SET state = 'approved' WHERE state = 'active';
              UPDATE policy_bundles SET state = 'active' WHERE version = {}",

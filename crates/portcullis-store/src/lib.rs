@@ -44,6 +44,9 @@ pub enum StoreError {
         /// Needed here.
         supported: i64,
     },
+    /// A write conflicts with a stored row (a unique key: the same id twice).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Stored data could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),

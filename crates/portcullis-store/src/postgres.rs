@@ -43,7 +43,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use portcullis_core::identity::KeyRecord;
 use portcullis_core::limits::{utc_day, Subject};
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+pub use tokio_postgres::types::{FromSqlOwned, ToSql};
+pub use tokio_postgres::Row;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::{
     AuditBody, AuditLeaf, AuditQuery, DecisionRecord, NewAuditLeaf, Store, StoreError,
@@ -250,6 +252,9 @@ fn error_text(e: &tokio_postgres::Error) -> String {
 }
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        return StoreError::Conflict(error_text(&e));
+    }
     StoreError::Database(error_text(&e))
 }
 
@@ -301,6 +306,135 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
+fn make_pool(
+    pg: &tokio_postgres::Config,
+    size: usize,
+    timeout: Duration,
+) -> Result<Pool, StoreError> {
+    let mgr = Manager::from_config(
+        pg.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(mgr)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|e| StoreError::Database(format!("PostgreSQL connection pool: {e}")))
+}
+
+/// A parameter of a [`SqlClient`] statement.
+pub type SqlParam = Box<dyn ToSql + Send + Sync>;
+
+/// A plain blocking SQL client on the migrated database, for the parts of Portcullis
+/// that keep tables of their own in it (the model registry, policy bundles). Same
+/// runtime model as [`PostgresStore`]: safe to call from any thread. Cheap to clone.
+#[derive(Clone)]
+pub struct SqlClient {
+    inner: Arc<SqlInner>,
+}
+
+struct SqlInner {
+    // Dropped first: stops the runtime.
+    bridge: bridge::Bridge,
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl fmt::Debug for SqlClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlClient").finish_non_exhaustive()
+    }
+}
+
+fn param_refs(params: &[SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+}
+
+impl SqlClient {
+    /// Connects (a pool of at most 2) and checks the schema like [`PostgresStore::open`].
+    pub fn open(cfg: &PostgresConfig) -> Result<Self, StoreError> {
+        let pg = cfg.pg_config()?;
+        let bridge = bridge::Bridge::start()?;
+        let pool = make_pool(&pg, cfg.pool_size.min(2), cfg.timeout)?;
+        let c = Self {
+            inner: Arc::new(SqlInner {
+                bridge,
+                pool,
+                timeout: cfg.timeout,
+            }),
+        };
+        let pool = c.inner.pool.clone();
+        c.inner
+            .bridge
+            .run(c.inner.timeout, async move {
+                let client = pool.get().await.map_err(pool_err)?;
+                schema::check(&client).await
+            })
+            .map_err(|e| match e {
+                StoreError::Database(m) => {
+                    StoreError::Database(format!("PostgreSQL at {}: {m}", cfg.redacted()))
+                }
+                other => other,
+            })?;
+        Ok(c)
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    pub fn execute(&self, sql: &str, params: Vec<SqlParam>) -> Result<u64, StoreError> {
+        let (pool, sql) = (self.inner.pool.clone(), sql.to_string());
+        self.inner.bridge.run(self.inner.timeout, async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            c.execute(sql.as_str(), &param_refs(&params))
+                .await
+                .map_err(pg_err)
+        })
+    }
+
+    /// Runs one query; its rows.
+    pub fn query(&self, sql: &str, params: Vec<SqlParam>) -> Result<Vec<Row>, StoreError> {
+        let (pool, sql) = (self.inner.pool.clone(), sql.to_string());
+        self.inner.bridge.run(self.inner.timeout, async move {
+            let c = pool.get().await.map_err(pool_err)?;
+            c.query(sql.as_str(), &param_refs(&params))
+                .await
+                .map_err(pg_err)
+        })
+    }
+
+    /// Runs statements in one transaction, in order; the rows each changed. Nothing is
+    /// written if one fails.
+    pub fn transaction(
+        &self,
+        statements: Vec<(&str, Vec<SqlParam>)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let pool = self.inner.pool.clone();
+        let statements: Vec<(String, Vec<SqlParam>)> = statements
+            .into_iter()
+            .map(|(s, p)| (s.to_string(), p))
+            .collect();
+        self.inner.bridge.run(self.inner.timeout, async move {
+            let mut c = pool.get().await.map_err(pool_err)?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            let mut out = Vec::with_capacity(statements.len());
+            for (sql, params) in &statements {
+                out.push(
+                    tx.execute(sql.as_str(), &param_refs(params))
+                        .await
+                        .map_err(pg_err)?,
+                );
+            }
+            tx.commit().await.map_err(pg_err)?;
+            Ok(out)
+        })
+    }
+}
+
 /// One connection, outside the pool, driven on the current (store) runtime.
 pub(crate) async fn connect(
     pg: &tokio_postgres::Config,
@@ -344,21 +478,7 @@ impl PostgresStore {
     fn open_unchecked(cfg: &PostgresConfig) -> Result<Self, StoreError> {
         let pg = cfg.pg_config()?;
         let bridge = bridge::Bridge::start()?;
-        let mgr = Manager::from_config(
-            pg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(cfg.pool_size)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(cfg.timeout))
-            .create_timeout(Some(cfg.timeout))
-            .recycle_timeout(Some(cfg.timeout))
-            .build()
-            .map_err(|e| StoreError::Database(format!("PostgreSQL connection pool: {e}")))?;
+        let pool = make_pool(&pg, cfg.pool_size, cfg.timeout)?;
         Ok(Self {
             bridge,
             pool,

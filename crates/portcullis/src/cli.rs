@@ -318,16 +318,7 @@ pub(crate) fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
 
 /// The PostgreSQL connection settings, with the URL read from its source.
 fn postgres_config(config: &Config, p: &PostgresStoreConfig) -> Result<PostgresConfig> {
-    let url = read_credential(&p.url)
-        .map_err(|e| anyhow::anyhow!("{}: store URL: {e}", config.path.display()))?
-        .with_context(|| format!("{}: store URL: none given", config.path.display()))?;
-    let mut cfg = PostgresConfig::new(url)
-        .with_pool_size(p.pool_size)
-        .with_timeout(p.timeout);
-    if let Some(s) = &p.schema {
-        cfg = cfg.with_schema(s)?;
-    }
-    Ok(cfg)
+    portcullis_server::shared_db::postgres_config(config, p).map_err(anyhow::Error::msg)
 }
 
 /// `portcullis migrate`: brings the PostgreSQL schema to this binary's version.

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 use portcullis_audit::NoteSigner;
 use portcullis_integrity::manifest::{HashOptions, Method};
 use portcullis_integrity::registry::sqlite::SqliteRegistryStore;
+use portcullis_integrity::registry::AnyRegistryStore;
 use portcullis_integrity::registry::{
     approval_text, ApprovalPolicy, Artifacts, Listed, ModelRecord, Registry, DEFAULT_THRESHOLD,
 };
@@ -431,20 +432,25 @@ fn record_change(db: &DbArgs, action: &str, target: &str) -> Result<()> {
     )
 }
 
-fn open_registry(db: &DbArgs) -> Result<Registry<SqliteRegistryStore>> {
+fn open_registry(db: &DbArgs) -> Result<Registry<AnyRegistryStore>> {
     let path = match (&db.db, &db.config) {
         (Some(p), _) => p.clone(),
         (None, Some(config)) => {
             let config =
                 portcullis_core::config::Config::load(config, &portcullis_core::config::ProcessEnv)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-            config.data_dir.join("portcullis.db")
+            // With `[store] kind = "postgres"`: the replicas' shared registry.
+            return portcullis_server::shared_db::open_registry(
+                &config,
+                &config.data_dir.join("portcullis.db"),
+            )
+            .map_err(|e| anyhow::anyhow!("opening the model registry: {e}"));
         }
         (None, None) => bail!("give --config or --db"),
     };
     let store = SqliteRegistryStore::open(&path)
         .with_context(|| format!("opening the model registry in {}", path.display()))?;
-    Ok(Registry::new(store))
+    Ok(Registry::new(AnyRegistryStore::Sqlite(store)))
 }
 
 impl PolicyArgs {

@@ -122,3 +122,85 @@ fn migrate_check_and_keys_on_postgres() {
     let (ok, _, err) = run(d, &down, &["check", "--config", "p.toml"]);
     assert!(!ok && err.contains("127.0.0.1:1"), "{err}");
 }
+
+#[test]
+fn policy_bundles_live_in_the_shared_database() {
+    let Some(db) = TestPostgres::from_env().unwrap() else {
+        eprintln!("skipped: PORTCULLIS_TEST_POSTGRES is not set");
+        return;
+    };
+    let url = db.url().expose_secret().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut vkeys = String::new();
+    for name in ["alice", "bob"] {
+        let (ok, out, err) = run(
+            d,
+            &url,
+            &[
+                "audit",
+                "keygen",
+                "--out",
+                &format!("{name}.key"),
+                "--name",
+                name,
+            ],
+        );
+        assert!(ok, "{err}");
+        vkeys.push_str(out.trim());
+        vkeys.push('\n');
+    }
+    std::fs::write(d.join("approvers.txt"), vkeys).unwrap();
+    let (ok, _, err) = run(
+        d,
+        &url,
+        &[
+            "model",
+            "keygen",
+            "--out",
+            "signer.key",
+            "--public-out",
+            "signer.pub",
+        ],
+    );
+    assert!(ok, "{err}");
+    std::fs::write(
+        d.join("p.toml"),
+        format!(
+            "[store]\nkind = \"postgres\"\nurl_env = \"PORTCULLIS_TEST_DB_URL\"\nschema = \"{}\"\n[policy]\nsource = \"bundle\"\n[integrity]\napprovers_file = \"approvers.txt\"\ntrusted_signers = [\"signer.pub\"]\n[upstreams.m]\nkind = \"mock\"\n[models.mock-model]\nupstream = \"m\"\n",
+            db.schema()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(d.join("v1")).unwrap();
+    std::fs::write(
+        d.join("v1/main.cedar"),
+        "@id(\"team\")\npermit (principal in Portcullis::Group::\"team\", action, resource);\n",
+    )
+    .unwrap();
+    let policy = |args: &[&str]| {
+        let mut all = vec!["policy"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "p.toml"]);
+        run(d, &url, &all)
+    };
+    let (ok, _, err) = policy(&["propose", "--dir", "v1", "--note", "CHG-1"]);
+    assert!(ok, "{err}");
+    for key in ["alice.key", "bob.key"] {
+        let (ok, _, err) = policy(&["approve", "1", "--key", key]);
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = policy(&["activate", "1"]);
+    assert!(ok, "{err}");
+    // What another replica sees: the same active bundle, in the database.
+    let bundles = portcullis_integrity::policy_bundle::BundleStore::open_postgres(
+        portcullis_store::postgres::SqlClient::open(&db.config()).unwrap(),
+    );
+    assert_eq!(bundles.active_version().unwrap(), Some(1));
+    assert_eq!(bundles.get(1).unwrap().approvals.len(), 2);
+    // And `check` loads it from there (no bundle tables in a SQLite file).
+    let (ok, out, err) = run(d, &url, &["check", "--config", "p.toml"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 policies"), "{out}");
+    assert!(!d.join("data/portcullis.db").exists());
+}

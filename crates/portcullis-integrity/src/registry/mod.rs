@@ -26,8 +26,10 @@
 //!   a failing version to `suspended`. Every change is recorded as a [`RegistryEvent`].
 //!
 //! Storage is behind [`RegistryStore`]; [`sqlite::SqliteRegistryStore`] keeps it in the
-//! gateway's database in tables of its own.
+//! gateway's database in tables of its own, [`postgres::PostgresRegistryStore`] in the
+//! replicas' shared PostgreSQL database; [`AnyRegistryStore`] is either, as configured.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::Path;
@@ -441,6 +443,58 @@ pub trait RegistryStore {
     fn add_event(&mut self, name: &str, version: &str, e: &RegistryEvent) -> Result<()>;
     /// A version's history, oldest first.
     fn events(&self, name: &str, version: &str) -> Result<Vec<RegistryEvent>>;
+}
+
+/// The registry's store on the configured backend.
+#[derive(Debug)]
+pub enum AnyRegistryStore {
+    /// In the gateway's SQLite file.
+    Sqlite(sqlite::SqliteRegistryStore),
+    /// In the shared PostgreSQL database.
+    Postgres(postgres::PostgresRegistryStore),
+}
+
+macro_rules! either {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyRegistryStore::Sqlite($s) => $e,
+            AnyRegistryStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl RegistryStore for AnyRegistryStore {
+    fn insert_version(&mut self, name: &str, version: &str, v: &StoredVersion) -> Result<()> {
+        either!(self, s => s.insert_version(name, version, v))
+    }
+    fn get_version(&self, name: &str, version: &str) -> Result<Option<StoredVersion>> {
+        either!(self, s => s.get_version(name, version))
+    }
+    fn list_versions(&self) -> Result<Vec<(String, String, StoredVersion)>> {
+        either!(self, s => s.list_versions())
+    }
+    fn set_state(
+        &mut self,
+        name: &str,
+        version: &str,
+        state: State,
+        reason: &str,
+        at: i64,
+    ) -> Result<()> {
+        either!(self, s => s.set_state(name, version, state, reason, at))
+    }
+    fn add_approval(&mut self, name: &str, version: &str, a: &StoredApproval) -> Result<()> {
+        either!(self, s => s.add_approval(name, version, a))
+    }
+    fn approvals(&self, name: &str, version: &str) -> Result<Vec<StoredApproval>> {
+        either!(self, s => s.approvals(name, version))
+    }
+    fn add_event(&mut self, name: &str, version: &str, e: &RegistryEvent) -> Result<()> {
+        either!(self, s => s.add_event(name, version, e))
+    }
+    fn events(&self, name: &str, version: &str) -> Result<Vec<RegistryEvent>> {
+        either!(self, s => s.events(name, version))
+    }
 }
 
 /// A version with its parsed record, state and approvals.

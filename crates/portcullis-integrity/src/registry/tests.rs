@@ -1,9 +1,17 @@
 //! Registry life cycle and every refusal of issue 6: wrong approver, duplicate approver,
 //! replayed approval, tampered record, expired proposal, forged approval, and a model
 //! whose files change after activation.
+//!
+//! Every test runs on SQLite and, in `on_postgres` (when `PORTCULLIS_TEST_POSTGRES` is
+//! set), again on PostgreSQL: [`fixture`] opens the backend the thread asks for.
 
 use portcullis_audit::NoteSigner;
 
+use std::cell::RefCell;
+
+use portcullis_store::testing::TestPostgres;
+
+use super::postgres::PostgresRegistryStore;
 use super::sqlite::SqliteRegistryStore;
 use super::*;
 use crate::keys::{Curve, ModelSigningKey};
@@ -12,8 +20,60 @@ use crate::signing::sign_model;
 
 const T0: i64 = 1_800_000_000;
 
+thread_local! {
+    /// Set by `on_postgres`: the fixture's registry lives in this schema.
+    static POSTGRES: RefCell<Option<TestPostgres>> = const { RefCell::new(None) };
+}
+
+fn open_store() -> AnyRegistryStore {
+    POSTGRES.with(|pg| match &*pg.borrow() {
+        Some(db) => AnyRegistryStore::Postgres(PostgresRegistryStore::new(
+            portcullis_store::postgres::SqlClient::open(&db.config()).unwrap(),
+        )),
+        None => AnyRegistryStore::Sqlite(SqliteRegistryStore::open_in_memory().unwrap()),
+    })
+}
+
+/// Runs SQL with one text parameter (`?1`) as an attacker with database access would.
+fn tamper(store: &AnyRegistryStore, sql: &str, param: &str) {
+    match store {
+        AnyRegistryStore::Sqlite(s) => {
+            s.connection().execute(sql, [param]).unwrap();
+        }
+        AnyRegistryStore::Postgres(s) => {
+            s.sql()
+                .execute(&sql.replace("?1", "$1"), vec![Box::new(param.to_string())])
+                .unwrap();
+        }
+    }
+}
+
+mod on_postgres {
+    macro_rules! on_postgres {
+        ($($name:ident),* $(,)?) => {
+            $( #[test] fn $name() {
+                let Some(db) = super::TestPostgres::or_skip(stringify!($name)) else { return };
+                super::POSTGRES.with(|pg| *pg.borrow_mut() = Some(db));
+                super::$name();
+                super::POSTGRES.with(|pg| pg.borrow_mut().take());
+            } )*
+        };
+    }
+    on_postgres!(
+        two_approvals_make_a_local_model_routable,
+        a_changed_file_takes_the_model_out_of_service,
+        an_approver_outside_the_set_is_refused,
+        one_approver_cannot_approve_twice,
+        an_approval_of_another_record_is_a_replay,
+        a_tampered_record_is_detected,
+        removing_an_approver_voids_their_approval,
+        activating_a_new_version_retires_the_old_one,
+        records_are_validated_and_unique,
+    );
+}
+
 struct Fixture {
-    reg: Registry<SqliteRegistryStore>,
+    reg: Registry<AnyRegistryStore>,
     alice: NoteSigner,
     bob: NoteSigner,
     carol: NoteSigner,
@@ -35,7 +95,7 @@ fn fixture() -> Fixture {
     std::fs::write(model.path().join("config.json"), b"{}").unwrap();
     std::fs::write(model.path().join("weights.bin"), vec![3u8; 10_000]).unwrap();
     Fixture {
-        reg: Registry::new(SqliteRegistryStore::open_in_memory().unwrap()),
+        reg: Registry::new(open_store()),
         alice,
         bob,
         carol,
@@ -315,27 +375,21 @@ fn a_tampered_record_is_detected() {
     let evil = rec
         .canonical_json()
         .replace("https://api.openai.com/v1", "https://evil.example/v1");
-    f.reg
-        .store()
-        .connection()
-        .execute(
-            "UPDATE model_versions SET record = ?1 WHERE name = 'gpt'",
-            [&evil],
-        )
-        .unwrap();
+    tamper(
+        f.reg.store(),
+        "UPDATE model_versions SET record = ?1 WHERE name = 'gpt'",
+        &evil,
+    );
     let e = err_of(f.reg.activate("gpt", "1", &f.policy, &[], "ops", T0 + 3));
     assert!(matches!(e, RegistryError::TamperedRecord { .. }), "{e}");
     // Also rewriting the stored digest does not help: the approvals were over the
     // original record.
     let evil_digest = hex::encode(Sha256::digest(evil.as_bytes()));
-    f.reg
-        .store()
-        .connection()
-        .execute(
-            "UPDATE model_versions SET record_digest = ?1 WHERE name = 'gpt'",
-            [&evil_digest],
-        )
-        .unwrap();
+    tamper(
+        f.reg.store(),
+        "UPDATE model_versions SET record_digest = ?1 WHERE name = 'gpt'",
+        &evil_digest,
+    );
     let e = err_of(f.reg.activate("gpt", "1", &f.policy, &[], "ops", T0 + 3));
     assert!(
         matches!(

@@ -87,6 +87,57 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_bodies_ts ON audit_bodies (ts_ms);
     "#,
+    // 2: the model registry and signed policy bundles (`portcullis-integrity`), shared by
+    // the replicas like everything else.
+    r#"
+    CREATE TABLE model_versions (
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        record TEXT NOT NULL,
+        record_digest TEXT NOT NULL,
+        state TEXT NOT NULL,
+        state_reason TEXT NOT NULL DEFAULT '',
+        proposed_seq BIGSERIAL NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    CREATE UNIQUE INDEX model_versions_one_active ON model_versions (name) WHERE state = 'active';
+    CREATE TABLE model_approvals (
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        approver TEXT NOT NULL,
+        key_id BIGINT NOT NULL,
+        record_digest TEXT NOT NULL,
+        note TEXT NOT NULL,
+        approved_at BIGINT NOT NULL,
+        PRIMARY KEY (name, version, approver)
+    );
+    CREATE TABLE model_events (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX model_events_version ON model_events (name, version);
+    CREATE TABLE policy_bundles (
+        version BIGINT PRIMARY KEY,
+        bundle TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX policy_bundles_one_active ON policy_bundles (state) WHERE state = 'active';
+    CREATE TABLE policy_bundle_approvals (
+        version BIGINT NOT NULL,
+        approver TEXT NOT NULL,
+        note TEXT NOT NULL,
+        approved_at BIGINT NOT NULL,
+        PRIMARY KEY (version, approver)
+    );
+    "#,
 ];
 
 /// The schema version this binary reads and writes.
