@@ -74,14 +74,20 @@ pub async fn models(
 ) -> Response {
     let mut ctx = RequestCtx::new(Action::ModelsList, addr.0);
     let peer = req.extensions().get::<PeerIdentity>().cloned();
-    let principal = match authenticate(&st, req.headers(), peer.as_ref()).await {
+    let admitted = match anomaly_admit(&st, &mut ctx, &req, None) {
+        Ok(_) => authenticate(&st, req.headers(), peer.as_ref()).await,
+        Err(e) => Err(e),
+    };
+    let principal = match admitted.and_then(|p| {
+        ctx.principal = Some(p.clone());
+        anomaly_admit(&st, &mut ctx, &req, Some(Default::default())).map(|_| p)
+    }) {
         Ok(p) => p,
         Err(e) => {
             st.finish_error(&mut ctx, &e).await;
             return with_request_id(e.into_response(), &ctx);
         }
     };
-    ctx.principal = Some(principal.clone());
     let facts = facts(&ctx, 0, 0, false, vec![], GuardFacts::default());
     let policy = st.policy.load();
     let data: Vec<_> = st

@@ -165,6 +165,15 @@ async fn stolen_key_is_quarantined_then_released_by_an_operator() {
     let (s, again) = chat(&http, &gw, &key, "notes-app/2.1").await;
     assert_eq!(s, 403);
     assert_eq!(again["error"]["incident_id"], incident.as_str());
+    let r = http
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let models: Value = r.json().await.unwrap();
+    assert_eq!(models["error"]["code"], "quarantined");
 
     // The incident and its timeline, on the admin API.
     let inc: Value = admin(&gw, reqwest::Method::GET, &format!("/incidents/{incident}"))
@@ -333,4 +342,66 @@ async fn a_bad_anomaly_section_names_the_line() {
     )
     .unwrap_err();
     assert!(e.reason.contains("step_up_profile"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_stuffing_quarantines_the_address_until_released_from_the_cli() {
+    let signer = NoteSigner::generate("test.local/anomaly").unwrap();
+    use secrecy::ExposeSecret;
+    let skey = signer.to_skey().expose_secret().to_string();
+    let gw = TestGateway::start_with_files(
+        &config("http://127.0.0.1:9/unused"),
+        &[("main.cedar", POLICIES)],
+        &[("audit.key", &skey), ("webhook.secret", WEBHOOK_SECRET)],
+    )
+    .await;
+    let (_, key) = gw.key("alice", &["team"], None);
+    let http = reqwest::Client::new();
+    // Guessing keys from one address.
+    let mut incident = None;
+    for i in 0..100 {
+        let (s, body) = chat(&http, &gw, &format!("pc_guess{i}_secret"), "stuffer/1").await;
+        if s == 403 {
+            assert_eq!(body["error"]["code"], "quarantined", "{body}");
+            incident = Some(body["error"]["incident_id"].as_str().unwrap().to_string());
+            break;
+        }
+        assert_eq!(s, 401, "{body}");
+    }
+    let incident = incident.expect("the address was never quarantined");
+    // Before authentication: even a valid key from that address is refused.
+    let (s, body) = chat(&http, &gw, &key, "notes-app/2.1").await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(body["error"]["incident_id"], incident.as_str());
+
+    // The operator releases it with the CLI's code path (straight to the database); the
+    // gateway picks it up within a second or two.
+    let store = portcullis_server::anomaly::SqliteIncidents::open(
+        &gw.dir.path().join("data").join("portcullis.db"),
+    )
+    .unwrap();
+    use portcullis_server::anomaly::IncidentStore;
+    let inc = store.get(&incident).unwrap().unwrap();
+    assert_eq!(inc.subject_kind, "ip");
+    assert_eq!(inc.subject, "127.0.0.1");
+    let now = portcullis_server::state::unix_now_ms();
+    portcullis_server::anomaly::operate(
+        &store,
+        &incident,
+        portcullis_server::anomaly::Operation::Release,
+        "cli:carol",
+        "",
+        now,
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let (s, body) = chat(&http, &gw, &key, "notes-app/2.1").await;
+        if s == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "still {s}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.stop().await;
 }
