@@ -220,7 +220,8 @@ impl<const N: usize> SeenSet<N> {
     fn observe(&mut self, key: u64, now: i64, establish_ms: i64) -> bool {
         let key = key.max(1);
         if let Some(s) = self.items.iter_mut().find(|s| s.key == key) {
-            let established = s.count >= ESTABLISH_COUNT && now - s.first_ms >= establish_ms;
+            let established =
+                s.count >= ESTABLISH_COUNT && now.saturating_sub(s.first_ms) >= establish_ms;
             s.count = s.count.saturating_add(1);
             return established;
         }
@@ -251,7 +252,7 @@ struct Counters {
 
 impl Counters {
     fn advance(&mut self, now: i64) {
-        let dt = (now - self.last_ms).max(0) as f64;
+        let dt = (now.saturating_sub(self.last_ms)).max(0) as f64;
         if dt > 0.0 {
             let s = (-dt / TAU_SHORT_MS).exp() as f32;
             let i = (-dt / TAU_INJ_MS).exp() as f32;
@@ -278,7 +279,7 @@ struct AlertMemory {
 
 impl AlertMemory {
     fn should_alert(&mut self, sev: Severity, now: i64, cooldown: i64) -> bool {
-        let fresh = now - self.last_ms >= cooldown;
+        let fresh = now.saturating_sub(self.last_ms) >= cooldown;
         if fresh || self.last.is_none_or(|l| sev > l) {
             self.last = Some(sev);
             self.last_ms = now;
@@ -613,7 +614,7 @@ impl Detector {
             last_ms: now,
             ..IpState::default()
         });
-        let dt = (now - st.last_ms).max(0) as f64;
+        let dt = (now.saturating_sub(st.last_ms)).max(0) as f64;
         st.failures = st.failures * (-dt / TAU_SHORT_MS).exp() as f32 + 1.0;
         st.last_ms = st.last_ms.max(now);
         let reference = self.cfg.ip_failures_per_minute as f32;
@@ -646,7 +647,8 @@ impl Detector {
     fn sweep_ips(&mut self, now: i64) {
         let mut horizon = 24 * 3_600_000i64;
         while self.ips.len() >= self.cfg.max_ips && horizon > 0 {
-            self.ips.retain(|_, s| now - s.last_ms < horizon);
+            self.ips
+                .retain(|_, s| now.saturating_sub(s.last_ms) < horizon);
             horizon /= 4;
         }
         if self.ips.len() >= self.cfg.max_ips {
@@ -658,7 +660,7 @@ impl Detector {
         let mut horizon = 30 * 24 * 3_600_000i64;
         while self.principals.len() >= self.cfg.max_principals && horizon > 0 {
             self.principals
-                .retain(|_, s| now - s.counters.last_ms < horizon);
+                .retain(|_, s| now.saturating_sub(s.counters.last_ms) < horizon);
             horizon /= 4;
         }
         if self.principals.len() >= self.cfg.max_principals {
@@ -681,13 +683,14 @@ impl Detector {
             st.group = group;
         }
         let group = st.group;
-        let warm = st.events < self.cfg.warmup_events || now - st.first_ms < self.cfg.warmup_ms;
+        let warm = st.events < self.cfg.warmup_events
+            || now.saturating_sub(st.first_ms) < self.cfg.warmup_ms;
         st.events += 1;
 
         // Counters.
         let c = &mut st.counters;
         c.advance(now);
-        let tokens = (ev.prompt_tokens + ev.completion_tokens) as f32;
+        let tokens = ev.prompt_tokens.saturating_add(ev.completion_tokens) as f32;
         c.rate += 1.0;
         c.tokens += tokens;
         c.completion_long += ev.completion_tokens as f32;
@@ -933,7 +936,7 @@ impl Detector {
         // Learn from what is not alarming (an attack must not become the baseline).
         if severity.is_none() {
             st.pending = st.pending.max(&m);
-            if now - st.pending_since >= SAMPLE_MS {
+            if now.saturating_sub(st.pending_since) >= SAMPLE_MS {
                 let sample = st.pending;
                 st.base.update(&sample);
                 self.everyone.update(&sample);

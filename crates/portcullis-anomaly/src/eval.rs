@@ -58,7 +58,7 @@ fn belongs(a: &Alert, l: &Label) -> bool {
         Some(ip) => a.ip.as_deref() == Some(ip.as_str()),
         None => !l.principal.is_empty() && a.principal == l.principal,
     };
-    who && a.ts >= l.start && a.ts <= l.end + GRACE_MS
+    who && a.ts >= l.start && a.ts <= l.end.saturating_add(GRACE_MS)
 }
 
 /// Scores `alerts` against `labels`.
@@ -79,7 +79,7 @@ pub fn score(labels: &[Label], alerts: &[Alert], principal_days: f64, events: u6
                     contain = Some((a.ts, a.action));
                 }
             }
-            let secs = |t: i64| (t - l.start) as f64 / 1000.0;
+            let secs = |t: i64| t.saturating_sub(l.start) as f64 / 1000.0;
             ScenarioResult {
                 scenario: l.scenario.clone(),
                 detected: first.is_some(),
