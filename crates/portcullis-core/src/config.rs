@@ -386,6 +386,9 @@ pub struct RawStore {
     pub pool_size: Option<Spanned<i64>>,
     /// PostgreSQL: deadline of one store operation (default `10s`).
     pub timeout: Option<Spanned<String>>,
+    /// PostgreSQL with `sslmode=require`: the CA certificates (PEM) to trust instead of
+    /// the public web roots.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -535,6 +538,9 @@ pub struct PostgresStoreConfig {
     pub pool_size: usize,
     /// Deadline of one store operation.
     pub timeout: Duration,
+    /// CA certificates to verify the server with (`sslmode=require`); `None`: the
+    /// public web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where a credential comes from. The value is read at start, never stored in config.
@@ -1706,13 +1712,14 @@ fn store_kind(
     timeout: Duration,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> Result<StoreKind, ConfigError> {
-    let pg_only: [(&str, Option<std::ops::Range<usize>>); 6] = [
+    let pg_only: [(&str, Option<std::ops::Range<usize>>); 7] = [
         ("url", raw.url.as_ref().map(|s| s.span())),
         ("url_env", raw.url_env.as_ref().map(|s| s.span())),
         ("url_file", raw.url_file.as_ref().map(|s| s.span())),
         ("schema", raw.schema.as_ref().map(|s| s.span())),
         ("pool_size", raw.pool_size.as_ref().map(|s| s.span())),
         ("timeout", raw.timeout.as_ref().map(|s| s.span())),
+        ("ca_file", raw.ca_file.as_ref().map(|s| s.span())),
     ];
     let kind = raw.kind.as_ref().map(|s| (s.get_ref().as_str(), s.span()));
     match kind {
@@ -1792,6 +1799,7 @@ fn store_kind(
                 schema,
                 pool_size,
                 timeout,
+                ca_file: raw.ca_file.as_ref().map(|f| resolve(f.get_ref())),
             }))
         }
         Some((other, span)) => Err(at(
@@ -1899,7 +1907,11 @@ mod tests {
         assert!(matches!(&p.url, CredentialSource::Env(v) if v == "PORTCULLIS_DB"));
         assert_eq!(p.schema.as_deref(), Some("gw_1"));
         assert_eq!((p.pool_size, p.timeout), (4, Duration::from_secs(3)));
-        let c = parse("kind = \"postgres\"\nurl_file = \"db.url\"\n").unwrap();
+        let c =
+            parse("kind = \"postgres\"\nurl_file = \"db.url\"\nca_file = \"ca.pem\"\n").unwrap();
+        assert!(
+            matches!(&c.store, StoreKind::Postgres(p) if p.ca_file.as_deref() == Some(Path::new("/etc/p/ca.pem")))
+        );
         assert!(
             matches!(&c.store, StoreKind::Postgres(p) if matches!(&p.url, CredentialSource::File(f) if f == Path::new("/etc/p/db.url")))
         );

@@ -25,6 +25,9 @@ pub fn postgres_config(config: &Config, p: &PostgresStoreConfig) -> Result<Postg
     if let Some(s) = &p.schema {
         cfg = cfg.with_schema(s).map_err(|e| e.to_string())?;
     }
+    if let Some(ca) = &p.ca_file {
+        cfg = cfg.with_ca_file(ca);
+    }
     Ok(cfg)
 }
 

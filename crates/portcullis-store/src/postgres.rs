@@ -26,8 +26,11 @@
 //! - **Several deployments in one database**: each in a schema of its own
 //!   ([`PostgresConfig::with_schema`]); the advisory lock keys are derived from it.
 //!
-//! TLS to PostgreSQL is not supported yet: `sslmode=require` is refused at open rather
-//! than silently downgraded.
+//! - **TLS**: with `sslmode=require` in the URL, every connection uses TLS (rustls) and
+//!   verifies the server's certificate and host name against the public web roots or
+//!   the CA file given ([`PostgresConfig::with_ca_file`]), i.e. libpq's `verify-full`.
+//!   Otherwise (no `sslmode`, `prefer`, `disable`) connections are plaintext: an
+//!   unverified "maybe TLS" would only look safe.
 
 pub(crate) mod bridge;
 mod schema;
@@ -44,8 +47,9 @@ use portcullis_core::identity::KeyRecord;
 use portcullis_core::limits::{utc_day, Subject};
 use secrecy::{ExposeSecret, SecretString};
 pub use tokio_postgres::types::{FromSqlOwned, ToSql};
+use tokio_postgres::AsyncMessage;
 pub use tokio_postgres::Row;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::{
     AuditBody, AuditLeaf, AuditQuery, DecisionRecord, NewAuditLeaf, Store, StoreError,
@@ -103,6 +107,24 @@ pub struct PostgresConfig {
     pool_size: usize,
     timeout: Duration,
     resync_every: Duration,
+    ca_file: Option<std::path::PathBuf>,
+}
+
+/// A parsed connection configuration and its TLS connector (used when the URL says
+/// `sslmode=require`).
+#[derive(Clone)]
+pub(crate) struct Pg {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl fmt::Debug for Pg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `tokio_postgres::Config`'s own Debug redacts the password.
+        f.debug_struct("Pg")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -125,7 +147,15 @@ impl PostgresConfig {
             pool_size: DEFAULT_POOL_SIZE,
             timeout: DEFAULT_TIMEOUT,
             resync_every: RESYNC_EVERY,
+            ca_file: None,
         }
+    }
+
+    /// With `sslmode=require`: trust only the CA certificates (PEM) in this file instead
+    /// of the public web roots (e.g. a private CA, or a self-signed server certificate).
+    pub fn with_ca_file(mut self, path: &std::path::Path) -> Self {
+        self.ca_file = Some(path.to_path_buf());
+        self
     }
 
     /// Keeps every table in this schema (created by `migrate`) instead of `public`.
@@ -209,7 +239,7 @@ impl PostgresConfig {
         }
     }
 
-    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config, StoreError> {
+    pub(crate) fn pg_config(&self) -> Result<Pg, StoreError> {
         let mut c: tokio_postgres::Config = self.url.expose_secret().parse().map_err(|e| {
             StoreError::Database(format!(
                 "PostgreSQL URL {}: {}",
@@ -217,11 +247,9 @@ impl PostgresConfig {
                 error_text(&e)
             ))
         })?;
-        if matches!(c.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
-            return Err(StoreError::Database(format!(
-                "PostgreSQL URL {}: sslmode=require is not supported by this build (no TLS to PostgreSQL yet)",
-                self.redacted()
-            )));
+        if !matches!(c.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
+            // `prefer` (the default) would try TLS without a meaningful verification.
+            c.ssl_mode(tokio_postgres::config::SslMode::Disable);
         }
         if c.get_connect_timeout().is_none() {
             c.connect_timeout(Duration::from_secs(5));
@@ -236,7 +264,43 @@ impl PostgresConfig {
             };
             c.options(opts);
         }
-        Ok(c)
+        Ok(Pg {
+            config: c,
+            tls: self.tls()?,
+        })
+    }
+
+    /// The TLS client configuration: rustls with ring, verifying the server's
+    /// certificate chain and host name.
+    fn tls(&self) -> Result<MakeRustlsConnect, StoreError> {
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_file {
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Some(path) => {
+                use rustls::pki_types::pem::PemObject;
+                let bad = |e: String| {
+                    StoreError::Database(format!("PostgreSQL CA file {}: {e}", path.display()))
+                };
+                for cert in rustls::pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| bad(e.to_string()))?
+                {
+                    roots
+                        .add(cert.map_err(|e| bad(e.to_string()))?)
+                        .map_err(|e| bad(e.to_string()))?;
+                }
+                if roots.is_empty() {
+                    return Err(bad("no certificate in it".into()));
+                }
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Database(format!("TLS for PostgreSQL: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(MakeRustlsConnect::new(config))
     }
 }
 
@@ -291,7 +355,7 @@ pub struct PostgresStore {
     bridge: bridge::Bridge,
     pool: Pool,
     shared: Arc<Shared>,
-    pg: tokio_postgres::Config,
+    pg: Pg,
     locks: LockKeys,
     timeout: Duration,
     resync_every: Duration,
@@ -306,14 +370,10 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-fn make_pool(
-    pg: &tokio_postgres::Config,
-    size: usize,
-    timeout: Duration,
-) -> Result<Pool, StoreError> {
+fn make_pool(pg: &Pg, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
     let mgr = Manager::from_config(
-        pg.clone(),
-        NoTls,
+        pg.config.clone(),
+        pg.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -436,10 +496,8 @@ impl SqlClient {
 }
 
 /// One connection, outside the pool, driven on the current (store) runtime.
-pub(crate) async fn connect(
-    pg: &tokio_postgres::Config,
-) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, conn) = pg.connect(NoTls).await.map_err(pg_err)?;
+pub(crate) async fn connect(pg: &Pg) -> Result<tokio_postgres::Client, StoreError> {
+    let (client, conn) = pg.config.connect(pg.tls.clone()).await.map_err(pg_err)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -548,15 +606,10 @@ impl PostgresStore {
 /// The change listener: `LISTEN`s on [`CHANGES_CHANNEL`] and moves the marker on every
 /// notification for this deployment (`tag`) and every `resync_every`; reconnects with
 /// backoff when the connection drops (the marker changes on every read meanwhile).
-async fn listen(
-    pg: tokio_postgres::Config,
-    shared: Arc<Shared>,
-    tag: Arc<str>,
-    resync_every: Duration,
-) {
+async fn listen(pg: Pg, shared: Arc<Shared>, tag: Arc<str>, resync_every: Duration) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match pg.connect(NoTls).await {
+        match pg.config.connect(pg.tls.clone()).await {
             Ok((client, mut conn)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
                 let tag = tag.clone();
@@ -1271,10 +1324,11 @@ mod tests {
         let bad = PostgresConfig::new("postgres://app:hunter2@db:notaport/gw".into());
         let e = bad.pg_config().unwrap_err().to_string();
         assert!(!e.contains("hunter2"), "{e}");
-        let tls = PostgresConfig::new("postgres://app:hunter2@db/gw?sslmode=require".into());
+        let tls = PostgresConfig::new("postgres://app:hunter2@db/gw?sslmode=require".into())
+            .with_ca_file(std::path::Path::new("/nonexistent/ca.pem"));
         let e = tls.pg_config().unwrap_err().to_string();
         assert!(
-            e.contains("sslmode=require") && !e.contains("hunter2"),
+            e.contains("/nonexistent/ca.pem") && !e.contains("hunter2"),
             "{e}"
         );
         // Unreachable: the error names the redacted URL only.

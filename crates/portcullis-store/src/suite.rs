@@ -592,6 +592,7 @@ fn calls_from_inside_a_multi_thread_runtime(b: &dyn Backend) {
 mod postgres_only {
     use super::*;
     use crate::postgres::{PostgresStore, SCHEMA_VERSION};
+    use secrecy::ExposeSecret;
 
     fn db(test: &str) -> Option<(TestPostgres, parking_lot::RwLockReadGuard<'static, ()>)> {
         let t = TIMING.read();
@@ -670,6 +671,51 @@ mod postgres_only {
             fresh.schema().unwrap()
         ))
         .unwrap();
+    }
+
+    #[test]
+    fn sslmode_require_means_tls_with_a_verified_certificate_and_host_name() {
+        let Some((db, _t)) = db("sslmode_require_means_tls") else {
+            return;
+        };
+        // Debian's PostgreSQL serves a self-signed certificate for `localhost`.
+        let ca = std::path::Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+        if !ca.exists() {
+            eprintln!("sslmode_require_means_tls: skipped (no {})", ca.display());
+            return;
+        }
+        let base: tokio_postgres::Config = db.url().expose_secret().parse().unwrap();
+        let url = |host: &str| {
+            format!(
+                "host={host} port={} user={} dbname={} sslmode=require",
+                base.get_ports().first().copied().unwrap_or(5432),
+                base.get_user().unwrap_or("postgres"),
+                base.get_dbname().unwrap_or("postgres"),
+            )
+        };
+        let cfg = |host: &str| {
+            crate::postgres::PostgresConfig::new(url(host).into())
+                .with_schema(db.schema())
+                .unwrap()
+                .with_timeout(Duration::from_secs(5))
+        };
+        // Trusting that certificate, by the name in it: TLS.
+        let sql = crate::postgres::SqlClient::open(&cfg("localhost").with_ca_file(ca)).unwrap();
+        let rows = sql
+            .query(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                vec![],
+            )
+            .unwrap();
+        assert!(rows[0].get::<_, bool>(0), "the connection is not TLS");
+        PostgresStore::open(&cfg("localhost").with_ca_file(ca))
+            .unwrap()
+            .ping()
+            .unwrap();
+        // Another name than the certificate's: refused.
+        assert!(PostgresStore::open(&cfg("127.0.0.1").with_ca_file(ca)).is_err());
+        // An issuer nobody trusts (the public roots only): refused.
+        assert!(PostgresStore::open(&cfg("localhost")).is_err());
     }
 
     #[test]
