@@ -9,6 +9,9 @@ use portcullis_anomaly::sim::SimConfig;
 
 fn cfg() -> DetectorConfig {
     let mut c = DetectorConfig::default();
+    if let Ok(t) = std::env::var("HST_TREES") {
+        c.hst_trees = t.parse().unwrap();
+    }
     if let Ok(t) = std::env::var("THRESH") {
         let v: Vec<f64> = t.split(',').filter_map(|x| x.parse().ok()).collect();
         if let [a, b, cc, d] = v[..] {
@@ -19,6 +22,33 @@ fn cfg() -> DetectorConfig {
 }
 
 fn main() {
+    if let Ok(trees) = std::env::var("BENCH_TREES") {
+        // Replay timing: one simulated week as JSON Lines, replayed with N trees.
+        let sim = portcullis_anomaly::sim::Simulation::generate(SimConfig::default());
+        let mut buf = Vec::new();
+        sim.write_events(&mut buf).unwrap();
+        let mut c = cfg();
+        c.hst_trees = trees.parse().unwrap();
+        if let Ok(d) = std::env::var("BENCH_DEPTH") {
+            c.hst_depth = d.parse().unwrap();
+        }
+        let t = std::time::Instant::now();
+        let s = portcullis_anomaly::replay::replay(&c, buf.as_slice(), std::io::sink()).unwrap();
+        let e = t.elapsed().as_secs_f64();
+        let t2 = std::time::Instant::now();
+        let mut n = 0u64;
+        for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let ev: portcullis_anomaly::Event<'_> = serde_json::from_slice(line).unwrap();
+            n += u64::from(ev.ts > 0);
+        }
+        let p = t2.elapsed().as_secs_f64();
+        println!(
+            "{} events in {e:.2} s: {:.0}/s; parsing alone {p:.2} s ({n})",
+            s.events,
+            s.events as f64 / e
+        );
+        return;
+    }
     let verbose = std::env::var_os("VERBOSE").is_some();
     if let (Ok(who), Some(seed)) = (
         std::env::var("TRACE"),

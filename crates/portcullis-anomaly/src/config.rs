@@ -159,7 +159,7 @@ pub struct RawAnomalyConfig {
     pub max_principals: Option<usize>,
     /// Most client addresses tracked at once (default 100,000).
     pub max_ips: Option<usize>,
-    /// Half-Space Trees: number of trees (default 25).
+    /// Half-Space Trees: number of trees (default 10).
     pub hst_trees: Option<usize>,
     /// Half-Space Trees: depth (default 10).
     pub hst_depth: Option<usize>,
@@ -236,7 +236,7 @@ impl Default for DetectorConfig {
             ip_failures_per_minute: 5.0,
             max_principals: 1_000_000,
             max_ips: 100_000,
-            hst_trees: 25,
+            hst_trees: 10,
             hst_depth: 10,
             hst_window: 4096,
             hst_seed: 7,

@@ -17,6 +17,16 @@
 
 use crate::SplitMix64;
 
+/// One node: its split (unused in leaves) and its two masses, together in 16 bytes so a
+/// visit touches one cache line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Node {
+    split_val: f32,
+    split_dim: u8,
+    reference: u32,
+    latest: u32,
+}
+
 /// A forest of Half-Space Trees.
 #[derive(Debug, Clone)]
 pub struct HalfSpaceTrees {
@@ -24,18 +34,12 @@ pub struct HalfSpaceTrees {
     depth: usize,
     window: usize,
     size_limit: u32,
-    /// Per tree, per internal node (heap order): the split dimension.
-    split_dim: Vec<u8>,
-    /// Per tree, per internal node: the split value.
-    split_val: Vec<f32>,
-    /// Per tree, per node: reference mass.
-    reference: Vec<u32>,
-    /// Per tree, per node: latest mass.
-    latest: Vec<u32>,
+    /// Per tree, in heap order, `nodes` nodes each.
+    nodes: Vec<Node>,
     seen_in_window: usize,
     windows_done: u64,
-    nodes: usize,
-    internal: usize,
+    per_tree: usize,
+    trees: usize,
 }
 
 impl HalfSpaceTrees {
@@ -44,11 +48,10 @@ impl HalfSpaceTrees {
     pub fn new(dims: usize, trees: usize, depth: usize, window: usize, seed: u64) -> Self {
         let dims = dims.clamp(1, 255);
         let depth = depth.clamp(1, 20);
-        let nodes = (1usize << (depth + 1)) - 1;
+        let per_tree = (1usize << (depth + 1)) - 1;
         let internal = (1usize << depth) - 1;
         let mut rng = SplitMix64::new(seed);
-        let mut split_dim = Vec::with_capacity(trees * internal);
-        let mut split_val = Vec::with_capacity(trees * internal);
+        let mut nodes = Vec::with_capacity(trees * per_tree);
         let mut lo = vec![0f32; dims];
         let mut hi = vec![0f32; dims];
         for _ in 0..trees {
@@ -70,22 +73,25 @@ impl HalfSpaceTrees {
                 &mut tree_val,
                 internal,
             );
-            split_dim.extend(tree_dim);
-            split_val.extend(tree_val);
+            for i in 0..per_tree {
+                nodes.push(Node {
+                    split_val: tree_val.get(i).copied().unwrap_or(0.5),
+                    split_dim: tree_dim.get(i).copied().unwrap_or(0),
+                    reference: 0,
+                    latest: 0,
+                });
+            }
         }
         Self {
             dims,
             depth,
             window: window.max(1),
             size_limit: ((window as f64 * 0.01).round() as u32).max(1),
-            split_dim,
-            split_val,
-            reference: vec![0; trees * nodes],
-            latest: vec![0; trees * nodes],
+            nodes,
             seen_in_window: 0,
             windows_done: 0,
-            nodes,
-            internal,
+            per_tree,
+            trees,
         }
     }
 
@@ -102,59 +108,48 @@ impl HalfSpaceTrees {
     /// The highest possible score (every tree at full depth with the whole window), for
     /// normalization.
     pub fn max_score(&self) -> f64 {
-        let trees = self.split_dim.len() / self.internal.max(1);
-        trees as f64 * self.window as f64 * (1u64 << self.depth) as f64
+        self.trees as f64 * self.window as f64 * (1u64 << self.depth) as f64
     }
 
     /// Scores `x` against the reference mass, then counts it in the latest mass. Lower
     /// is more anomalous; 0 until the first window is complete.
     pub fn score_and_update(&mut self, x: &[f32]) -> f64 {
-        let trees = self.split_dim.len() / self.internal.max(1);
-        let mut score = 0.0;
-        for t in 0..trees {
-            let dims = self
-                .split_dim
-                .get(t * self.internal..(t + 1) * self.internal);
-            let vals = self
-                .split_val
-                .get(t * self.internal..(t + 1) * self.internal);
-            let refm = self.reference.get(t * self.nodes..(t + 1) * self.nodes);
-            let latest = self.latest.get_mut(t * self.nodes..(t + 1) * self.nodes);
-            let (Some(dims), Some(vals), Some(refm), Some(latest)) = (dims, vals, refm, latest)
-            else {
-                continue;
-            };
+        let mut xs = [0f32; 256];
+        for (d, v) in xs.iter_mut().zip(x) {
+            // NaN becomes 0; everything is clamped into the unit cube.
+            *d = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+        }
+        let mut score = 0u64;
+        for tree in self.nodes.chunks_exact_mut(self.per_tree) {
             let mut node = 0usize;
             let mut scoring = true;
             for level in 0..=self.depth {
-                let r = refm.get(node).copied().unwrap_or(0);
-                if scoring && (r < self.size_limit || level == self.depth) {
-                    score += f64::from(r) * (1u64 << level) as f64;
+                let Some(n) = tree.get_mut(node) else { break };
+                if scoring && (n.reference < self.size_limit || level == self.depth) {
+                    score += u64::from(n.reference) << level;
                     scoring = false;
                 }
-                if let Some(m) = latest.get_mut(node) {
-                    *m = m.saturating_add(1);
-                }
+                n.latest = n.latest.saturating_add(1);
                 if level == self.depth {
                     break;
                 }
-                let d = dims.get(node).copied().unwrap_or(0) as usize;
-                let v = vals.get(node).copied().unwrap_or(0.5);
-                let xv = x.get(d).copied().unwrap_or(0.0).clamp(0.0, 1.0);
-                node = 2 * node + if xv < v { 1 } else { 2 };
+                let xv = xs.get(n.split_dim as usize).copied().unwrap_or(0.0);
+                node = 2 * node + if xv < n.split_val { 1 } else { 2 };
             }
         }
         self.seen_in_window += 1;
         if self.seen_in_window >= self.window {
-            std::mem::swap(&mut self.reference, &mut self.latest);
-            self.latest.iter_mut().for_each(|m| *m = 0);
+            for n in &mut self.nodes {
+                n.reference = n.latest;
+                n.latest = 0;
+            }
             self.seen_in_window = 0;
             self.windows_done += 1;
         }
         if self.windows_done == 0 {
             0.0
         } else {
-            score
+            score as f64
         }
     }
 }
