@@ -257,6 +257,13 @@ impl PostgresConfig {
         if c.get_application_name().is_none() {
             c.application_name("portcullis");
         }
+        // Find a dead peer (a network partition, a database host gone) in about 30 s
+        // rather than the OS default of hours: the change listener and the sequencer
+        // lease sit on idle connections.
+        c.keepalives(true)
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
         if let Some(s) = &self.schema {
             let opts = match c.get_options() {
                 Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={s}"),
@@ -759,7 +766,7 @@ async fn write_batch(
         let st = tx
             .prepare_cached(
                 "INSERT INTO decisions (ts_ms, request_id, principal, groups, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream)
-                 SELECT ts_ms, request_id, principal, ARRAY(SELECT jsonb_array_elements_text(groups::jsonb)), key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream
+                 SELECT ts_ms, request_id, principal, ARRAY(SELECT g FROM jsonb_array_elements_text(groups::jsonb) WITH ORDINALITY AS e(g, n) ORDER BY n), key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream
                  FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bool[])
                  WITH ORDINALITY AS t(ts_ms, request_id, principal, groups, key_id, action, model, upstream, decision, reason, status, prompt_tokens, completion_tokens, latency_us, stream, ord)
                  ORDER BY ord",

@@ -222,7 +222,8 @@ fn decisions_feed_usage(b: &dyn Backend) {
         prompt_tokens: 100,
         status: 403,
         stream: false,
-        groups: vec![],
+        // Kept in order.
+        groups: vec!["zeta".into(), "alpha".into(), "mid".into()],
         ..d.clone()
     };
     s.record_decisions(&[d.clone(), d.clone(), denied.clone()])
