@@ -209,6 +209,22 @@ pub trait Store: Send + Sync + 'static {
         leaves: &[NewAuditLeaf],
         bodies: &[AuditBody],
     ) -> Result<u64, StoreError>;
+    /// [`Store::record_batch_with_bodies`], at most once per `batch_id`: when a commit's
+    /// answer is lost (a connection dropped, a deadline passed) the caller cannot know
+    /// whether it happened, and retries with the same id; a batch already committed is
+    /// then not written again (no duplicate decisions, usage or audit events) and the
+    /// call returns as if it had written it. Backends whose commits are never in doubt
+    /// (SQLite, in-process) ignore the id.
+    fn record_batch_once(
+        &self,
+        batch_id: u128,
+        decisions: &[DecisionRecord],
+        leaves: &[NewAuditLeaf],
+        bodies: &[AuditBody],
+    ) -> Result<u64, StoreError> {
+        let _ = batch_id;
+        self.record_batch_with_bodies(decisions, leaves, bodies)
+    }
     /// A stored body of an event (`part` is `request` or `response`).
     fn audit_body(&self, event_id: &str, part: &str) -> Result<Option<AuditBody>, StoreError>;
     /// Deletes the bodies of events before `ts_ms` (retention); returns how many. The

@@ -757,11 +757,44 @@ pub(crate) const SEQUENCE: &str = "WITH moved AS (
 /// leaves as pending events. Returns the log size (sequenced leaves) at commit.
 async fn write_batch(
     mut c: Object,
+    batch_id: Option<u128>,
     decisions: Vec<DecisionRecord>,
     leaves: Vec<NewAuditLeaf>,
     bodies: Vec<AuditBody>,
 ) -> Result<u64, StoreError> {
     let tx = c.transaction().await.map_err(pg_err)?;
+    if let Some(id) = batch_id {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        // Blocks while a first attempt with this id is still in flight, then either
+        // finds it committed (nothing to do) or rolled back (write it now).
+        let fresh = tx
+            .execute(
+                "INSERT INTO write_batches (id, at_ms) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&id.to_be_bytes().as_slice(), &now_ms],
+            )
+            .await
+            .map_err(pg_err)?;
+        if fresh == 0 {
+            let size: i64 = tx
+                .query_one(LOG_SIZE, &[])
+                .await
+                .map_err(pg_err)?
+                .try_get(0)
+                .map_err(pg_err)?;
+            return Ok(size.max(0) as u64);
+        }
+        // Now and then, forget ids older than a day (no retry waits that long).
+        if rand::random::<u8>() < 3 {
+            tx.execute(
+                "DELETE FROM write_batches WHERE at_ms < $1",
+                &[&now_ms.saturating_sub(86_400_000)],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+    }
     if !decisions.is_empty() {
         let st = tx
             .prepare_cached(
@@ -1072,7 +1105,18 @@ impl Store for PostgresStore {
         bodies: &[AuditBody],
     ) -> Result<u64, StoreError> {
         let (d, l, b) = (decisions.to_vec(), leaves.to_vec(), bodies.to_vec());
-        self.with_client(move |c| write_batch(c, d, l, b))
+        self.with_client(move |c| write_batch(c, None, d, l, b))
+    }
+
+    fn record_batch_once(
+        &self,
+        batch_id: u128,
+        decisions: &[DecisionRecord],
+        leaves: &[NewAuditLeaf],
+        bodies: &[AuditBody],
+    ) -> Result<u64, StoreError> {
+        let (d, l, b) = (decisions.to_vec(), leaves.to_vec(), bodies.to_vec());
+        self.with_client(move |c| write_batch(c, Some(batch_id), d, l, b))
     }
 
     fn audit_body(&self, event_id: &str, part: &str) -> Result<Option<AuditBody>, StoreError> {

@@ -108,6 +108,7 @@ suite!(
     audit_bodies_are_stored_with_their_leaves_and_expire,
     concurrent_submitters_and_racing_sequencers_log_every_event_once,
     calls_from_inside_a_multi_thread_runtime,
+    a_retried_batch_is_written_once,
 );
 
 /// Moves every submitted event into the log (a no-op where leaves are sequenced when
@@ -555,6 +556,47 @@ fn concurrent_submitters_and_racing_sequencers_log_every_event_once(b: &dyn Back
         assert!(mine.windows(2).all(|p| p[0] < p[1]), "writer {w}: {mine:?}");
     }
     assert_eq!(stores[0].audit_pending_count().unwrap(), 0);
+}
+
+fn a_retried_batch_is_written_once(b: &dyn Backend) {
+    // The gateway retries a batch whose commit answer it lost; on a shared database the
+    // first attempt may have committed. Same id: written once; another id: written.
+    let s = b.open();
+    let d = DecisionRecord {
+        ts_ms: 86_400_000 * 9,
+        request_id: "r1".into(),
+        principal: "alice".into(),
+        decision: "allow".into(),
+        prompt_tokens: 7,
+        ..Default::default()
+    };
+    let leaves = [event(1, 0)];
+    let at_commit = s.sequenced_at_commit();
+    s.record_batch_once(42, std::slice::from_ref(&d), &leaves, &[])
+        .unwrap();
+    let again = s
+        .record_batch_once(42, std::slice::from_ref(&d), &leaves, &[])
+        .unwrap();
+    settle(&*s);
+    if at_commit {
+        // SQLite's commits are never in doubt: it ignores the id (and appends again).
+        assert_eq!(again, 1);
+        assert_eq!(s.audit_size().unwrap(), 2);
+        return;
+    }
+    assert_eq!(s.audit_size().unwrap(), 1, "one event, not two");
+    assert_eq!(s.recent_decisions(10).unwrap().len(), 1);
+    assert_eq!(
+        s.day_usage(9).unwrap(),
+        vec![(Subject::Principal("alice".into()), 7)]
+    );
+    // Another batch (another id) with the same content is another batch.
+    b.open()
+        .record_batch_once(43, std::slice::from_ref(&d), &[event(1, 1)], &[])
+        .unwrap();
+    settle(&*s);
+    assert_eq!(s.audit_size().unwrap(), 2);
+    assert_eq!(s.recent_decisions(10).unwrap().len(), 2);
 }
 
 fn calls_from_inside_a_multi_thread_runtime(b: &dyn Backend) {

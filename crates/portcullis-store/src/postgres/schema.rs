@@ -138,6 +138,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (version, approver)
     );
     "#,
+    // 3: ids of committed write batches, so that a retried batch whose first commit did
+    // happen is not written twice (`Store::record_batch_once`); pruned after a day.
+    r#"
+    CREATE TABLE write_batches (
+        id BYTEA PRIMARY KEY,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX write_batches_at ON write_batches (at_ms);
+    "#,
 ];
 
 /// The schema version this binary reads and writes.
