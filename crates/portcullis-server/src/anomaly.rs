@@ -858,6 +858,37 @@ impl AnomalyEngine {
     /// Picks up incidents changed elsewhere (the CLI, another gateway): called every
     /// second. Changes of status made outside this gateway are written to its audit log.
     pub fn sync(&self, st: &AppState) {
+        let now = now_ms();
+        // Containments past their TTL end: the incident stays open for the analyst, with
+        // an `expired` step in its timeline.
+        let expired: Vec<Incident> = {
+            let mut open = self.open.lock();
+            let gone: Vec<Subject> = open
+                .iter()
+                .filter(|(_, i)| i.until_ms.is_some_and(|u| now >= u))
+                .map(|(s, _)| s.clone())
+                .collect();
+            gone.iter()
+                .filter_map(|s| open.remove(s))
+                .map(|mut inc| {
+                    inc.updated_ms = now;
+                    inc.timeline.push(TimelineEntry {
+                        ts_ms: now,
+                        event: "expired".into(),
+                        by: "detector".into(),
+                        action: None,
+                        detail: serde_json::Value::Null,
+                    });
+                    inc
+                })
+                .collect()
+        };
+        for inc in expired {
+            audit_incident(st, &inc, "incident.expire", "system");
+            if self.saver.send(inc).is_err() {
+                tracing::error!("incident writer has stopped; expiry not saved");
+            }
+        }
         let since = *self.watermark.lock();
         let changed = match self.store.changed_since(since) {
             Ok(c) => c,
@@ -866,7 +897,6 @@ impl AnomalyEngine {
                 return;
             }
         };
-        let now = now_ms();
         let mut high = since;
         for inc in changed {
             high = high.max(inc.updated_ms);
@@ -893,10 +923,18 @@ impl AnomalyEngine {
         }
         // Re-read the last few seconds each time: clocks of other writers may lag.
         *self.watermark.lock() = high.saturating_sub(5_000).max(since);
-        // Expired containments leave memory.
         self.contained
             .write()
             .retain(|_, c| c.until_ms.is_none_or(|u| now < u));
+        // Throttle buckets only for principals still throttled.
+        {
+            let contained = self.contained.read();
+            self.buckets.lock().retain(|p, _| {
+                contained
+                    .get(&Subject::Principal(p.clone()))
+                    .is_some_and(|c| c.action == Action::Throttle)
+            });
+        }
         st.metrics
             .anomaly_contained
             .set(self.contained.read().len() as i64);

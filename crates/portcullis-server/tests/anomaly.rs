@@ -405,3 +405,65 @@ async fn credential_stuffing_quarantines_the_address_until_released_from_the_cli
     }
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantine_ends_with_its_ttl_and_the_timeline_says_so() {
+    let signer = NoteSigner::generate("test.local/anomaly").unwrap();
+    use secrecy::ExposeSecret;
+    let skey = signer.to_skey().expose_secret().to_string();
+    let cfg = config("http://127.0.0.1:9/unused")
+        .replace("quarantine_ttl = \"0s\"", "quarantine_ttl = \"1s\"");
+    let gw = TestGateway::start_with_files(
+        &cfg,
+        &[("main.cedar", POLICIES)],
+        &[("audit.key", &skey), ("webhook.secret", WEBHOOK_SECRET)],
+    )
+    .await;
+    let (_, key) = gw.key("alice", &["team"], None);
+    let http = reqwest::Client::new();
+    let mut incident = None;
+    for i in 0..100 {
+        let (s, body) = chat(&http, &gw, &format!("pc_guess{i}_secret"), "stuffer/1").await;
+        if s == 403 {
+            incident = Some(body["error"]["incident_id"].as_str().unwrap().to_string());
+            break;
+        }
+    }
+    let incident = incident.expect("never quarantined");
+    let (s, _) = chat(&http, &gw, &key, "notes-app/2.1").await;
+    assert_eq!(s, 403);
+    // After the TTL (and the next once-a-second sweep) the address is admitted again.
+    let t0 = std::time::Instant::now();
+    loop {
+        let (s, body) = chat(&http, &gw, &key, "notes-app/2.1").await;
+        if s == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "still {s}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The incident stays open for the analyst, with an `expired` step.
+    let t0 = std::time::Instant::now();
+    loop {
+        let inc: Value = admin(&gw, reqwest::Method::GET, &format!("/incidents/{incident}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events: Vec<&str> = inc["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["event"].as_str().unwrap())
+            .collect();
+        if events.contains(&"expired") {
+            assert_eq!(inc["status"], "open");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "{inc}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.stop().await;
+}
