@@ -429,8 +429,18 @@ impl RawAnomalyConfig {
                 ))
             }
             (Some(u), env, file) => {
-                if !(u.starts_with("https://") || u.starts_with("http://")) {
-                    return Err(err("webhook_url", "must be an http(s) URL"));
+                // Alerts name principals and addresses: plaintext only to this host.
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|p| {
+                        u.strip_prefix(p)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                    });
+                if !(u.starts_with("https://") || loopback) {
+                    return Err(err(
+                        "webhook_url",
+                        "must be an https:// URL (plain http only to a loopback address)",
+                    ));
                 }
                 let secret = match (env, file) {
                     (Some(e), None) => SecretSource::Env(e.clone()),
@@ -529,6 +539,14 @@ mod tests {
             (r#"{"actions": {"low": "nuke"}}"#, "unknown action"),
             (r#"{"cooldown": "soon"}"#, "not a duration"),
             (r#"{"webhook_url": "https://x"}"#, "exactly one"),
+            (
+                r#"{"webhook_url": "http://hooks.example", "webhook_secret_env": "S"}"#,
+                "https",
+            ),
+            (
+                r#"{"webhook_url": "http://127.0.0.1.evil", "webhook_secret_env": "S"}"#,
+                "https",
+            ),
             (r#"{"throttle_factor": 1.5}"#, "[0, 1)"),
             (r#"{"hst_depth": 0}"#, "at least 1"),
             (r#"{"colour": 1}"#, "unknown field"),

@@ -203,8 +203,12 @@ pub fn table(runs: &[(u64, RunResult)]) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Seeds {}: {ev} events, {pd:.0} principal-days; median time to containment over all scenarios {} s; false alerts {fa} ({:.2} per 1,000 principal-days); false quarantines {fq} ({:.2} per 1,000 principal-days).",
-        seeds.join(", "),
+        "{}{pd:.0} principal-days; median time to containment over all scenarios {} s; false alerts {fa} ({:.2} per 1,000 principal-days); false quarantines {fq} ({:.2} per 1,000 principal-days).",
+        if ev > 0 {
+            format!("Seeds {}: {ev} events, ", seeds.join(", "))
+        } else {
+            String::new()
+        },
         median(&mut all_c).map_or("-".into(), |v| format!("{v:.0}")),
         fa as f64 * 1000.0 / pd.max(1.0),
         fq as f64 * 1000.0 / pd.max(1.0),
