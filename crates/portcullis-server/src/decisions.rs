@@ -337,8 +337,11 @@ fn write_batch(
     }
     if !records.is_empty() || !leaves.is_empty() {
         let mut attempts = 0;
+        // One id for every attempt: a retry after a commit whose answer was lost is then
+        // not written twice (on PostgreSQL; SQLite's commits are never in doubt).
+        let batch_id: u128 = rand::random();
         loop {
-            match store.record_batch_with_bodies(&records, &leaves, &bodies) {
+            match store.record_batch_once(batch_id, &records, &leaves, &bodies) {
                 Ok(first) => {
                     // On a shared store the sequencer gives the events their indices.
                     if let (Some(a), false) = (audit.as_deref_mut(), seq.on) {
