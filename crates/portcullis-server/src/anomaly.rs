@@ -201,9 +201,12 @@ pub enum IncidentError {
     /// A stored incident could not be read.
     #[error("incident store: corrupt row: {0}")]
     Corrupt(String),
+    /// The shared database (PostgreSQL) failed.
+    #[error("incident store: {0}")]
+    Shared(#[from] portcullis_store::StoreError),
 }
 
-/// Incident persistence. SQLite now; a PostgreSQL implementation can sit behind it.
+/// Incident persistence: [`SqliteIncidents`] or, shared by replicas, [`PostgresIncidents`].
 pub trait IncidentStore: Send + Sync {
     /// Inserts or replaces an incident.
     fn save(&self, inc: &Incident) -> Result<(), IncidentError>;
@@ -353,6 +356,133 @@ impl IncidentStore for SqliteIncidents {
             &[&since_ms],
         )
     }
+}
+
+/// The `incidents` table in the shared PostgreSQL database (`[store] kind =
+/// "postgres"`): every replica saves its incidents there and picks up the others' within
+/// a second ([`AnomalyEngine::sync`]), so a quarantine holds on every replica.
+#[derive(Debug)]
+pub struct PostgresIncidents {
+    sql: portcullis_store::postgres::SqlClient,
+}
+
+impl PostgresIncidents {
+    /// On a client of the shared database (migrated: the table is migration 4).
+    pub fn new(sql: portcullis_store::postgres::SqlClient) -> Self {
+        Self { sql }
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: Vec<portcullis_store::postgres::SqlParam>,
+    ) -> Result<Vec<Incident>, IncidentError> {
+        self.sql.query(sql, params)?.iter().map(pg_row).collect()
+    }
+}
+
+fn pg_row(r: &portcullis_store::postgres::Row) -> Result<Incident, IncidentError> {
+    fn get<T: portcullis_store::postgres::FromSqlOwned>(
+        r: &portcullis_store::postgres::Row,
+        i: usize,
+    ) -> Result<T, IncidentError> {
+        r.try_get::<_, T>(i)
+            .map_err(|e| IncidentError::Corrupt(format!("column {i}: {e}")))
+    }
+    let id: String = get(r, 0)?;
+    let corrupt = |what: &str| IncidentError::Corrupt(format!("{id}: {what}"));
+    let status: String = get(r, 3)?;
+    let action: String = get(r, 4)?;
+    let severity: String = get(r, 5)?;
+    let timeline: String = get(r, 10)?;
+    Ok(Incident {
+        subject_kind: get(r, 1)?,
+        subject: get(r, 2)?,
+        status: IncidentStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        action: action.parse().map_err(|_| corrupt("action"))?,
+        severity: serde_json::from_value(serde_json::Value::String(severity))
+            .map_err(|_| corrupt("severity"))?,
+        kind: get(r, 6)?,
+        opened_ms: get(r, 7)?,
+        updated_ms: get(r, 8)?,
+        until_ms: get(r, 9)?,
+        timeline: serde_json::from_str(&timeline).map_err(|_| corrupt("timeline"))?,
+        id,
+    })
+}
+
+impl IncidentStore for PostgresIncidents {
+    fn save(&self, inc: &Incident) -> Result<(), IncidentError> {
+        let timeline = serde_json::to_string(&inc.timeline)
+            .map_err(|e| IncidentError::Corrupt(e.to_string()))?;
+        self.sql.execute(
+            &format!(
+                "INSERT INTO incidents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (id) DO UPDATE SET subject_kind = EXCLUDED.subject_kind,
+                   subject = EXCLUDED.subject, status = EXCLUDED.status, action = EXCLUDED.action,
+                   severity = EXCLUDED.severity, kind = EXCLUDED.kind,
+                   opened_ms = EXCLUDED.opened_ms, updated_ms = EXCLUDED.updated_ms,
+                   until_ms = EXCLUDED.until_ms, timeline = EXCLUDED.timeline"
+            ),
+            vec![
+                Box::new(inc.id.clone()),
+                Box::new(inc.subject_kind.clone()),
+                Box::new(inc.subject.clone()),
+                Box::new(inc.status.as_str().to_string()),
+                Box::new(inc.action.as_str().to_string()),
+                Box::new(inc.severity.as_str().to_string()),
+                Box::new(inc.kind.clone()),
+                Box::new(inc.opened_ms),
+                Box::new(inc.updated_ms),
+                Box::new(inc.until_ms),
+                Box::new(timeline),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Incident>, IncidentError> {
+        Ok(self
+            .query(
+                &format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"),
+                vec![Box::new(id.to_string())],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    fn list(&self, all: bool) -> Result<Vec<Incident>, IncidentError> {
+        let filter = if all {
+            ""
+        } else {
+            "WHERE status IN ('open', 'acknowledged')"
+        };
+        self.query(
+            &format!("SELECT {COLUMNS} FROM incidents {filter} ORDER BY opened_ms DESC, id"),
+            vec![],
+        )
+    }
+
+    fn changed_since(&self, since_ms: i64) -> Result<Vec<Incident>, IncidentError> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM incidents WHERE updated_ms >= $1 ORDER BY updated_ms"),
+            vec![Box::new(since_ms)],
+        )
+    }
+}
+
+/// The incident store of a configuration: the shared database's table with `[store]
+/// kind = "postgres"`, else the `incidents` table of `<data_dir>/portcullis.db`.
+pub fn open_incidents(
+    config: &portcullis_core::config::Config,
+) -> Result<Arc<dyn IncidentStore>, String> {
+    Ok(match crate::shared_db::sql_client(config)? {
+        Some(sql) => Arc::new(PostgresIncidents::new(sql)),
+        None => Arc::new(
+            SqliteIncidents::open(&config.data_dir.join("portcullis.db"))
+                .map_err(|e| e.to_string())?,
+        ),
+    })
 }
 
 /// An operator's step on an incident.
@@ -512,10 +642,7 @@ impl AnomalyEngine {
         let Some(cfg) = config.anomaly.clone().filter(|a| a.enabled) else {
             return Ok(None);
         };
-        let store: Arc<dyn IncidentStore> = Arc::new(
-            SqliteIncidents::open(&config.data_dir.join("portcullis.db"))
-                .map_err(|e| e.to_string())?,
-        );
+        let store = open_incidents(config)?;
         let webhook = match &cfg.webhook {
             None => None,
             Some(w) => {

@@ -231,7 +231,7 @@ impl TestGateway {
 
     /// Like [`TestGateway::start_with_files`], running `setup` on the directory (the
     /// database is `data/portcullis.db` under it) before the gateway starts. A
-    /// `config_body` with its own `[policy]` section replaces the harness's.
+    /// `config_body` with its own `[policy]` or `[store]` section replaces the harness's.
     pub async fn start_with_setup(
         config_body: &str,
         policies: &[(&str, &str)],
@@ -275,8 +275,13 @@ impl TestGateway {
         } else {
             "[policy]\ndir = \"policies\"\n"
         };
+        let store_section = if config_body.contains("[store]") {
+            ""
+        } else {
+            "[store]\ndata_dir = \"data\"\n"
+        };
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:2\"\ntoken_file = \"admin.token\"\n[store]\ndata_dir = \"data\"\n{policy}{config_body}"
+            "[server]\nlisten = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:2\"\ntoken_file = \"admin.token\"\n{store_section}{policy}{config_body}"
         );
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, &text).unwrap();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use portcullis_core::config::{Config, ProcessEnv};
-use portcullis_server::anomaly::{operate, IncidentStore, Operation, SqliteIncidents};
+use portcullis_server::anomaly::{open_incidents, operate, IncidentStore, Operation};
 
 /// `portcullis incidents ...`
 #[derive(Subcommand)]
@@ -60,9 +60,11 @@ pub enum IncidentsCommand {
     },
 }
 
-fn open(config: &std::path::Path) -> Result<SqliteIncidents> {
+fn open(config: &std::path::Path) -> Result<std::sync::Arc<dyn IncidentStore>> {
     let c = Config::load(config, &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))?;
-    SqliteIncidents::open(&c.data_dir.join("portcullis.db")).context("opening the incident store")
+    open_incidents(&c)
+        .map_err(anyhow::Error::msg)
+        .context("opening the incident store")
 }
 
 fn operator(by: Option<String>) -> String {
@@ -125,7 +127,7 @@ pub fn run(cmd: IncidentsCommand) -> Result<()> {
         } => (config, id, Operation::Resolve, by, note),
     };
     let s = open(&config)?;
-    let i = operate(&s, &id, op, &operator(by), &note, now_ms())?;
+    let i = operate(&*s, &id, op, &operator(by), &note, now_ms())?;
     println!("{} {}", i.id, i.status.as_str());
     Ok(())
 }

@@ -147,6 +147,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX write_batches_at ON write_batches (at_ms);
     "#,
+    // 4: anomaly incidents (the gateway's `IncidentStore`), shared by every replica so
+    // a quarantine opened by one is enforced by all.
+    r#"
+    CREATE TABLE incidents (
+        id           TEXT PRIMARY KEY,
+        subject_kind TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        severity     TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        opened_ms    BIGINT NOT NULL,
+        updated_ms   BIGINT NOT NULL,
+        until_ms     BIGINT,
+        timeline     TEXT NOT NULL
+    );
+    CREATE INDEX incidents_status ON incidents (status);
+    CREATE INDEX incidents_updated ON incidents (updated_ms);
+    "#,
 ];
 
 /// The schema version this binary reads and writes.
