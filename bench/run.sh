@@ -22,6 +22,9 @@
 #   AUDIT=1             the same runs with the audit log on (examples/bench-audit.toml
 #                       appended to the config; a signing key made per gateway). For a
 #                       paired on/off comparison in one run, use bench/audit.sh.
+#   ANOMALY=1           the gateway runs with an [anomaly] section appended, every severity
+#                       mapped to `alert` (detection runs on every request; the one bench
+#                       principal is never contained). Compare with a run without it.
 #   BASE_PORT=24080     first of the ports used (BASE_PORT .. BASE_PORT+6); keep it below
 #                       the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range)
 set -euo pipefail
@@ -58,6 +61,11 @@ if [ "${AUDIT:-0}" = 1 ]; then
     sed -e "s|^dir = \"policies\"|dir = \"$ROOT/examples/policies\"|" "$CONFIG" \
         | cat - "$ROOT/examples/bench-audit.toml" > "$WORK/bench-audit.toml"
     CONFIG="$WORK/bench-audit.toml"
+fi
+if [ "${ANOMALY:-0}" = 1 ]; then
+    sed -e "s|^dir = \"policies\"|dir = \"$ROOT/examples/policies\"|" "$CONFIG" > "$WORK/bench-anomaly.toml"
+    printf '\n[anomaly]\nactions = { low = "alert", medium = "alert", high = "alert", critical = "alert" }\n' >> "$WORK/bench-anomaly.toml"
+    CONFIG="$WORK/bench-anomaly.toml"
 fi
 
 BODY='{"model":"mock-model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the benefits of zero-trust networking in one sentence."}],"max_tokens":64,"temperature":0.2}'
@@ -175,6 +183,7 @@ done
     echo "git_rev: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- crates 2>/dev/null)" ] || echo ' (crates/ has uncommitted changes)')"
     echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "audit_log: $([ "${AUDIT:-0}" = 1 ] && echo on || echo off)"
+    echo "anomaly: $([ "${ANOMALY:-0}" = 1 ] && echo on || echo off)"
 } > "$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
 
