@@ -103,16 +103,37 @@ async fn two_replicas_write_one_log_each_event_once() {
         );
     }
 
-    // Either replica can be asked for a checkpoint; the sequencer signs it, and both
-    // then serve it.
-    for gw in [&g1, &g2] {
-        let r = http
-            .post(format!("{}/audit/checkpoint", gw.admin_url))
-            .bearer_auth(&gw.admin_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Either replica can be asked for a checkpoint: the sequencer signs one, a follower
+    // serves the latest (404 until the sequencer has signed any). Ask both until the
+    // whole log is signed.
+    let t0 = Instant::now();
+    loop {
+        for gw in [&g1, &g2] {
+            let r = http
+                .post(format!("{}/audit/checkpoint", gw.admin_url))
+                .bearer_auth(&gw.admin_token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            assert!(
+                status == 200 || status == 404,
+                "{status}: {}",
+                r.text().await.unwrap()
+            );
+        }
+        if store
+            .latest_audit_checkpoint()
+            .unwrap()
+            .is_some_and(|c| c.size == size)
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the log was never signed whole"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let latest = store.latest_audit_checkpoint().unwrap().unwrap();
     assert_eq!(latest.size, size);
