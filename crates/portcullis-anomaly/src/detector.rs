@@ -1,6 +1,6 @@
 //! Per-principal behaviour features, robust baselines, scoring and containment decisions.
 //!
-//! State per principal has a fixed size (about 1.5 KiB): exponentially decayed counters
+//! State per principal has a fixed size (about 2 KiB): exponentially decayed counters
 //! (requests, tokens, refusals, injection hits over one, five and fifteen minutes of
 //! event time), a robust baseline per rate feature (an EWMA of the value and of its
 //! absolute deviation, a streaming stand-in for median and MAD), a 168-slot hour-of-week
@@ -13,9 +13,12 @@
 //! docs/anomaly.md): each rate feature adds `log2(value / reference)` when above its
 //! reference `mean + 4 × deviation` (never below a floor); a network, user agent or
 //! model the principal has not established adds a fixed amount; so do hours it is never
-//! active in; prompt-injection hits add per hit; and Half-Space Trees over the vector of
-//! the principal's deviations from its own baseline add up to [`W_HST`] for a vector
-//! unlike the population's. The score maps to a severity, the severity to an action.
+//! active in; two per-request sequential tests (a run of prompt-injection hits, a run of
+//! completions far beyond the principal's own) add once the run outweighs one hit, so
+//! an attack of a few requests a minute is contained within its first few requests
+//! instead of waiting for a per-minute rate to build up; and Half-Space Trees over the
+//! vector of the principal's deviations from its own baseline add up to [`W_HST`] for a
+//! vector unlike the population's. The score maps to a severity, the severity to an action.
 //! A principal still warming up is compared with its group's baseline (or everyone's),
 //! and features that need its own history stay silent.
 
@@ -66,8 +69,6 @@ const FLOOR_LONG_COMPLETIONS: f32 = 5.0;
 /// by this factor per day; the reference is at least this multiple of the learned peak.
 const PEAK_FADE: f32 = 0.7;
 const PEAK_MARGIN: f32 = 1.5;
-const W_INJECTION_PER_HIT: f64 = 2.0;
-const CAP_INJECTION: f64 = 6.0;
 const W_NEW_NETWORK: f64 = 1.5;
 const W_NEW_USER_AGENT: f64 = 0.5;
 const W_OFF_HOURS: f64 = 1.0;
@@ -94,6 +95,39 @@ const RARITY_MIN_EVENTS: f64 = 1_000.0;
 const WARMUP_MARGIN: f32 = 2.0;
 /// Samples a group baseline needs before it stands in for a warming-up member.
 const GROUP_MIN_SAMPLES: u32 = 200;
+/// Per-request statistics (log completion-to-prompt ratio, log completion): learning
+/// rate (about the last 100 requests), requests before a principal's own are trusted
+/// (everyone's stand in until then), the smallest deviation (log units), and how many
+/// deviations above the mean make a request extreme.
+const REQ_ALPHA: f32 = 0.01;
+const REQ_MIN_N: u32 = 30;
+const REQ_PRIOR_N: f32 = 10.0;
+const REQ_WARM_MARGIN: f32 = 2.0;
+const REQ_MIN_DEV: f32 = 0.1;
+const K_REQ: f32 = 4.0;
+/// Tokens added to both sides of a completion-to-prompt ratio (tiny prompts).
+const RATIO_PAD: f32 = 20.0;
+/// An extraction-like request also has at least this many completion tokens.
+const EXTREME_MIN_COMPLETION: u64 = 1_000;
+/// Sequential tests (a CUSUM of the Bernoulli log-likelihood ratio) over "this request
+/// scored as an injection" and "this request is extraction-like": the rate an attack
+/// shows, and the least the ordinary rate is taken to be (a principal's own learned
+/// rate when higher). A hit adds `weight × ln(p1/p0)` (3.9 nats at weight one), a miss
+/// subtracts `ln((1-p0)/(1-p1))` (0.7), the sum decays over [`TAU_INJ_MS`] and never
+/// goes below zero; the contribution is the sum beyond one hit's worth at weight one.
+/// So one hit alone never alerts (at most 2.0), two sure hits in a row contain (about
+/// 3.7 at weight one each), and the odd hit among a busy principal's ordinary requests
+/// is drained by the misses around it. Per request rather than per minute, so an attack
+/// a few requests a minute is contained within its first few requests.
+const RUN_P1: f32 = 0.5;
+/// The least and the most one hit weighs (see [`injection_weight`], [`extreme_weight`]).
+const RUN_MIN_WEIGHT: f32 = 0.25;
+const RUN_MAX_WEIGHT: f32 = 1.5;
+const RUN_P0_FLOOR: f32 = 0.01;
+/// Learning rate of a principal's own hit rates (about the last 500 requests).
+const RUN_RATE_ALPHA: f32 = 0.002;
+const CAP_INJECTION_RUN: f64 = 6.0;
+const CAP_EXTRACTION_RUN: f64 = 6.0;
 /// Half-Space Trees: feature dimensions, and where the anomaly contribution starts.
 const HST_DIMS: usize = 9;
 const HST_START: f64 = 0.9;
@@ -155,6 +189,132 @@ impl Robust {
     fn reference(&self, floor: f32) -> f32 {
         (self.mean + K_DEV * self.dev).max(floor)
     }
+}
+
+/// A per-request robust estimate in log units (EWMA of the value and of its absolute
+/// deviation), for "this one request is far beyond what the principal sends".
+#[derive(Debug, Clone, Copy, Default)]
+struct PerRequest {
+    mean: f32,
+    dev: f32,
+    n: u32,
+}
+
+impl PerRequest {
+    fn update(&mut self, x: f32, extreme: bool) {
+        if !x.is_finite() {
+            return;
+        }
+        self.n = self.n.saturating_add(1);
+        let a = (1.0 / self.n as f32).max(REQ_ALPHA);
+        let d = x - self.mean;
+        // As in [`Robust`]: an extreme value (judged by the caller, or beyond this
+        // estimate's own bar) moves the mean slowly and the deviation not at all, so a
+        // run of them cannot teach the principal that they are normal; a lasting change
+        // still gets in, over about a thousand requests.
+        if extreme || (self.n > REQ_MIN_N && d > K_REQ * self.dev.max(REQ_MIN_DEV)) {
+            self.mean += 0.1 * a * d;
+            return;
+        }
+        self.mean += a * d;
+        self.dev += a * (d.abs() - self.dev);
+    }
+
+    /// How many deviations above the mean `x` is.
+    fn z(&self, x: f32) -> f32 {
+        (x - self.mean) / self.dev.max(REQ_MIN_DEV)
+    }
+
+    /// Own estimate shrunk towards `prior` as if the prior were [`REQ_PRIOR_N`] requests:
+    /// a principal with few requests of its own is judged mostly against everyone's.
+    fn shrunk(&self, prior: &PerRequest) -> PerRequest {
+        let n = self.n.min(REQ_MIN_N) as f32;
+        let w = n / (n + REQ_PRIOR_N);
+        PerRequest {
+            mean: w * self.mean + (1.0 - w) * prior.mean,
+            dev: w * self.dev + (1.0 - w) * prior.dev,
+            n: self.n,
+        }
+    }
+}
+
+/// Per-request completion statistics: log completion-to-prompt ratio and log completion.
+#[derive(Debug, Clone, Copy, Default)]
+struct RequestStats {
+    ratio: PerRequest,
+    completion: PerRequest,
+}
+
+impl RequestStats {
+    /// How extraction-like a request with these (log) values is: the weight of a hit,
+    /// zero when it is not one. Until the principal has [`REQ_MIN_N`] requests of its
+    /// own, its estimates lean on `prior` (everyone's) and the bar is higher, by
+    /// [`REQ_WARM_MARGIN`] deviations for a new principal and less as its own requests
+    /// add up: everyone's spread is a rough stand-in for one principal's.
+    fn extreme(
+        &self,
+        prior: &RequestStats,
+        completion_tokens: u64,
+        ratio: f32,
+        completion: f32,
+    ) -> f32 {
+        if completion_tokens < EXTREME_MIN_COMPLETION || prior.ratio.n < REQ_MIN_N {
+            return 0.0;
+        }
+        if self.ratio.n >= REQ_MIN_N {
+            return extreme_weight(self.ratio.z(ratio).max(self.completion.z(completion)));
+        }
+        let z = self
+            .ratio
+            .shrunk(&prior.ratio)
+            .z(ratio)
+            .max(self.completion.shrunk(&prior.completion).z(completion));
+        let margin = REQ_WARM_MARGIN * (1.0 - self.ratio.n as f32 / REQ_MIN_N as f32);
+        extreme_weight(z - margin)
+    }
+    fn update(&mut self, ratio: f32, completion: f32, extreme: bool) {
+        self.ratio.update(ratio, extreme);
+        self.completion.update(completion, extreme);
+    }
+}
+
+/// One step of a decayed Bernoulli CUSUM (see [`RUN_P1`]): the new sum. A hit weighs
+/// `weight` (from [`RUN_MIN_WEIGHT`] to [`RUN_MAX_WEIGHT`], by how sure it is); a
+/// weight of zero is a miss.
+fn run_step(sum: f32, weight: f32, own_rate: f32) -> f32 {
+    let p0 = own_rate.clamp(RUN_P0_FLOOR, RUN_P1 * 0.5);
+    let llr = if weight > 0.0 {
+        weight * (RUN_P1 / p0).ln()
+    } else {
+        ((1.0 - RUN_P1) / (1.0 - p0)).ln()
+    };
+    (sum + llr).max(0.0)
+}
+
+/// The weight of an injection hit by its score: a quarter at the hit threshold (guards
+/// err near it), one at 0.75, the most from 0.875 on; zero below the threshold.
+fn injection_weight(score: f64) -> f32 {
+    if score < INJECTION_HIT {
+        0.0
+    } else {
+        (4.0 * score as f32 - 2.0).clamp(RUN_MIN_WEIGHT, RUN_MAX_WEIGHT)
+    }
+}
+
+/// The weight of an extraction-like request by how far beyond the principal's own it
+/// is: a quarter at [`K_REQ`] deviations, one at 5.5, the most from 6.5 on.
+fn extreme_weight(z: f32) -> f32 {
+    if z < K_REQ {
+        0.0
+    } else {
+        (0.25 + (z - K_REQ) / 2.0).clamp(RUN_MIN_WEIGHT, RUN_MAX_WEIGHT)
+    }
+}
+
+/// The contribution of a run sum: what is beyond one hit's worth.
+fn run_contribution(sum: f32, own_rate: f32, cap: f64) -> f64 {
+    let p0 = own_rate.clamp(RUN_P0_FLOOR, RUN_P1 * 0.5);
+    f64::from(sum - (RUN_P1 / p0).ln()).clamp(0.0, cap)
 }
 
 /// The baselines of one principal (or group, or everyone).
@@ -248,6 +408,9 @@ struct Counters {
     completion_long: f32,
     prompt_long: f32,
     long_completions: f32,
+    /// Sequential-test sums (see [`RUN_P1`]), decaying over five minutes.
+    injection_run: f32,
+    extraction_run: f32,
 }
 
 impl Counters {
@@ -262,6 +425,8 @@ impl Counters {
             self.refusals *= s;
             self.new_model *= s;
             self.injection_hits *= i;
+            self.injection_run *= i;
+            self.extraction_run *= i;
             self.completion_long *= l;
             self.prompt_long *= l;
             self.long_completions *= l;
@@ -313,6 +478,11 @@ struct PrincipalState {
     networks: SeenSet<16>,
     user_agents: SeenSet<4>,
     models: SeenSet<8>,
+    /// Per-request completion statistics, and the principal's own rates of injection
+    /// hits and extraction-like requests (for the sequential tests).
+    requests: RequestStats,
+    injection_rate: f32,
+    extreme_rate: f32,
     memory: AlertMemory,
 }
 
@@ -339,6 +509,9 @@ impl PrincipalState {
             networks: SeenSet::default(),
             user_agents: SeenSet::default(),
             models: SeenSet::default(),
+            requests: RequestStats::default(),
+            injection_rate: 0.0,
+            extreme_rate: 0.0,
             memory: AlertMemory::default(),
         }
     }
@@ -455,6 +628,7 @@ pub struct Detector {
     principals: HashMap<String, PrincipalState, Fx>,
     groups: HashMap<u64, Baselines, Fx>,
     everyone: Baselines,
+    everyone_requests: RequestStats,
     ips: HashMap<u64, IpState, Fx>,
     popularity: Popularity,
     hst: HalfSpaceTrees,
@@ -506,9 +680,12 @@ impl Contributions {
         for (name, _, _, c) in &self.items {
             let i = match *name {
                 "requests_per_min" | "tokens_per_min" => 0,
-                "completion_tokens_15min" | "completion_to_prompt" | "long_completions_15min" => 1,
+                "completion_tokens_15min"
+                | "completion_to_prompt"
+                | "long_completions_15min"
+                | "extraction_run" => 1,
                 "refusals_per_min" => 2,
-                "injection_hits_5min" => 3,
+                "injection_run" => 3,
                 "new_network" | "new_user_agent" | "off_hours" => 4,
                 "unusual_model" => 5,
                 _ => 6,
@@ -557,6 +734,7 @@ impl Detector {
             principals: HashMap::default(),
             groups: HashMap::default(),
             everyone: Baselines::default(),
+            everyone_requests: RequestStats::default(),
             ips: HashMap::default(),
             popularity: Popularity::default(),
             hst,
@@ -698,8 +876,34 @@ impl Detector {
         if ev.decision != Decision::Allow {
             c.refusals += 1.0;
         }
-        if ev.injection_score >= INJECTION_HIT {
+        let injection_hit = ev.injection_score >= INJECTION_HIT;
+        if injection_hit {
             c.injection_hits += 1.0;
+        }
+        c.injection_run = run_step(
+            c.injection_run,
+            injection_weight(ev.injection_score),
+            st.injection_rate,
+        );
+        // Extraction-like: one completion far beyond the principal's own (by its ratio to
+        // the prompt or its size), leaning on everyone's while the principal has few
+        // requests. Refused requests carry no completion: no step either way.
+        let answered = ev.decision == Decision::Allow && ev.completion_tokens > 0;
+        let completion = ev.completion_tokens as f32 + RATIO_PAD;
+        let log_ratio = (completion / (ev.prompt_tokens as f32 + RATIO_PAD)).ln();
+        let log_completion = completion.ln();
+        let extreme = if answered {
+            st.requests.extreme(
+                &self.everyone_requests,
+                ev.completion_tokens,
+                log_ratio,
+                log_completion,
+            )
+        } else {
+            0.0
+        };
+        if answered {
+            c.extraction_run = run_step(c.extraction_run, extreme, st.extreme_rate);
         }
         if ev.completion_tokens >= LONG_COMPLETION
             && ev.completion_tokens >= LONG_RATIO.saturating_mul(ev.prompt_tokens)
@@ -825,11 +1029,19 @@ impl Detector {
             f64::from(ref_ref),
             log2_excess(m.refusals, ref_ref, CAP_REFUSALS),
         );
+        let (injection_run, extraction_run) =
+            (st.counters.injection_run, st.counters.extraction_run);
         k.add(
-            "injection_hits_5min",
-            f64::from(injection_hits),
-            1.0,
-            (W_INJECTION_PER_HIT * (f64::from(injection_hits) - 1.0)).clamp(0.0, CAP_INJECTION),
+            "injection_run",
+            f64::from(injection_run),
+            f64::from(st.injection_rate),
+            run_contribution(injection_run, st.injection_rate, CAP_INJECTION_RUN),
+        );
+        k.add(
+            "extraction_run",
+            f64::from(extraction_run),
+            f64::from(st.extreme_rate),
+            run_contribution(extraction_run, st.extreme_rate, CAP_EXTRACTION_RUN),
         );
         if !warm {
             k.add(
@@ -935,6 +1147,15 @@ impl Detector {
         }
         // Learn from what is not alarming (an attack must not become the baseline).
         if severity.is_none() {
+            st.injection_rate +=
+                RUN_RATE_ALPHA * (f32::from(u8::from(injection_hit)) - st.injection_rate);
+            if answered {
+                st.extreme_rate +=
+                    RUN_RATE_ALPHA * (f32::from(u8::from(extreme > 0.0)) - st.extreme_rate);
+                st.requests.update(log_ratio, log_completion, extreme > 0.0);
+                self.everyone_requests
+                    .update(log_ratio, log_completion, extreme > 0.0);
+            }
             st.pending = st.pending.max(&m);
             if now.saturating_sub(st.pending_since) >= SAMPLE_MS {
                 let sample = st.pending;
@@ -1021,12 +1242,16 @@ mod tests {
     #[test]
     fn stolen_key_at_night_is_quarantined_and_names_its_features() {
         let mut d = Detector::new(DetectorConfig::default());
-        let t0 = train(&mut d, "alice") + 3 * 3_600_000;
+        // train_varied returns 10:00 of the next day; 03:00 is seven hours earlier.
+        let t0 = train_varied(&mut d, "alice", 300.0, 800.0) - 7 * 3_600_000;
         let mut first = None;
         for i in 0..120 {
             let mut e = ev(t0 + i * 1_000, "alice", "185.220.1.9", "small");
+            // Requests of the victim's usual size: what gives it away is where, when and
+            // how many.
             e.user_agent = Cow::Borrowed("python-requests/2.31");
-            e.completion_tokens = 1_500;
+            e.prompt_tokens = 300;
+            e.completion_tokens = 800;
             if let Some(a) = d.observe(&e) {
                 if a.action == crate::Action::Quarantine {
                     first = Some((i, a));
@@ -1042,6 +1267,92 @@ mod tests {
                 "{f} missing from {:?}",
                 a.features
             );
+        }
+    }
+
+    /// Two weeks of office-hours traffic with token counts that vary as real ones do
+    /// (log-normal around `prompt` and `completion`); returns the next day's 10:00.
+    fn train_varied(d: &mut Detector, principal: &str, prompt: f64, completion: f64) -> i64 {
+        let day = 86_400_000i64;
+        let t0 = 1_700_000_000_000 / day * day;
+        let mut rng = crate::SplitMix64::new(9);
+        let mut alerts = Vec::new();
+        for dday in 0..14 {
+            for minute in (9 * 60..17 * 60).step_by(7) {
+                for i in 0..3 {
+                    let mut e = ev(
+                        t0 + dday * day + minute * 60_000 + i * 5_000,
+                        principal,
+                        "10.1.2.3",
+                        "small",
+                    );
+                    e.prompt_tokens = (prompt * (0.6 * rng.normal()).exp()) as u64;
+                    e.completion_tokens = (completion * (0.6 * rng.normal()).exp()) as u64;
+                    alerts.extend(d.observe(&e));
+                }
+            }
+        }
+        assert!(alerts.is_empty(), "ordinary traffic alerted: {alerts:?}");
+        t0 + 14 * day + 10 * 3_600_000
+    }
+
+    #[test]
+    fn model_extraction_is_contained_within_its_first_requests() {
+        let mut d = Detector::new(DetectorConfig::default());
+        let t0 = train_varied(&mut d, "carol", 400.0, 250.0);
+        // Short prompts, long completions, three a minute.
+        let contained = (0..20i64).find_map(|i| {
+            let mut e = ev(t0 + i * 20_000, "carol", "10.1.2.3", "small");
+            e.prompt_tokens = 60;
+            e.completion_tokens = 3_000;
+            d.observe(&e)
+                .filter(|a| a.action.contains())
+                .map(|a| (i, a))
+        });
+        let (i, a) = contained.expect("contained");
+        assert!(i <= 2, "took {} requests", i + 1);
+        assert_eq!(a.kind, "extraction");
+        assert!(a.features.contains_key("extraction_run"), "{a:?}");
+    }
+
+    #[test]
+    fn long_completions_are_not_extraction_for_a_principal_who_always_has_them() {
+        let mut d = Detector::new(DetectorConfig::default());
+        let t0 = train_varied(&mut d, "dave", 60.0, 3_000.0);
+        for i in 0..30i64 {
+            let mut e = ev(t0 + i * 60_000, "dave", "10.1.2.3", "small");
+            e.prompt_tokens = 60;
+            e.completion_tokens = 3_000;
+            assert_eq!(d.observe(&e), None, "request {i}");
+        }
+    }
+
+    #[test]
+    fn injection_campaign_is_contained_by_its_second_sure_hit() {
+        let mut d = Detector::new(DetectorConfig::default());
+        let t0 = train(&mut d, "erin") + 10 * 3_600_000;
+        let mut e = ev(t0, "erin", "10.1.2.3", "small");
+        e.injection_score = 0.9;
+        assert_eq!(d.observe(&e), None, "one hit alone");
+        e.ts += 15_000;
+        let a = d.observe(&e).expect("second hit");
+        assert!(a.action.contains(), "{a:?}");
+        assert_eq!(a.kind, "injection");
+    }
+
+    #[test]
+    fn stray_injection_hits_among_ordinary_requests_do_not_alert() {
+        // A busy service: a request every 10 s, a guard false positive every tenth
+        // request (far more than real guards produce); the misses between drain the
+        // sequential test.
+        let mut d = Detector::new(DetectorConfig::default());
+        let t0 = train(&mut d, "svc") + 10 * 3_600_000;
+        for i in 0..200i64 {
+            let mut e = ev(t0 + i * 10_000, "svc", "10.1.2.3", "small");
+            if i % 10 == 0 {
+                e.injection_score = 0.7;
+            }
+            assert_eq!(d.observe(&e), None, "request {i}");
         }
     }
 
@@ -1075,6 +1386,14 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
+    }
+
+    /// docs/anomaly.md and the module docs say "about 2 KiB" per principal (1,968 bytes
+    /// plus the map's key); keep them true.
+    #[test]
+    fn principal_state_is_about_two_kib() {
+        let size = std::mem::size_of::<PrincipalState>();
+        assert!(size <= 2_048, "{size} bytes");
     }
 
     #[test]
