@@ -222,45 +222,121 @@ fn push_char(buf: &mut String, spans: &mut Vec<(u32, u32)>, c: char, s: u32, e: 
     }
 }
 
-/// [`fold_into`] for pure-ASCII text without the byte map: same output, copied a
-/// word at a time and lowercased in bulk.
+/// [`fold_into`] for pure-ASCII text without the byte map: same output (whitespace
+/// collapse, lowercasing and [`fold_leet`]) in one pass over the bytes. Leet folding
+/// never crosses whitespace, so it runs per whitespace-separated token, and only on
+/// the rare token that mixes letters with leet characters.
 fn fold_ascii(text: &str, buf: &mut String) {
     let start_len = buf.len();
     let bytes = text.as_bytes();
-    let mut leet_candidate = false;
-    let mut i = 0usize;
-    let n = bytes.len();
-    while i < n {
-        // Whitespace run: one space, or one newline if the run holds a line break.
-        let ws = i;
-        let mut nl = false;
-        while i < n && bytes[i].is_ascii_whitespace() {
-            nl |= bytes[i] == b'\n' || bytes[i] == b'\r';
-            i += 1;
+    let mut out = std::mem::take(buf).into_bytes();
+    // The output is never longer than the input (a whitespace run becomes one byte).
+    out.resize(start_len + bytes.len(), 0);
+    let mut j = start_len;
+    // Pending whitespace (0, b' ' or b'\n'), written only before a following byte.
+    let mut pending = 0u8;
+    // Start of the current token in `out` and the union of its bytes' classes.
+    let mut tok = j;
+    let mut seen = 0u8;
+    for &b in bytes {
+        let class = ASCII_CLASS[usize::from(b & 0x7f)];
+        if class & C_WS != 0 {
+            if pending != b'\n' {
+                pending = if class & C_NL != 0 { b'\n' } else { b' ' };
+            }
+            continue;
         }
-        if i > ws && buf.len() > start_len && i < n {
-            buf.push(if nl { '\n' } else { ' ' });
+        if pending != 0 {
+            fold_leet_token(out.get_mut(tok..j).unwrap_or_default(), seen);
+            seen = 0;
+            if j > start_len {
+                if let Some(o) = out.get_mut(j) {
+                    *o = pending;
+                }
+                j += 1;
+            }
+            pending = 0;
+            tok = j;
         }
-        let w = i;
-        while i < n && !bytes[i].is_ascii_whitespace() {
-            i += 1;
+        seen |= class;
+        if let Some(o) = out.get_mut(j) {
+            *o = b.to_ascii_lowercase();
         }
-        let word = &bytes[w..i];
-        // Leet folding only matters for a word mixing letters with leet characters;
-        // "12%" or "200" alone never changes, so most texts skip that pass.
-        if !leet_candidate
-            && word.iter().any(|b| b.is_ascii_alphabetic())
-            && word.iter().any(|b| leet(*b).is_some())
-        {
-            leet_candidate = true;
-        }
-        buf.push_str(&text[w..i]);
+        j += 1;
     }
-    buf[start_len..].make_ascii_lowercase();
-    if leet_candidate {
-        fold_leet(buf, start_len);
+    fold_leet_token(out.get_mut(tok..j).unwrap_or_default(), seen);
+    out.truncate(j);
+    *buf = String::from_utf8(out).unwrap_or_default();
+}
+
+/// [`fold_leet`] on one lowercased token (no whitespace inside), given the union of its
+/// bytes' [`ASCII_CLASS`] classes: a token without both a letter and a leet character
+/// has nothing to fold.
+#[inline]
+fn fold_leet_token(tok: &mut [u8], seen: u8) {
+    if seen & C_LETTER == 0 || seen & C_LEET == 0 {
+        return;
+    }
+    let mut i = 0;
+    let n = tok.len();
+    while i < n {
+        if !is_leet_word_byte(tok[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < n && is_leet_word_byte(tok[i]) {
+            i += 1;
+        }
+        let w = &mut tok[s..i];
+        let letters = w.iter().filter(|b| b.is_ascii_lowercase()).count();
+        let leets = w.iter().filter(|b| leet(**b).is_some()).count();
+        if letters >= 2 && leets >= 1 && w.len() >= 4 {
+            for b in w {
+                if let Some(l) = leet(*b) {
+                    *b = l;
+                }
+            }
+        }
     }
 }
+
+const C_WS: u8 = 1;
+const C_NL: u8 = 2;
+/// `[a-zA-Z0-9@$]`: a byte of a leet word (after lowercasing).
+const C_WORD: u8 = 4;
+const C_LETTER: u8 = 8;
+/// A leet character: `0 1 3 4 @ 5 $ 7`.
+const C_LEET: u8 = 16;
+
+/// Byte classes for [`fold_ascii`] (ASCII only; the caller checked).
+static ASCII_CLASS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        let l = b.to_ascii_lowercase();
+        let mut c = 0;
+        if b.is_ascii_whitespace() {
+            c |= C_WS;
+        }
+        if b == b'\n' || b == b'\r' {
+            c |= C_NL;
+        }
+        if l.is_ascii_lowercase() || l.is_ascii_digit() || l == b'@' || l == b'$' {
+            c |= C_WORD;
+        }
+        if l.is_ascii_lowercase() {
+            c |= C_LETTER;
+        }
+        if matches!(l, b'0' | b'1' | b'3' | b'4' | b'@' | b'5' | b'$' | b'7') {
+            c |= C_LEET;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
 
 /// Format and invisible characters that change nothing a reader sees.
 fn is_invisible(cp: u32) -> bool {
@@ -493,22 +569,55 @@ fn decode_payloads(text: &str, out: &mut Normalized, track: bool) {
 /// Cheap precheck for [`scan_runs`]: a `%` or `\\` byte, or a run of base64/hex
 /// characters long enough to decode. Ordinary prose fails it in one tight pass.
 fn may_have_runs(bytes: &[u8]) -> bool {
-    let mut run = 0usize;
-    for &b in bytes {
-        if b == b'%' || b == b'\\' {
+    if memchr::memchr2(b'%', b'\\', bytes).is_some() {
+        return true;
+    }
+    // A run of NEED run bytes starting anywhere in `i..i + NEED` covers byte
+    // `i + NEED - 1`: when that byte is not a run byte, skip NEED bytes at once.
+    const NEED: usize = if MIN_B64 < MIN_HEX { MIN_B64 } else { MIN_HEX };
+    let is_run = |b: u8| RUN_CLASS[usize::from(b)] & 1 != 0;
+    let n = bytes.len();
+    let mut i = 0;
+    while i + NEED <= n {
+        let last = i + NEED - 1;
+        if !is_run(bytes[last]) {
+            i = last + 1;
+            continue;
+        }
+        // Extend from `last` backwards (not before `i`) and forwards.
+        let mut s = last;
+        while s > i && is_run(bytes[s - 1]) {
+            s -= 1;
+        }
+        let mut e = last + 1;
+        while e < n && e - s < NEED && is_run(bytes[e]) {
+            e += 1;
+        }
+        if e - s >= NEED {
             return true;
         }
-        if is_b64(b) {
-            run += 1;
-            if run >= MIN_B64.min(MIN_HEX) {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
+        // No run of NEED starts at or before `e`'s run break.
+        i = e + 1;
     }
     false
 }
+
+/// For [`may_have_runs`]: bit 0 = base64/hex run byte, bit 1 = `%` or `\\`.
+static RUN_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_') {
+            t[i] = 1;
+        }
+        if b == b'%' || b == b'\\' {
+            t[i] = 2;
+        }
+        i += 1;
+    }
+    t
+};
 
 fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
@@ -669,71 +778,102 @@ fn printable(raw: &[u8]) -> Option<String> {
     }
 }
 
-/// Common English words (and attack vocabulary): rot13 text has many more hits after
-/// rotation than before. A `match` on `&[u8]` compiles to a length switch plus a few
-/// compares, far cheaper than scanning a list for every word.
-fn is_english(w: &[u8]) -> bool {
-    matches!(
-        w,
-        b"the"
-            | b"and"
-            | b"you"
-            | b"all"
-            | b"your"
-            | b"are"
-            | b"for"
-            | b"this"
-            | b"that"
-            | b"with"
-            | b"not"
-            | b"now"
-            | b"what"
-            | b"ignore"
-            | b"previous"
-            | b"instructions"
-            | b"system"
-            | b"prompt"
-            | b"tell"
-            | b"say"
-            | b"from"
-            | b"have"
-            | b"please"
-            | b"print"
-            | b"reveal"
-            | b"secret"
-            | b"password"
-            | b"rules"
-            | b"above"
-            | b"any"
-            | b"must"
-            | b"will"
-            | b"can"
-            | b"how"
-            | b"make"
-            | b"is"
-            | b"to"
-            | b"of"
-            | b"it"
-            | b"me"
-            | b"my"
-            | b"do"
-            | b"be"
-            | b"in"
-            | b"an"
-            | b"a"
-            | b"or"
-            | b"no"
-            | b"as"
-            | b"on"
-            | b"at"
-            | b"by"
-            | b"we"
-            | b"if"
-            | b"so"
-    )
+/// Defines [`ENGLISH`] and [`is_english`] from one list.
+macro_rules! english_words {
+    ($($w:literal)|*) => {
+        /// Common English words (and attack vocabulary): rot13 text has many more hits
+        /// after rotation than before.
+        const ENGLISH: &[&[u8]] = &[$($w),*];
+
+        /// Whether `w` is in [`ENGLISH`]. A `match` on `&[u8]` compiles to a length
+        /// switch plus a few compares, far cheaper than scanning the list.
+        fn is_english(w: &[u8]) -> bool {
+            matches!(w, $($w)|*)
+        }
+    };
 }
 
-fn rot13_byte(c: u8) -> u8 {
+english_words!(
+    b"the"
+        | b"and"
+        | b"you"
+        | b"all"
+        | b"your"
+        | b"are"
+        | b"for"
+        | b"this"
+        | b"that"
+        | b"with"
+        | b"not"
+        | b"now"
+        | b"what"
+        | b"ignore"
+        | b"previous"
+        | b"instructions"
+        | b"system"
+        | b"prompt"
+        | b"tell"
+        | b"say"
+        | b"from"
+        | b"have"
+        | b"please"
+        | b"print"
+        | b"reveal"
+        | b"secret"
+        | b"password"
+        | b"rules"
+        | b"above"
+        | b"any"
+        | b"must"
+        | b"will"
+        | b"can"
+        | b"how"
+        | b"make"
+        | b"is"
+        | b"to"
+        | b"of"
+        | b"it"
+        | b"me"
+        | b"my"
+        | b"do"
+        | b"be"
+        | b"in"
+        | b"an"
+        | b"a"
+        | b"or"
+        | b"no"
+        | b"as"
+        | b"on"
+        | b"at"
+        | b"by"
+        | b"we"
+        | b"if"
+        | b"so"
+);
+
+/// Longest word in [`ENGLISH`] that the rot13 check considers.
+const MAX_WORD: usize = 14;
+
+/// Per word length and first letter, the set of last letters (a bit per letter) of the
+/// rot13 of an [`ENGLISH`] word: a word whose (length, first, last) is not in it cannot
+/// rotate to an English word, which rules out almost every word of ordinary text
+/// without rotating it.
+static ROT_FILTER: [[u32; 26]; MAX_WORD + 1] = {
+    let mut t = [[0u32; 26]; MAX_WORD + 1];
+    let mut i = 0;
+    while i < ENGLISH.len() {
+        let w = ENGLISH[i];
+        if w.len() <= MAX_WORD {
+            let f = rot13_byte(w[0]) - b'a';
+            let l = rot13_byte(w[w.len() - 1]) - b'a';
+            t[w.len()][f as usize] |= 1 << l;
+        }
+        i += 1;
+    }
+    t
+};
+
+const fn rot13_byte(c: u8) -> u8 {
     match c {
         b'a'..=b'm' => c + 13,
         b'n'..=b'z' => c - 13,
@@ -754,14 +894,24 @@ fn rot13_segment(norm: &str) -> Option<String> {
     let mut rot = 0usize;
     let mut words = 0usize;
     // Rotated words are built in a stack buffer: no allocation per word.
-    let mut tmp = [0u8; 14];
+    let mut tmp = [0u8; MAX_WORD];
     let words_of = || {
         norm.as_bytes()
             .split(|c| !c.is_ascii_lowercase())
-            .filter(|w| !w.is_empty() && w.len() <= 14)
+            .filter(|w| !w.is_empty() && w.len() <= MAX_WORD)
     };
     for w in words_of() {
         words += 1;
+        let (Some(f), Some(l)) = (w.first(), w.last()) else {
+            continue;
+        };
+        let may = ROT_FILTER
+            .get(w.len())
+            .and_then(|t| t.get(usize::from(f - b'a')))
+            .is_some_and(|m| m >> (l - b'a') & 1 != 0);
+        if !may {
+            continue;
+        }
         for (d, s) in tmp.iter_mut().zip(w) {
             *d = rot13_byte(*s);
         }
@@ -770,8 +920,16 @@ fn rot13_segment(norm: &str) -> Option<String> {
         }
     }
     // Plain hits are only needed when enough rotated words matched (rare).
+    // Counting stops once the answer is known (`rot > plain * 2` fails).
     if rot >= 3 {
-        plain = words_of().filter(|w| is_english(w)).count();
+        for w in words_of() {
+            if is_english(w) {
+                plain += 1;
+                if rot <= plain * 2 {
+                    break;
+                }
+            }
+        }
     }
     if words >= 3 && rot >= 3 && rot > plain * 2 {
         Some(norm.chars().map(rot13_char).collect())
@@ -788,9 +946,9 @@ fn split_payload(text: &str) -> Option<(usize, usize, String)> {
     let (mut first, mut last) = (usize::MAX, 0usize);
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] != b'=' {
-            i += 1;
-            continue;
+        match memchr::memchr(b'=', bytes.get(i..).unwrap_or_default()) {
+            Some(k) => i += k,
+            None => break,
         }
         // Require an identifier before '=' (skip spaces).
         let mut k = i;
@@ -832,6 +990,146 @@ fn split_payload(text: &str) -> Option<(usize, usize, String)> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    /// The previous two-pass [`fold_ascii`] (reference for the test): [`fold_into`] for pure-ASCII text without the byte map: same output, copied a
+    /// word at a time and lowercased in bulk.
+    fn fold_ascii_reference(text: &str, buf: &mut String) {
+        let start_len = buf.len();
+        let bytes = text.as_bytes();
+        let mut leet_candidate = false;
+        let mut i = 0usize;
+        let n = bytes.len();
+        while i < n {
+            // Whitespace run: one space, or one newline if the run holds a line break.
+            let ws = i;
+            let mut nl = false;
+            while i < n && bytes[i].is_ascii_whitespace() {
+                nl |= bytes[i] == b'\n' || bytes[i] == b'\r';
+                i += 1;
+            }
+            if i > ws && buf.len() > start_len && i < n {
+                buf.push(if nl { '\n' } else { ' ' });
+            }
+            let w = i;
+            while i < n && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let word = &bytes[w..i];
+            // Leet folding only matters for a word mixing letters with leet characters;
+            // "12%" or "200" alone never changes, so most texts skip that pass.
+            if !leet_candidate
+                && word.iter().any(|b| b.is_ascii_alphabetic())
+                && word.iter().any(|b| leet(*b).is_some())
+            {
+                leet_candidate = true;
+            }
+            buf.push_str(&text[w..i]);
+        }
+        buf[start_len..].make_ascii_lowercase();
+        if leet_candidate {
+            fold_leet(buf, start_len);
+        }
+    }
+
+    /// The one-pass ASCII fold equals the two-pass one on every kind of word.
+    #[test]
+    fn fold_ascii_matches_reference() {
+        let pieces = [
+            "a",
+            "Ab",
+            "1gn0r3",
+            "4ll",
+            "mp3",
+            "h2o",
+            "p@$$w0rd",
+            "maria.lopez@example.org",
+            "+1",
+            "415",
+            "0142",
+            "cut-over",
+            "12%",
+            "3.1,",
+            "$5",
+            "@@@@",
+            "l33t",
+            "ABC",
+            "x",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            " \n ",
+            "\x0c",
+            "\x0b",
+            "",
+            "!",
+            "7even",
+            "s3cr3t!",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for k in 0..(x % 9) {
+                t.push_str(pieces[((x >> (6 * k)) % pieces.len() as u64) as usize]);
+            }
+            let mut want = String::new();
+            fold_ascii_reference(&t, &mut want);
+            let mut got = String::new();
+            fold_ascii(&t, &mut got);
+            assert_eq!(got, want, "{t:?}");
+        }
+    }
+
+    /// The skipping run precheck answers like a byte-by-byte scan.
+    #[test]
+    fn may_have_runs_matches_byte_scan() {
+        fn reference(bytes: &[u8]) -> bool {
+            let mut run = 0usize;
+            for &b in bytes {
+                if b == b'%' || b == b'\\' {
+                    return true;
+                }
+                if is_b64(b) {
+                    run += 1;
+                    if run >= MIN_B64.min(MIN_HEX) {
+                        return true;
+                    }
+                } else {
+                    run = 0;
+                }
+            }
+            false
+        }
+        let alphabet = b"aZ9+/=-_ .,;!\n\xc3";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 80) as usize;
+            let dense = (x >> 8) % 4;
+            let t: Vec<u8> = (0..len)
+                .map(|k| {
+                    let r = x.rotate_left(k as u32 * 7) ^ (k as u64).wrapping_mul(0x2545_f491);
+                    if r % 8 < 5 + dense {
+                        b'a' + (r >> 5) as u8 % 26
+                    } else {
+                        alphabet[((r >> 9) % alphabet.len() as u64) as usize]
+                    }
+                })
+                .collect();
+            assert_eq!(
+                may_have_runs(&t),
+                reference(&t),
+                "{:?}",
+                String::from_utf8_lossy(&t)
+            );
+        }
+    }
 
     fn main_text(t: &str) -> String {
         let n = normalize(t);

@@ -181,6 +181,281 @@ pub fn for_each(text: &str, cfg: FeatureConfig, mut f: impl FnMut(u32, usize)) -
     count
 }
 
+/// Per-bin sums of a linear two-head model over the features of `text`, exactly what
+/// summing [`for_each`]'s features into bins of [`BIN`] bytes by position gives: per bin
+/// `[head 0, head 1, feature count, document head]`. `w` has `2^bits` rows; `doc` is the
+/// document head's table (empty when the model has none).
+///
+/// This is the scanner's hot path, written for speed rather than reuse: the three
+/// default n-gram lengths are unrolled with constant masks and seeds, each position's
+/// eight bytes are one unaligned load, the accumulators stay in registers within a bin
+/// (summing through the bin vector, as a closure over it does, chains every feature
+/// through a store and a reload), and the document-head look-up is compiled out when
+/// the head is off.
+pub fn linear_bins(
+    text: &str,
+    cfg: FeatureConfig,
+    w: &[[i8; 2]],
+    doc: &[i8],
+    bins: &mut Vec<[i32; 4]>,
+) {
+    let n = text.len();
+    bins.clear();
+    bins.resize(n / BIN + 1, [0; 4]);
+    // The shipped configuration on ASCII text (most prompts): one fused pass.
+    if cfg == FeatureConfig::default() && doc.is_empty() && text.is_ascii() {
+        if let Ok(table) = <&[[i8; 2]; 1 << 18]>::try_from(w) {
+            fused_ascii_default(text.as_bytes(), table, bins);
+            return;
+        }
+    }
+    if doc.is_empty() {
+        ngram_bins::<false>(text.as_bytes(), cfg, w, doc, bins);
+    } else {
+        ngram_bins::<true>(text.as_bytes(), cfg, w, doc, bins);
+    }
+    if cfg.words {
+        let bits = cfg.bits;
+        let mut add = |k: u32, pos: usize| {
+            let k = k as usize;
+            if let (Some(p), Some(bin)) = (w.get(k), bins.get_mut(pos / BIN)) {
+                bin[0] += i32::from(p[0]);
+                bin[1] += i32::from(p[1]);
+                bin[2] += 1;
+                if let Some(d) = doc.get(k) {
+                    bin[3] += i32::from(*d);
+                }
+            }
+        };
+        for_each_word(text, |w, prev, pos| {
+            add(finalize(mix(w, 0xA5A5), bits), pos);
+            add(finalize(mix(mix(prev, w), 0x5A5A), bits), pos);
+        });
+    }
+}
+
+/// [`linear_bins`] for the default configuration (2^18 buckets, byte 3-5-grams, words)
+/// on ASCII text without a document head: n-grams and words in one pass over the
+/// bytes, each bin summed in registers, and no bounds checks on the table (its size is
+/// in the type, and a bucket is a hash shifted down to 18 bits).
+fn fused_ascii_default(bytes: &[u8], w: &[[i8; 2]; 1 << 18], bins: &mut [[i32; 4]]) {
+    const BITS: u8 = 18;
+    const MASK: usize = (1 << BITS) - 1;
+    let n = bytes.len();
+    let fast_end = n.saturating_sub(7);
+    let look = |k: u32, acc: &mut [i32; 4]| {
+        let p = w[k as usize & MASK];
+        acc[0] += i32::from(p[0]);
+        acc[1] += i32::from(p[1]);
+    };
+    let bucket = |m: u64, seed: u64| -> u32 {
+        let h = (m ^ seed).wrapping_mul(K);
+        let h = (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (h >> (64 - BITS)) as u32
+    };
+    // Word state (see `for_each_word`): ASCII only, so a word is a run of
+    // alphanumeric bytes and is emitted at the byte that ends it.
+    let mut prev: u64 = 0x1234_5678;
+    let mut word = Fnv::new();
+    let mut in_word = false;
+    for (b, bin) in bins.iter_mut().enumerate() {
+        let start = b * BIN;
+        let end = (start + BIN).min(n);
+        let mut acc = [0i32; 4];
+        for i in start..end {
+            let byte = bytes[i];
+            if i < fast_end {
+                let Some(m) = bytes
+                    .get(i..i + 8)
+                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                    .map(u64::from_le_bytes)
+                else {
+                    break;
+                };
+                look(bucket(m & 0xFF_FFFF, NGRAM_SEED[3]), &mut acc);
+                look(bucket(m & 0xFFFF_FFFF, NGRAM_SEED[4]), &mut acc);
+                look(bucket(m & 0xFF_FFFF_FFFF, NGRAM_SEED[5]), &mut acc);
+                acc[2] += 3;
+            } else {
+                let mut win = [0u8; 8];
+                let take = (n - i).min(8);
+                win[..take].copy_from_slice(&bytes[i..i + take]);
+                let m = u64::from_le_bytes(win);
+                for len in 3..=5.min(n - i) {
+                    look(
+                        ngram_bucket(m & ((1u64 << (8 * len)) - 1), len, BITS),
+                        &mut acc,
+                    );
+                    acc[2] += 1;
+                }
+            }
+            if byte.is_ascii_alphanumeric() {
+                word.0 = (word.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+                in_word = true;
+            } else if in_word {
+                let h = word.finish();
+                look(finalize(mix(h, 0xA5A5), BITS), &mut acc);
+                look(finalize(mix(mix(prev, h), 0x5A5A), BITS), &mut acc);
+                acc[2] += 2;
+                prev = h;
+                word = Fnv::new();
+                in_word = false;
+            }
+        }
+        for (a, v) in bin.iter_mut().zip(acc) {
+            *a += v;
+        }
+    }
+    if in_word {
+        // The last word ends at the end of the text: bin `n / BIN`.
+        if let Some(bin) = bins.get_mut(n / BIN) {
+            let h = word.finish();
+            let mut acc = [0i32; 4];
+            look(finalize(mix(h, 0xA5A5), BITS), &mut acc);
+            look(finalize(mix(mix(prev, h), 0x5A5A), BITS), &mut acc);
+            bin[0] += acc[0];
+            bin[1] += acc[1];
+            bin[2] += 2;
+        }
+    }
+}
+
+/// The byte n-gram part of [`linear_bins`].
+#[inline(always)]
+fn ngram_bins<const DOC: bool>(
+    bytes: &[u8],
+    cfg: FeatureConfig,
+    w: &[[i8; 2]],
+    doc: &[i8],
+    bins: &mut [[i32; 4]],
+) {
+    let n = bytes.len();
+    let bits = cfg.bits;
+    let (lo, hi) = (usize::from(cfg.ngram_min), usize::from(cfg.ngram_max));
+    let look = |k: u32, acc: &mut [i32; 4]| {
+        let k = k as usize;
+        if let Some(p) = w.get(k) {
+            acc[0] += i32::from(p[0]);
+            acc[1] += i32::from(p[1]);
+        }
+        if DOC {
+            if let Some(d) = doc.get(k) {
+                acc[3] += i32::from(*d);
+            }
+        }
+    };
+    // Positions with eight bytes after them take the fast path; the last seven (and any
+    // other n-gram lengths) take the general one.
+    let fast_end = if (lo, hi) == (3, 5) {
+        n.saturating_sub(7)
+    } else {
+        0
+    };
+    let shift = 64 - u32::from(bits);
+    let bucket = |m: u64, seed: u64| -> u32 {
+        let h = (m ^ seed).wrapping_mul(K);
+        let h = (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (h >> shift) as u32
+    };
+    for (b, bin) in bins.iter_mut().enumerate() {
+        let start = b * BIN;
+        let end = (start + BIN).min(n);
+        let mut acc = [0i32; 4];
+        let mut i = start;
+        let fast = end.min(fast_end.max(start));
+        while i < fast {
+            let Some(word) = bytes
+                .get(i..i + 8)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                .map(u64::from_le_bytes)
+            else {
+                break;
+            };
+            look(bucket(word & 0xFF_FFFF, NGRAM_SEED[3]), &mut acc);
+            look(bucket(word & 0xFFFF_FFFF, NGRAM_SEED[4]), &mut acc);
+            look(bucket(word & 0xFF_FFFF_FFFF, NGRAM_SEED[5]), &mut acc);
+            i += 1;
+        }
+        acc[2] += 3 * (i - start) as i32;
+        while i < end {
+            let mut win = [0u8; 8];
+            let take = (n - i).min(8);
+            win[..take].copy_from_slice(&bytes[i..i + take]);
+            let word = u64::from_le_bytes(win);
+            for len in lo..=hi.min(n - i) {
+                let m = if len >= 8 {
+                    word
+                } else {
+                    word & ((1u64 << (8 * len)) - 1)
+                };
+                look(ngram_bucket(m, len, bits), &mut acc);
+                acc[2] += 1;
+            }
+            i += 1;
+        }
+        for (a, v) in bin.iter_mut().zip(acc) {
+            *a += v;
+        }
+    }
+}
+
+/// Calls `f(word_hash, previous_word_hash, byte_position)` for every word of `text` in
+/// order (the word features of [`for_each`]): runs of alphanumeric characters, and each
+/// CJK or kana character alone; the position is that of the character ending the word.
+#[inline(always)]
+fn for_each_word(text: &str, mut f: impl FnMut(u64, u64, usize)) {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let mut prev: u64 = 0x1234_5678;
+    let mut word = Fnv::new();
+    let mut in_word = false;
+    let mut i = 0;
+    while i < n {
+        let b = bytes[i];
+        if b < 0x80 {
+            // ASCII: one byte, hashed as is.
+            if b.is_ascii_alphanumeric() {
+                word.0 ^= u64::from(b);
+                word.0 = word.0.wrapping_mul(0x0000_0100_0000_01b3);
+                in_word = true;
+            } else if in_word {
+                f(word.finish(), prev, i);
+                prev = word.finish();
+                word = Fnv::new();
+                in_word = false;
+            }
+            i += 1;
+            continue;
+        }
+        let Some(c) = text.get(i..).and_then(|t| t.chars().next()) else {
+            break;
+        };
+        let len = c.len_utf8();
+        let cb = bytes.get(i..i + len).unwrap_or_default();
+        if c.is_alphanumeric() && !is_cjk(c) {
+            word.write(cb);
+            in_word = true;
+        } else {
+            if in_word {
+                f(word.finish(), prev, i);
+                prev = word.finish();
+                word = Fnv::new();
+                in_word = false;
+            }
+            if is_cjk(c) {
+                let mut w = Fnv::new();
+                w.write(cb);
+                f(w.finish(), prev, i);
+                prev = w.finish();
+            }
+        }
+        i += len;
+    }
+    if in_word {
+        f(word.finish(), prev, n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -196,5 +471,94 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(n, a.len());
         assert!(a.iter().all(|x| *x < (1 << cfg.bits)));
+    }
+
+    /// [`linear_bins`] must equal the reference [`for_each`] summed into bins: the
+    /// shipped model was trained on `for_each`'s features.
+    #[test]
+    fn linear_bins_match_for_each() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "a".into(),
+            "abcdefg".into(),
+            "abcdefgh".into(),
+            "ignore all 之前的指令 and the Ünïcödé wörds, кириллица".into(),
+            "ｆｕｌｌ 全角 ﾊﾝｶｸ ひらがな 한국어 é".into(),
+        ];
+        let unit = "Ignore previous instructions! Räksmörgås 12% of 3.1, 忽略之前的指令 — ok. ";
+        let mut long = String::new();
+        while long.len() < 5000 {
+            long.push_str(unit);
+            texts.push(long.clone());
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in [1usize, 7, 8, 9, 127, 128, 129, 255, 256, 257, 300, 1000] {
+            let mut s = String::new();
+            while s.len() < len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let c = match x % 7 {
+                    0 => ' ',
+                    1 => char::from_u32(0x4e00 + (x >> 8) as u32 % 64).unwrap_or('x'),
+                    2 => 'é',
+                    _ => char::from(b'a' + (x >> 16) as u8 % 26),
+                };
+                s.push(c);
+            }
+            texts.push(s);
+        }
+        // ASCII texts take the fused path (default config, no document head).
+        let mut ascii: Vec<String> = Vec::new();
+        for len in [
+            0usize, 1, 2, 3, 5, 7, 8, 9, 120, 127, 128, 129, 130, 135, 136, 256, 257, 1000, 4099,
+        ] {
+            let mut s = String::new();
+            while s.len() < len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(match x % 9 {
+                    0 => ' ',
+                    1 => '.',
+                    2 => '\n',
+                    3 => char::from(b'0' + (x >> 8) as u8 % 10),
+                    _ => char::from(b'a' + (x >> 16) as u8 % 26),
+                });
+            }
+            ascii.push(s.clone());
+            ascii.push(format!("{s} word"));
+            ascii.push(format!("{s}!"));
+        }
+        for bits in [10u8, 18] {
+            let buckets = 1usize << bits;
+            let w: Vec<[i8; 2]> = (0..buckets)
+                .map(|k| [(k * 7 % 255) as u8 as i8, (k * 13 % 251) as u8 as i8])
+                .collect();
+            let doc: Vec<i8> = (0..buckets).map(|k| (k * 5 % 253) as u8 as i8).collect();
+            for (lo, hi, words) in [(3u8, 5u8, true), (2, 6, true), (3, 5, false), (1, 8, true)] {
+                let cfg = FeatureConfig {
+                    bits,
+                    ngram_min: lo,
+                    ngram_max: hi,
+                    words,
+                };
+                for t in texts.iter().chain(&ascii) {
+                    for d in [&doc[..], &[][..]] {
+                        let mut want = vec![[0i32; 4]; t.len() / BIN + 1];
+                        for_each(t, cfg, |k, pos| {
+                            let b = &mut want[pos / BIN];
+                            b[0] += i32::from(w[k as usize][0]);
+                            b[1] += i32::from(w[k as usize][1]);
+                            b[2] += 1;
+                            b[3] += d.get(k as usize).map_or(0, |v| i32::from(*v));
+                        });
+                        let mut got = Vec::new();
+                        linear_bins(t, cfg, &w, d, &mut got);
+                        assert_eq!(got, want, "{cfg:?} {t:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -393,29 +393,32 @@ impl InjectionScanner {
     /// [`Self::logits`] of a linear-only model: two i8 weights per bucket (a 512 KB
     /// table stays in cache far better than the interleaved one).
     fn logits_linear(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
-        let w = &self.model.weights;
-        let dw = &self.model.doc.weights;
-        let nbins = norm.len() / features::BIN + 1;
-        let windowed = nbins > features::WINDOW_BINS + 1;
-        let mut bins: Vec<[i32; 4]> = if windowed {
-            vec![[0; 4]; nbins]
-        } else {
-            Vec::new()
-        };
-        let (mut a, mut b) = (0i32, 0i32);
-        let n = features::for_each(norm, self.model.cfg, |k, pos| {
-            let p = w[k as usize];
-            a += i32::from(p[0]);
-            b += i32::from(p[1]);
-            if windowed {
-                if let Some(bin) = bins.get_mut(pos / features::BIN) {
-                    bin[0] += i32::from(p[0]);
-                    bin[1] += i32::from(p[1]);
-                    bin[2] += 1;
-                    bin[3] += i32::from(dw.get(k as usize).copied().unwrap_or(0));
-                }
-            }
-        });
+        BINS.with(|cell| {
+            let mut bins = cell.take();
+            let out = self.logits_linear_in(norm, hits, &mut bins);
+            cell.set(bins);
+            out
+        })
+    }
+
+    fn logits_linear_in(&self, norm: &str, hits: &[RuleHit], bins: &mut Vec<[i32; 4]>) -> [f32; 3] {
+        features::linear_bins(
+            norm,
+            self.model.cfg,
+            &self.model.weights,
+            &self.model.doc.weights,
+            bins,
+        );
+        let windowed = bins.len() > features::WINDOW_BINS + 1;
+        let (mut a, mut b, mut n) = (0i32, 0i32, 0u32);
+        for x in bins.iter() {
+            a += x[0];
+            b += x[1];
+            n += x[2] as u32;
+        }
+        if !windowed {
+            bins.clear();
+        }
         let (ra, rb) = self.rule_sums(&distinct_rules(hits));
         let s = self.model.scale;
         let head = |sum: i32, count: u32, r: i32, h: usize| {
@@ -426,11 +429,7 @@ impl InjectionScanner {
             };
             self.model.bias[h] + s[h] * (sum as f32 * inv + r as f32)
         };
-        let mut out = [
-            head(a, n as u32, ra, 0),
-            head(b, n as u32, rb, 1),
-            f32::NEG_INFINITY,
-        ];
+        let mut out = [head(a, n, ra, 0), head(b, n, rb, 1), f32::NEG_INFINITY];
         let doc = &self.model.doc;
         for win in bins.windows(features::WINDOW_BINS) {
             let s = win.iter().fold([0i32; 4], |acc, x| {
@@ -459,6 +458,11 @@ impl InjectionScanner {
         }
         (ra, rb)
     }
+}
+
+thread_local! {
+    /// Per-bin sums, reused across scans on a thread (a 16 KB text has 129 bins).
+    static BINS: std::cell::Cell<Vec<[i32; 4]>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The distinct rules hit (each rule counts once, however often it hits), sorted.
