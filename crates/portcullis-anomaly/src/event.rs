@@ -66,6 +66,22 @@ impl<'a> Event<'a> {
     pub fn parse(line: &'a str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(line)
     }
+
+    /// The same event owning its strings (to hand it to another thread).
+    pub fn into_owned(self) -> Event<'static> {
+        Event {
+            ts: self.ts,
+            principal: Cow::Owned(self.principal.into_owned()),
+            ip: Cow::Owned(self.ip.into_owned()),
+            user_agent: Cow::Owned(self.user_agent.into_owned()),
+            model: Cow::Owned(self.model.into_owned()),
+            decision: self.decision,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            injection_score: self.injection_score,
+            group: self.group.map(|g| Cow::Owned(g.into_owned())),
+        }
+    }
 }
 
 /// One feature's part in an alert: what it measured, what was expected, and how much it

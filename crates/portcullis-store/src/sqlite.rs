@@ -681,16 +681,44 @@ impl Store for SqliteStore {
     }
 
     fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditLeaf>, StoreError> {
+        use rusqlite::types::Value;
+        // Only the filters given go into the SQL: `(?1 IS NULL OR principal = ?1)` would
+        // keep SQLite from using the (principal, ts_ms) and ts_ms indexes and scan the
+        // whole log instead.
+        let mut clauses = Vec::new();
+        let mut args = Vec::new();
+        if let Some(p) = &q.principal {
+            clauses.push("principal = ?");
+            args.push(Value::Text(p.clone()));
+        }
+        if let Some(t) = q.since_ms {
+            clauses.push("ts_ms >= ?");
+            args.push(Value::Integer(t));
+        }
+        if let Some(t) = q.until_ms {
+            clauses.push("ts_ms < ?");
+            args.push(Value::Integer(t));
+        }
+        if let Some(d) = &q.decision {
+            clauses.push("decision = ?");
+            args.push(Value::Text(d.clone()));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        args.push(Value::Integer(if q.limit == 0 {
+            -1
+        } else {
+            i64::try_from(q.limit).unwrap_or(i64::MAX)
+        }));
         self.with_reader(|c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {LEAF_COLS} FROM audit_leaves WHERE (?1 IS NULL OR principal = ?1) AND (?2 IS NULL OR ts_ms >= ?2) AND (?3 IS NULL OR ts_ms < ?3) AND (?4 IS NULL OR decision = ?4) ORDER BY idx LIMIT ?5"
+                "SELECT {LEAF_COLS} FROM audit_leaves {filter} ORDER BY idx LIMIT ?"
             ))?;
-            let limit = if q.limit == 0 { -1 } else { q.limit as i64 };
             let rows = st
-                .query_map(
-                    params![q.principal, q.since_ms, q.until_ms, q.decision, limit],
-                    leaf_from_row,
-                )?
+                .query_map(rusqlite::params_from_iter(args), leaf_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter().map(audit_leaf).collect()
         })
