@@ -48,7 +48,7 @@ fn disable_transparent_huge_pages() {
 fn disable_transparent_huge_pages() {}
 
 fn main() -> std::process::ExitCode {
-    if !std::env::var_os("PORTCULLIS_ALLOW_THP").is_some_and(|v| v == "1") {
+    if std::env::var_os("PORTCULLIS_ALLOW_THP").is_none_or(|v| v != "1") {
         disable_transparent_huge_pages();
     }
     cli::main()
