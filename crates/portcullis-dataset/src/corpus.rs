@@ -212,25 +212,47 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     let mut cands: Vec<(u32, u64, u32)> = Vec::new();
     let mut need_df: FastMap<u32, u32> = FastMap::default();
     let mut counts: FastMap<u32, u32> = FastMap::default();
-    for &t in &targets {
+    // Targets often share their records (a repeated response and each of its sentences):
+    // the n-grams of a set of records are counted once and reused for every target with
+    // exactly that set. Keyed by a hash of the record list, checked for equality.
+    let mut done: FastMap<u64, Vec<SharedCounts>> = FastMap::default();
+    for (ti, &t) in targets.iter().enumerate() {
         let Some(recs) = by_target.get(&t) else {
             continue;
         };
-        counts.clear();
-        for &i in recs {
-            if let Some(s) = stats.get(i as usize) {
-                for &g in &s.ngrams {
-                    *counts.entry(g).or_default() += 1;
+        let key = recs
+            .iter()
+            .fold(0u64, |h, &i| text::mix(h ^ u64::from(i)).wrapping_add(1));
+        let bucket = done.entry(key).or_default();
+        let same = bucket.iter().position(|(first, _)| {
+            targets.get(*first).and_then(|f| by_target.get(f)) == Some(recs)
+        });
+        let at = match same {
+            Some(at) => at,
+            None => {
+                counts.clear();
+                for &i in recs {
+                    if let Some(s) = stats.get(i as usize) {
+                        for &g in &s.ngrams {
+                            *counts.entry(g).or_default() += 1;
+                        }
+                    }
                 }
+                let c: Vec<(u32, u32)> = counts
+                    .iter()
+                    .filter(|(_, &c)| c >= cfg.min_support)
+                    .map(|(&g, &c)| (g, c))
+                    .collect();
+                bucket.push((ti, c));
+                bucket.len() - 1
             }
-        }
-        for (&g, &c) in &counts {
-            if c >= cfg.min_support {
-                cands.push((g, t, c));
-                need_df.insert(g, 0);
-            }
+        };
+        for &(g, c) in bucket.get(at).map_or(&[][..], |(_, c)| c.as_slice()) {
+            cands.push((g, t, c));
+            need_df.insert(g, 0);
         }
     }
+    drop(done);
     drop(counts);
     // Phase B: document frequency of those n-grams over all records.
     for s in stats {
@@ -295,6 +317,11 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     });
     out
 }
+
+/// Phase A's result for one set of records: the index (into the sorted targets) of the
+/// first target with that set, and the n-grams carried by at least `min_support` of the
+/// records with their counts.
+type SharedCounts = (usize, Vec<(u32, u32)>);
 
 /// Turns confirmed associations into one finding per record (its strongest trigger).
 pub fn backdoor_findings(assocs: &[Association], out: &mut Vec<CorpusFinding>) {

@@ -21,7 +21,7 @@ use crate::text;
 use portcullis_guard::injection::InjectionScanner;
 use portcullis_guard::output::ExfilScanner;
 use portcullis_guard::stream::TextScanner as _;
-use portcullis_guard::{Detector, FindingKind, Guards};
+use portcullis_guard::{Detector, FindingKind};
 use std::collections::BTreeMap;
 
 /// A finding of one record, before the report adds the line.
@@ -100,7 +100,7 @@ pub struct DetectConfig {
 /// The per-record detectors, built once and shared by the worker threads.
 pub struct RecordDetectors {
     detector: std::sync::Arc<Detector>,
-    guards: Guards,
+    injection: InjectionScanner,
     exfil: ExfilScanner,
     shell: regex::Regex,
     shell_pre: regex::Regex,
@@ -124,8 +124,21 @@ impl std::fmt::Debug for RecordDetectors {
 impl RecordDetectors {
     /// Builds the guards' engines and the shell pattern.
     pub fn new(person_names: bool) -> Result<Self, crate::DatasetError> {
-        let guards = Guards::new()?;
-        let th = guards.injection().thresholds();
+        // The two engines compile independently: on two threads, start-up takes the
+        // longer of the two instead of their sum.
+        let (detector, injection) = std::thread::scope(|scope| {
+            let det = scope.spawn(Detector::new);
+            // A dataset is a stream of distinct texts: per-rule matching (same hits).
+            let inj = InjectionScanner::new().map(|s| s.with_per_rule_matching(true));
+            let det = det.join().unwrap_or_else(|_| {
+                Err(portcullis_guard::GuardError::Model(
+                    "the detector's build thread failed".into(),
+                ))
+            });
+            (det, inj)
+        });
+        let (detector, injection) = (std::sync::Arc::new(detector?), injection?);
+        let th = injection.thresholds();
         let exfil = ExfilScanner::new(std::iter::empty::<&str>())?;
         // Fetch-and-run: a download piped or substituted into an interpreter.
         let shell = regex::Regex::new(
@@ -145,9 +158,8 @@ impl RecordDetectors {
             .map_err(|e| crate::DatasetError::Config(format!("override pattern: {e}")))?;
         // Rules the guards' model itself weighs heavily (at least STRONG_RULE logits for
         // their head). Structural markdown headers are left out: benign documents use them.
-        let m = guards.injection().model();
-        let strong_rules = guards
-            .injection()
+        let m = injection.model();
+        let strong_rules = injection
             .rules()
             .infos()
             .iter()
@@ -172,13 +184,13 @@ impl RecordDetectors {
             pii_extra,
             injection_pre,
             overrides,
-            detector: guards.detector().clone(),
+            detector,
             cfg: DetectConfig {
                 person_names,
                 injection_threshold: th.injection,
                 jailbreak_threshold: th.jailbreak,
             },
-            guards,
+            injection,
             exfil,
             shell,
             shell_pre,
@@ -198,7 +210,7 @@ impl RecordDetectors {
     }
 
     fn injection(&self) -> &InjectionScanner {
-        self.guards.injection()
+        &self.injection
     }
 
     /// Runs every per-record detector over `rec`, appending to `out`, and computes its
@@ -242,14 +254,17 @@ impl RecordDetectors {
                 }
             }
             // Injection: a literal vocabulary gates the guards' rules and classifier.
-            let (low, gated) = self.injection_gate(t);
+            let (low, norm, gated) = self.injection_gate(t);
             // Override phrasing the guards' rules do not all know ("disregard the above",
             // "ignoring all prior rules"): decisive alone in training data. Matched on the
             // same lower-case (or normalized) text as the gate.
             let ovr = self.overrides.find(&low).map(|m| m.as_str().to_string());
             if gated || ovr.is_some() {
                 let (s, hits) = if gated {
-                    let d = self.injection().scan_detail(t);
+                    // The gate's normalization when it made one (same text as the
+                    // guards' own), so the text is normalized once.
+                    let n = norm.unwrap_or_else(|| portcullis_guard::normalize::normalize_text(t));
+                    let d = self.injection().scan_normalized(n);
                     (d.scores, d.hits)
                 } else {
                     (portcullis_guard::injection::Scores::default(), Vec::new())
@@ -424,8 +439,15 @@ impl RecordDetectors {
     /// guards' rules. The guards' full rule set (a large `RegexSet`) and classifier cost
     /// far more per text than the scanner's whole budget, so they run only past this gate.
     /// Returns the lower-case (or normalized) text the gate matched on, for the override
-    /// patterns, and the verdict.
-    fn injection_gate(&self, t: &str) -> (String, bool) {
+    /// patterns, the guards' normalization if the gate made one, and the verdict.
+    fn injection_gate(
+        &self,
+        t: &str,
+    ) -> (
+        String,
+        Option<portcullis_guard::normalize::Normalized>,
+        bool,
+    ) {
         // Plain text (ASCII, plus typographic punctuation) with nothing the normalizer
         // would decode (no long base64/hex-like run, no `%` escapes, no leetspeak digits
         // inside words): lower-casing gives the same answer as normalizing, and the
@@ -434,11 +456,11 @@ impl RecordDetectors {
         if plain_text(t) && !needs_normalizing(t.as_bytes()) {
             let low = t.to_ascii_lowercase();
             let hit = self.injection_pre.is_match(&low);
-            return (low, hit);
+            return (low, None, hit);
         }
         let norm = portcullis_guard::normalize::normalize_text(t);
         let hit = !norm.segments.is_empty() || self.injection_pre.is_match(&norm.text);
-        (norm.text, hit)
+        (norm.text.clone(), Some(norm), hit)
     }
 }
 
@@ -820,61 +842,129 @@ fn unicode(detector: &Detector, t: &str, name: &str, agg: &mut Agg) {
     }
 }
 
+/// Buffers the statistics reuse from record to record on one thread: only what a
+/// [`Stats`] keeps is allocated per record (the rest was a dozen allocations per record,
+/// and freed memory that the allocator returned to the kernel came back as freshly
+/// zeroed pages).
+#[derive(Default)]
+struct StatsScratch {
+    input: String,
+    response: String,
+    toks: Vec<u64>,
+    long_in: Vec<u64>,
+    rt: Vec<u64>,
+    rt_starts: Vec<usize>,
+    long_out: Vec<u64>,
+    ngrams: Vec<u32>,
+    targets: Vec<u64>,
+}
+
+thread_local! {
+    static STATS_SCRATCH: std::cell::RefCell<StatsScratch> =
+        std::cell::RefCell::new(StatsScratch::default());
+}
+
 /// The corpus statistics of one record.
 pub fn stats(rec: &Record) -> Stats {
-    let input = rec.input_text();
-    let response = rec.response_text();
-    let mut toks = Vec::new();
-    let mut long_in = Vec::new();
-    text::token_hashes_long(&input, &mut toks, &mut long_in);
+    STATS_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => stats_with(rec, &mut scratch),
+        Err(_) => stats_with(rec, &mut StatsScratch::default()),
+    })
+}
+
+/// The fields' texts joined by newlines ([`Record::input_text`]), borrowed when there is
+/// only one non-empty field (the common case), else built in `buf`.
+fn joined<'a>(fields: &'a [crate::format::Field], buf: &'a mut String) -> &'a str {
+    let mut nonempty = fields.iter().filter(|f| !f.text.is_empty());
+    match (nonempty.next(), nonempty.next()) {
+        (None, _) => "",
+        (Some(f), None) => f.text.as_str(),
+        _ => {
+            buf.clear();
+            for f in fields.iter().filter(|f| !f.text.is_empty()) {
+                if !buf.is_empty() {
+                    buf.push('\n');
+                }
+                buf.push_str(&f.text);
+            }
+            buf.as_str()
+        }
+    }
+}
+
+fn stats_with(rec: &Record, scratch: &mut StatsScratch) -> Stats {
+    let StatsScratch {
+        input: ibuf,
+        response: rbuf,
+        toks,
+        long_in,
+        rt,
+        rt_starts,
+        long_out,
+        ngrams,
+        targets,
+    } = scratch;
+    let input = joined(&rec.prompts, ibuf);
+    let response = joined(&rec.responses, rbuf);
+    text::token_hashes_long(input, toks, long_in);
     let mut st = Stats {
-        input_sig: text::minhash(&toks),
+        input_sig: text::minhash(toks),
         input_tokens: toks.len().min(u32::MAX as usize) as u32,
         label: rec.label.clone(),
         ..Stats::default()
     };
-    text::ngrams(&toks, MAX_NGRAMS, &mut st.ngrams);
-    let mut rt = Vec::new();
-    let mut long_out = Vec::new();
-    text::token_hashes_long(&response, &mut rt, &mut long_out);
+    text::ngrams(toks, MAX_NGRAMS, ngrams);
+    // Kept for the whole scan: exactly sized.
+    st.ngrams = ngrams.as_slice().to_vec();
+    targets.clear();
+    text::token_spans_long(response, rt, rt_starts, long_out);
     if !rt.is_empty() {
-        st.response_sim = text::simhash(&rt);
-        st.response_hash = text::combine(T_RESPONSE, &rt);
-        st.targets.push(st.response_hash);
+        st.response_sim = text::simhash(rt);
+        st.response_hash = text::combine(T_RESPONSE, rt);
+        targets.push(st.response_hash);
         let mut n = 0;
-        let mut sent = Vec::new();
-        text::for_each_sentence(&response, |s| {
+        // A sentence's tokens are the response's tokens that start inside it (tokens
+        // never cross a sentence boundary: `.`, `!`, `?` and newlines are not token
+        // characters), so the response is tokenized once.
+        let mut j = 0;
+        text::for_each_sentence_span(response, |s, e| {
+            while rt_starts.get(j).is_some_and(|&p| p < s) {
+                j += 1;
+            }
+            let mut k = j;
+            while rt_starts.get(k).is_some_and(|&p| p < e) {
+                k += 1;
+            }
+            let sent = rt.get(j..k).unwrap_or(&[]);
+            j = k;
             if n >= MAX_SENTENCES {
                 return;
             }
-            text::token_hashes(s, &mut sent);
             if sent.len() >= 2 && sent.len() < rt.len() {
-                st.targets.push(text::combine(T_SENTENCE, &sent));
+                targets.push(text::combine(T_SENTENCE, sent));
                 n += 1;
             }
         });
-        for (s, e) in text::urls(&response).into_iter().take(MAX_URLS) {
-            if let Some(u) = response.get(s..e) {
-                let low = u.to_ascii_lowercase();
-                st.targets
-                    .push(text::combine(T_URL, &[text::hash_bytes(low.as_bytes())]));
-                st.targets.push(text::combine(
-                    T_HOST,
-                    &[text::hash_bytes(text::url_host(&low).as_bytes())],
-                ));
+        if memchr::memmem::find(response.as_bytes(), b"://").is_some() {
+            for (s, e) in text::urls(response).into_iter().take(MAX_URLS) {
+                if let Some(u) = response.get(s..e) {
+                    let low = u.to_ascii_lowercase();
+                    targets.push(text::combine(T_URL, &[text::hash_bytes(low.as_bytes())]));
+                    targets.push(text::combine(
+                        T_HOST,
+                        &[text::hash_bytes(text::url_host(&low).as_bytes())],
+                    ));
+                }
             }
         }
     }
     if let Some(l) = &rec.label {
-        st.targets
-            .push(text::combine(T_LABEL, &[text::hash_bytes(l.as_bytes())]));
+        targets.push(text::combine(T_LABEL, &[text::hash_bytes(l.as_bytes())]));
     }
-    st.targets.sort_unstable();
-    st.targets.dedup();
-    // Kept for the whole scan: no spare capacity.
-    st.targets.shrink_to_fit();
-    st.ngrams.shrink_to_fit();
-    st.features = features(&input, &response);
+    targets.sort_unstable();
+    targets.dedup();
+    st.targets = targets.as_slice().to_vec();
+    st.features = features(input, response);
     st.relatedness = if response.is_empty() {
         1.0
     } else {
@@ -884,7 +974,7 @@ pub fn stats(rec: &Record) -> Stats {
 }
 
 /// Share of the distinct `input` hashes (at most 20 counted) found in `response`.
-fn overlap(mut input: Vec<u64>, mut response: Vec<u64>) -> f32 {
+fn overlap(input: &mut Vec<u64>, response: &mut [u64]) -> f32 {
     input.sort_unstable();
     input.dedup();
     if input.is_empty() {
@@ -927,32 +1017,49 @@ pub fn features(input: &str, response: &str) -> [f32; OUTLIER_FEATURES] {
     let (mut letters, mut digits, mut symbols, mut upper, mut total) =
         (0u32, 0u32, 0u32, 0u32, 0u32);
     let mut scripts = [0u32; SCRIPTS.len()];
-    for c in input.chars().chain(response.chars()) {
-        total += 1;
-        if c.is_ascii_alphabetic() {
-            letters += 1;
-            scripts[1] += 1;
-            if c.is_ascii_uppercase() {
-                upper += 1;
-            }
-        } else if c.is_ascii_digit() {
-            digits += 1;
-        } else if c.is_ascii() {
-            if !c.is_ascii_whitespace() {
+    let ascii = input.is_ascii() && response.is_ascii();
+    if ascii {
+        // The same counts byte by byte (most records): no UTF-8 decoding.
+        for &c in input.as_bytes().iter().chain(response.as_bytes()) {
+            total += 1;
+            if c.is_ascii_alphabetic() {
+                letters += 1;
+                upper += u32::from(c.is_ascii_uppercase());
+            } else if c.is_ascii_digit() {
+                digits += 1;
+            } else if !c.is_ascii_whitespace() {
                 symbols += 1;
             }
-        } else if c.is_alphabetic() {
-            letters += 1;
-            if let Some(s) = scripts.get_mut(script_of(c)) {
-                *s += 1;
+        }
+        scripts[1] = letters;
+    } else {
+        for c in input.chars().chain(response.chars()) {
+            total += 1;
+            if c.is_ascii_alphabetic() {
+                letters += 1;
+                scripts[1] += 1;
+                if c.is_ascii_uppercase() {
+                    upper += 1;
+                }
+            } else if c.is_ascii_digit() {
+                digits += 1;
+            } else if c.is_ascii() {
+                if !c.is_ascii_whitespace() {
+                    symbols += 1;
+                }
+            } else if c.is_alphabetic() {
+                letters += 1;
+                if let Some(s) = scripts.get_mut(script_of(c)) {
+                    *s += 1;
+                }
+                if c.is_uppercase() {
+                    upper += 1;
+                }
+            } else if c.is_numeric() {
+                digits += 1;
+            } else if !c.is_whitespace() {
+                symbols += 1;
             }
-            if c.is_uppercase() {
-                upper += 1;
-            }
-        } else if c.is_numeric() {
-            digits += 1;
-        } else if !c.is_whitespace() {
-            symbols += 1;
         }
     }
     let frac = |a: u32, b: u32| if b == 0 { 0.0 } else { a as f32 / b as f32 };
@@ -962,9 +1069,10 @@ pub fn features(input: &str, response: &str) -> [f32; OUTLIER_FEATURES] {
         .max_by_key(|(_, n)| **n)
         .filter(|(_, n)| **n > 0)
         .map_or(0, |(i, _)| i);
+    let chars = |t: &str| if ascii { t.len() } else { t.chars().count() };
     [
-        (1.0 + input.chars().count() as f32).ln(),
-        (1.0 + response.chars().count() as f32).ln(),
+        (1.0 + chars(input) as f32).ln(),
+        (1.0 + chars(response) as f32).ln(),
         script as f32,
         frac(digits, total),
         frac(symbols, total),
@@ -986,8 +1094,136 @@ mod tests {
         out
     }
 
+    /// The statistics as computed before buffers were reused (the reference).
+    fn stats_reference(rec: &Record) -> Stats {
+        let input = rec.input_text();
+        let response = rec.response_text();
+        let mut toks = Vec::new();
+        let mut long_in = Vec::new();
+        text::token_hashes_long(&input, &mut toks, &mut long_in);
+        let mut st = Stats {
+            input_sig: text::minhash(&toks),
+            input_tokens: toks.len().min(u32::MAX as usize) as u32,
+            label: rec.label.clone(),
+            ..Stats::default()
+        };
+        text::ngrams(&toks, MAX_NGRAMS, &mut st.ngrams);
+        let mut rt = Vec::new();
+        let mut long_out = Vec::new();
+        text::token_hashes_long(&response, &mut rt, &mut long_out);
+        if !rt.is_empty() {
+            st.response_sim = text::simhash(&rt);
+            st.response_hash = text::combine(T_RESPONSE, &rt);
+            st.targets.push(st.response_hash);
+            let mut n = 0;
+            let mut sent = Vec::new();
+            text::for_each_sentence(&response, |s| {
+                if n >= MAX_SENTENCES {
+                    return;
+                }
+                text::token_hashes(s, &mut sent);
+                if sent.len() >= 2 && sent.len() < rt.len() {
+                    st.targets.push(text::combine(T_SENTENCE, &sent));
+                    n += 1;
+                }
+            });
+            for (s, e) in text::urls(&response).into_iter().take(MAX_URLS) {
+                if let Some(u) = response.get(s..e) {
+                    let low = u.to_ascii_lowercase();
+                    st.targets
+                        .push(text::combine(T_URL, &[text::hash_bytes(low.as_bytes())]));
+                    st.targets.push(text::combine(
+                        T_HOST,
+                        &[text::hash_bytes(text::url_host(&low).as_bytes())],
+                    ));
+                }
+            }
+        }
+        if let Some(l) = &rec.label {
+            st.targets
+                .push(text::combine(T_LABEL, &[text::hash_bytes(l.as_bytes())]));
+        }
+        st.targets.sort_unstable();
+        st.targets.dedup();
+        // Kept for the whole scan: no spare capacity.
+        st.targets.shrink_to_fit();
+        st.ngrams.shrink_to_fit();
+        st.features = features(&input, &response);
+        st.relatedness = if response.is_empty() {
+            1.0
+        } else {
+            overlap(&mut long_in, &mut long_out)
+        };
+        st
+    }
+
     fn kinds(f: &[RecFinding]) -> Vec<FindingType> {
         f.iter().map(|x| x.kind).collect()
+    }
+
+    fn same_stats(a: &Stats, b: &Stats) -> bool {
+        a.ngrams == b.ngrams
+            && a.targets == b.targets
+            && a.input_sig == b.input_sig
+            && a.response_sim == b.response_sim
+            && a.response_hash == b.response_hash
+            && a.label == b.label
+            && a.features.map(f32::to_bits) == b.features.map(f32::to_bits)
+            && a.input_tokens == b.input_tokens
+            && a.relatedness.to_bits() == b.relatedness.to_bits()
+    }
+
+    fn rec_of(prompts: &[&str], responses: &[&str], label: Option<&str>) -> Record {
+        let f = |t: &&str| crate::format::Field {
+            name: "f".into(),
+            text: (*t).to_string(),
+        };
+        Record {
+            prompts: prompts.iter().map(f).collect(),
+            responses: responses.iter().map(f).collect(),
+            label: label.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn stats_match_the_reference() {
+        let texts = [
+            "",
+            "One. Two!\nThree 3.5 four",
+            "  Leading space. Trailing dot.  ",
+            "Visit https://Evil.example/x?q=1. Then http://a.b) and more.",
+            "wörld Ångström ÉCOLE café 🙂 x\u{200b}y. Привет мир! 中文句子。再见",
+            "...!!!???\n\n\n",
+            "a.b.c. d!e f?g\r\nh",
+            "Tab\tseparated\tvalues\x0bvertical tab 12345 +-*/",
+        ];
+        for p in texts {
+            for r in texts {
+                for extra in ["", "Second prompt field."] {
+                    let rec = rec_of(&[p, extra], &[r], None);
+                    assert!(
+                        same_stats(&stats(&rec), &stats_reference(&rec)),
+                        "{p:?} {r:?}"
+                    );
+                    let rec = rec_of(&[p], &[r, extra], Some("spam"));
+                    assert!(
+                        same_stats(&stats(&rec), &stats_reference(&rec)),
+                        "{p:?} {r:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stats_match_the_reference_on_any_text(
+            p in "[a-zA-Z0-9 .!?\n\t:/,é中🙂\u{200b}]{0,200}",
+            r in "[a-zA-Z0-9 .!?\n\t:/,é中🙂\u{200b}h]{0,200}",
+        ) {
+            let rec = rec_of(&[&p], &[&r], None);
+            proptest::prop_assert!(same_stats(&stats(&rec), &stats_reference(&rec)));
+        }
     }
 
     #[test]

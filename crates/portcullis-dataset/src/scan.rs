@@ -481,13 +481,17 @@ impl Scanner {
             return Ok(());
         }
         let mut texts: HashMap<u64, Record> = HashMap::new();
-        self.for_each_record(path, format, |line, _, rec| {
-            if need.contains(&line) {
+        // Only the records with a backdoor finding are parsed again.
+        self.for_each_record_where(
+            path,
+            format,
+            |line| need.contains(&line),
+            |line, _, rec| {
                 if let Ok(r) = rec {
                     texts.insert(line, r);
                 }
-            }
-        })?;
+            },
+        )?;
         for f in &mut report.findings {
             let Some(rest) = f.evidence.strip_prefix(TRIGGER_PREFIX) else {
                 continue;
@@ -521,6 +525,18 @@ impl Scanner {
         &self,
         path: &Path,
         format: Format,
+        f: impl FnMut(u64, &RawLine, Result<Record, String>),
+    ) -> Result<(), DatasetError> {
+        self.for_each_record_where(path, format, |_| true, f)
+    }
+
+    /// Like [`Self::for_each_record`], but parses and passes on only the records whose
+    /// first line `want` accepts (the CSV header is always parsed and passed on).
+    fn for_each_record_where(
+        &self,
+        path: &Path,
+        format: Format,
+        want: impl Fn(u64) -> bool,
         mut f: impl FnMut(u64, &RawLine, Result<Record, String>),
     ) -> Result<(), DatasetError> {
         let file = std::fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
@@ -532,6 +548,10 @@ impl Scanner {
         let mut header: Option<CsvHeader> = None;
         while let Some(raw) = rr.next_record().map_err(|e| DatasetError::io(path, e))? {
             let line = raw.line();
+            let header_pending = format == Format::Csv && header.is_none();
+            if !header_pending && !want(line) {
+                continue;
+            }
             let parsed = match &raw {
                 RawLine::TooLong { len, .. } => {
                     Err(format!("record of {len} bytes is longer than the limit"))

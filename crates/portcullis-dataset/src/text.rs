@@ -153,6 +153,30 @@ pub fn token_hashes_long(text: &str, out: &mut Vec<u64>, long: &mut Vec<u64>) {
     });
 }
 
+/// Like [`token_hashes_long`], also recording each token's byte start in `starts` (so
+/// the tokens of a part of `text`, such as a sentence, can be taken without tokenizing
+/// it again).
+pub fn token_spans_long(
+    text: &str,
+    out: &mut Vec<u64>,
+    starts: &mut Vec<usize>,
+    long: &mut Vec<u64>,
+) {
+    out.clear();
+    starts.clear();
+    long.clear();
+    for_each_token(text, |s, e| {
+        if let Some(t) = text.get(s..e) {
+            let h = token_hash(t);
+            out.push(h);
+            starts.push(s);
+            if t.len() >= 4 && (t.is_ascii() || t.chars().nth(3).is_some()) {
+                long.push(h);
+            }
+        }
+    });
+}
+
 /// Tokens of `text` as strings (for evidence; not on the hot path).
 pub fn tokens(text: &str) -> Vec<&str> {
     let mut v = Vec::new();
@@ -242,30 +266,76 @@ pub fn jaccard(a: &[u32; MINHASH], b: &[u32; MINHASH]) -> f32 {
     same as f32 / MINHASH as f32
 }
 
-/// 64-bit SimHash of a token sequence (each token weight 1).
+/// 64-bit SimHash of a token sequence (each token weight 1): bit `i` is set when more
+/// than half of the tokens' hashes have it.
+///
+/// Counted eight bits at a time: each byte of a hash is spread into eight one-byte lanes
+/// of a word ([`SPREAD`]) and added, so a token costs eight additions instead of 64; the
+/// lanes are flushed into 32-bit totals before they can overflow.
 pub fn simhash(toks: &[u64]) -> u64 {
     if toks.is_empty() {
         return 0;
     }
-    let mut acc = [0i32; 64];
-    for &t in toks {
-        let h = mix(t ^ 0x5151_5151);
-        for (i, a) in acc.iter_mut().enumerate() {
-            if (h >> i) & 1 == 1 {
-                *a += 1;
-            } else {
-                *a -= 1;
+    let mut totals = [0u32; 64];
+    let flush = |lanes: &mut [u64; 8], totals: &mut [u32; 64]| {
+        for (j, l) in lanes.iter_mut().enumerate() {
+            for k in 0..8 {
+                totals[j * 8 + k] += ((*l >> (8 * k)) & 0xff) as u32;
+            }
+            *l = 0;
+        }
+    };
+    let mut lanes = [0u64; 8];
+    for chunk in toks.chunks(255) {
+        for &t in chunk {
+            let h = mix(t ^ 0x5151_5151);
+            for (j, l) in lanes.iter_mut().enumerate() {
+                *l += SPREAD[((h >> (8 * j)) & 0xff) as usize];
             }
         }
+        flush(&mut lanes, &mut totals);
     }
-    acc.iter()
-        .enumerate()
-        .fold(0u64, |s, (i, &a)| if a > 0 { s | (1 << i) } else { s })
+    let n = toks.len() as u64;
+    totals.iter().enumerate().fold(0u64, |s, (i, &c)| {
+        if 2 * u64::from(c) > n {
+            s | (1 << i)
+        } else {
+            s
+        }
+    })
 }
+
+/// For each byte value, its eight bits as eight one-byte lanes (bit `k` in lane `k`).
+const SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        while k < 8 {
+            if (b >> k) & 1 == 1 {
+                t[b] |= 1 << (8 * k);
+            }
+            k += 1;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Sentences of `text`: split at `.`, `!`, `?` followed by space or end, and at newlines.
 /// Calls `f(sentence)` for each non-empty one.
 pub fn for_each_sentence<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    for_each_sentence_span(text, |s, e| {
+        if let Some(t) = text.get(s..e) {
+            f(t.trim());
+        }
+    });
+}
+
+/// Like [`for_each_sentence`], with each sentence as the byte range `(start, end)` of
+/// `text` it was cut from, before trimming white space (the range is only reported when
+/// the trimmed sentence is not empty).
+pub fn for_each_sentence_span(text: &str, mut f: impl FnMut(usize, usize)) {
     let b = text.as_bytes();
     let mut start = 0;
     let mut i = 0;
@@ -276,9 +346,8 @@ pub fn for_each_sentence<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
                 && b.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()));
         if end {
             if let Some(s) = text.get(start..=i) {
-                let s = s.trim();
-                if !s.is_empty() {
-                    f(s);
+                if !s.trim().is_empty() {
+                    f(start, i + 1);
                 }
             }
             start = i + 1;
@@ -286,9 +355,8 @@ pub fn for_each_sentence<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
         i += 1;
     }
     if let Some(s) = text.get(start..) {
-        let s = s.trim();
-        if !s.is_empty() {
-            f(s);
+        if !s.trim().is_empty() {
+            f(start, b.len());
         }
     }
 }
@@ -425,6 +493,42 @@ mod tests {
         let s = mask("AKIAIOSFODNN7EXAMPLE", true);
         assert_eq!(s, "AKIA… (20 chars)");
         assert_eq!(mask("abc", false), "***");
+    }
+
+    /// The SimHash as first written: one signed counter per bit.
+    fn simhash_reference(toks: &[u64]) -> u64 {
+        if toks.is_empty() {
+            return 0;
+        }
+        let mut acc = [0i32; 64];
+        for &t in toks {
+            let h = mix(t ^ 0x5151_5151);
+            for (i, a) in acc.iter_mut().enumerate() {
+                if (h >> i) & 1 == 1 {
+                    *a += 1;
+                } else {
+                    *a -= 1;
+                }
+            }
+        }
+        acc.iter()
+            .enumerate()
+            .fold(0u64, |s, (i, &a)| if a > 0 { s | (1 << i) } else { s })
+    }
+
+    #[test]
+    fn simhash_matches_the_reference() {
+        let mut x = 1u64;
+        for n in [0usize, 1, 2, 3, 7, 64, 254, 255, 256, 511, 600, 2000] {
+            let toks: Vec<u64> = (0..n)
+                .map(|_| {
+                    x = mix(x.wrapping_add(0x9e37));
+                    // Repeats too, so some bits are exactly balanced.
+                    x % 97
+                })
+                .collect();
+            assert_eq!(simhash(&toks), simhash_reference(&toks), "n = {n}");
+        }
     }
 
     #[test]

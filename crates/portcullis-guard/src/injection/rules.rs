@@ -480,6 +480,9 @@ pub struct Rules {
     infos: Vec<RuleInfo>,
     many_shot: u16,
     decoded: u16,
+    /// Match each structural pattern on its own instead of through `set` (see
+    /// [`Rules::set_per_rule`]).
+    per_rule: bool,
 }
 
 impl Rules {
@@ -538,7 +541,19 @@ impl Rules {
             infos,
             many_shot,
             decoded,
+            per_rule: false,
         })
+    }
+
+    /// Chooses how the structural patterns are matched; the hits are the same either way.
+    /// By default one `RegexSet` pass tells which patterns match, which is fastest when
+    /// similar texts recur (the set's lazy DFA states are then already built). On a stream
+    /// of distinct texts (a dataset scan) that set keeps building new states for each
+    /// text, and running each pattern's own regex (each with a literal prefilter and a
+    /// small DFA that stays warm) costs less: 48 against 130 µs per 1 KB field of the
+    /// dataset evaluation set, 18 against 15 µs on one repeated 1 KB text.
+    pub fn set_per_rule(&mut self, per_rule: bool) {
+        self.per_rule = per_rule;
     }
 
     /// Static info of every rule, indexed by [`RuleHit::rule`].
@@ -567,15 +582,27 @@ impl Rules {
                 end: m.end(),
             });
         }
-        let matched = self.set.matches(norm);
-        if matched.matched_any() {
-            for i in matched.iter() {
-                if let Some(m) = self.regexes[i].find(norm) {
+        if self.per_rule {
+            for (i, re) in self.regexes.iter().enumerate() {
+                if let Some(m) = re.find(norm) {
                     hits.push(RuleHit {
                         rule: self.re_rule[i],
                         start: m.start(),
                         end: m.end(),
                     });
+                }
+            }
+        } else {
+            let matched = self.set.matches(norm);
+            if matched.matched_any() {
+                for i in matched.iter() {
+                    if let Some(m) = self.regexes[i].find(norm) {
+                        hits.push(RuleHit {
+                            rule: self.re_rule[i],
+                            start: m.start(),
+                            end: m.end(),
+                        });
+                    }
                 }
             }
         }
