@@ -210,6 +210,7 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     // Phase A, one target at a time (memory: one target's n-grams): n-grams carried by
     // at least `min_support` of the target's records.
     let mut cands: Vec<(u32, u64, u32)> = Vec::new();
+    // Each candidate n-gram's slot in the document-frequency counts.
     let mut need_df: FastMap<u32, u32> = FastMap::default();
     let mut counts: FastMap<u32, u32> = FastMap::default();
     // Targets often share their records (a repeated response and each of its sentences):
@@ -249,24 +250,44 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
         };
         for &(g, c) in bucket.get(at).map_or(&[][..], |(_, c)| c.as_slice()) {
             cands.push((g, t, c));
-            need_df.insert(g, 0);
+            let slot = need_df.len() as u32;
+            need_df.entry(g).or_insert(slot);
         }
     }
     drop(done);
     drop(counts);
-    // Phase B: document frequency of those n-grams over all records.
-    for s in stats {
-        for g in &s.ngrams {
-            if let Some(c) = need_df.get_mut(g) {
-                *c += 1;
+    // Phase B: document frequency of those n-grams over all records, half the records
+    // on each core (this step is otherwise serial).
+    let df_of = |part: &[Stats]| -> Vec<u32> {
+        let mut df = vec![0u32; need_df.len()];
+        for s in part {
+            for g in &s.ngrams {
+                if let Some(c) = need_df.get(g).and_then(|&k| df.get_mut(k as usize)) {
+                    *c += 1;
+                }
             }
         }
+        df
+    };
+    let (lo, hi) = stats.split_at(n / 2);
+    let (mut doc_freq, df_hi) = std::thread::scope(|scope| {
+        let h = scope.spawn(|| df_of(hi));
+        (df_of(lo), h.join())
+    });
+    // A failed thread's half is counted again here rather than under-counted.
+    let df_hi = df_hi.unwrap_or_else(|_| df_of(hi));
+    for (a, b) in doc_freq.iter_mut().zip(df_hi) {
+        *a += b;
     }
     let max_df = ((n as f32 * cfg.max_trigger_share) as u32).max(cfg.min_support * 2);
     // Phase C: the association test.
     let mut out = Vec::new();
     for (g, t, support) in cands {
-        let df = need_df.get(&g).copied().unwrap_or(0);
+        let df = need_df
+            .get(&g)
+            .and_then(|&k| doc_freq.get(k as usize))
+            .copied()
+            .unwrap_or(0);
         if df > max_df || (support as f32) < cfg.min_confidence * df as f32 {
             continue;
         }

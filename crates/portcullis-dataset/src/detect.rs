@@ -487,18 +487,19 @@ fn digit_count(b: &[u8]) -> usize {
 /// digit, `+`, `/`, `=` or an upper-case letter after a lower-case one), `%` or `\x`
 /// escapes, or a leetspeak digit (0, 1, 3, 4, 5, 7) between two letters of a word.
 fn needs_normalizing(b: &[u8]) -> bool {
+    // The escapes by substring search; the rest in one pass with a class table (this ran
+    // on every field and was a twentieth of the scan's time as a chain of comparisons).
+    if memchr::memchr(b'%', b).is_some() || memchr::memmem::find(b, b"\\x").is_some() {
+        return true;
+    }
     let mut run = 0usize;
     let mut coded = false;
-    let mut prev_lower = false;
+    let mut prev = 0u8;
     for (i, &c) in b.iter().enumerate() {
-        if c == b'%' || (c == b'\\' && b.get(i + 1) == Some(&b'x')) {
-            return true;
-        }
-        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-') {
+        let k = NN_CLASS[usize::from(c)];
+        if k & NN_RUN != 0 {
             run += 1;
-            coded |= c.is_ascii_digit()
-                || matches!(c, b'+' | b'/' | b'=')
-                || (prev_lower && c.is_ascii_uppercase());
+            coded |= k & NN_CODED != 0 || (prev & NN_LOWER != 0 && k & NN_UPPER != 0);
             if run >= 16 && coded {
                 return true;
             }
@@ -506,17 +507,53 @@ fn needs_normalizing(b: &[u8]) -> bool {
             run = 0;
             coded = false;
         }
-        prev_lower = c.is_ascii_lowercase();
-        if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7')
-            && i > 0
-            && b.get(i - 1).is_some_and(u8::is_ascii_alphabetic)
-            && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+        if k & NN_LEET != 0
+            && prev & NN_ALPHA != 0
+            && b.get(i + 1)
+                .is_some_and(|&n| NN_CLASS[usize::from(n)] & NN_ALPHA != 0)
         {
             return true;
         }
+        prev = k;
     }
     false
 }
+
+/// Byte classes for [`needs_normalizing`]: part of a base64/hex-like run, a character
+/// that makes a run look encoded, upper- and lower-case letters, leetspeak digits.
+const NN_RUN: u8 = 1;
+const NN_CODED: u8 = 2;
+const NN_UPPER: u8 = 4;
+const NN_LOWER: u8 = 8;
+const NN_LEET: u8 = 16;
+const NN_ALPHA: u8 = NN_UPPER | NN_LOWER;
+
+const NN_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut k = 0;
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-') {
+            k |= NN_RUN;
+        }
+        if c.is_ascii_digit() || matches!(c, b'+' | b'/' | b'=') {
+            k |= NN_CODED;
+        }
+        if c.is_ascii_uppercase() {
+            k |= NN_UPPER;
+        }
+        if c.is_ascii_lowercase() {
+            k |= NN_LOWER;
+        }
+        if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7') {
+            k |= NN_LEET;
+        }
+        t[i] = k;
+        i += 1;
+    }
+    t
+};
 
 /// Literal vocabulary of strong injection and jailbreak cues (override verbs, personas and
 /// modes, role markers, prompt extraction, encodings, output restrictions), in the
@@ -1215,6 +1252,64 @@ mod tests {
         }
     }
 
+    /// [`needs_normalizing`] as first written (the reference).
+    fn needs_normalizing_reference(b: &[u8]) -> bool {
+        let mut run = 0usize;
+        let mut coded = false;
+        let mut prev_lower = false;
+        for (i, &c) in b.iter().enumerate() {
+            if c == b'%' || (c == b'\\' && b.get(i + 1) == Some(&b'x')) {
+                return true;
+            }
+            if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-') {
+                run += 1;
+                coded |= c.is_ascii_digit()
+                    || matches!(c, b'+' | b'/' | b'=')
+                    || (prev_lower && c.is_ascii_uppercase());
+                if run >= 16 && coded {
+                    return true;
+                }
+            } else {
+                run = 0;
+                coded = false;
+            }
+            prev_lower = c.is_ascii_lowercase();
+            if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7')
+                && i > 0
+                && b.get(i - 1).is_some_and(u8::is_ascii_alphabetic)
+                && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn needs_normalizing_matches_the_reference() {
+        for t in [
+            "plain words only",
+            "50% off",
+            "a \\x41 escape",
+            "a \\ backslash",
+            "h3llo w0rld",
+            "1gnore",
+            "ign0",
+            "aGVsbG8gd29ybGQgaGVsbG8=",
+            "well-known-snake_case-phrase-here",
+            "camelCaseIdentifierIsLong",
+            "abcdefghijklmnopqrstuvwxyz",
+            "0123456789abcdef0123",
+            "",
+        ] {
+            assert_eq!(
+                needs_normalizing(t.as_bytes()),
+                needs_normalizing_reference(t.as_bytes()),
+                "{t:?}"
+            );
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn stats_match_the_reference_on_any_text(
@@ -1223,6 +1318,16 @@ mod tests {
         ) {
             let rec = rec_of(&[&p], &[&r], None);
             proptest::prop_assert!(same_stats(&stats(&rec), &stats_reference(&rec)));
+        }
+
+        #[test]
+        fn needs_normalizing_matches_the_reference_on_any_text(
+            t in "[a-zA-Z0-9 +/=_\\\\x-]{0,80}",
+        ) {
+            proptest::prop_assert_eq!(
+                needs_normalizing(t.as_bytes()),
+                needs_normalizing_reference(t.as_bytes())
+            );
         }
     }
 
