@@ -23,6 +23,13 @@ pub struct UpstreamLabels {
     pub upstream: String,
 }
 
+/// Labels of decision-record commits.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommitLabels {
+    /// `handler` or `writer`.
+    pub by: &'static str,
+}
+
 /// Labels of limit rejections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
@@ -61,6 +68,9 @@ pub struct Metrics {
     pub policy_reload_failures: Counter,
     /// Decision records that could not be written.
     pub decision_write_failures: Counter,
+    /// Transactions of decision records (and audit events), by who committed them:
+    /// `handler` (inline, audit log on and the writer idle) or `writer` (a batch).
+    pub decision_commits: Family<CommitLabels, Counter>,
     /// Requests whose limits were checked per replica because Redis was unavailable
     /// (`redis.on_unavailable = "local"`).
     pub limits_fallback: Counter,
@@ -127,6 +137,12 @@ impl Metrics {
             "Batches of decision records that failed to write",
             decision_write_failures.clone(),
         );
+        let decision_commits = Family::<CommitLabels, Counter>::default();
+        registry.register(
+            "decision_commits",
+            "Transactions of decision records and audit events, by committer (handler or writer)",
+            decision_commits.clone(),
+        );
         let limits_fallback = Counter::default();
         registry.register(
             "limits_fallback",
@@ -172,6 +188,7 @@ impl Metrics {
             active_streams,
             policy_reload_failures,
             decision_write_failures,
+            decision_commits,
         }
     }
 
