@@ -207,54 +207,60 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     }
     let mut targets: Vec<u64> = by_target.keys().copied().collect();
     targets.sort_unstable();
-    // Phase A, one target at a time (memory: one target's n-grams): n-grams carried by
-    // at least `min_support` of the target's records.
-    let mut cands: Vec<(u32, u64, u32)> = Vec::new();
+    // Phase A, one set of records at a time (memory: one set's n-grams): n-grams carried
+    // by at least `min_support` of a target's records. Targets often share their records
+    // exactly (a repeated response and each of its sentences): such targets form one group,
+    // counted once here and tested once in phase C (the test depends only on the records:
+    // a target's base rate is its number of records).
+    let mut groups: Vec<TargetGroup> = Vec::new();
     // Each candidate n-gram's slot in the document-frequency counts.
     let mut need_df: FastMap<u32, u32> = FastMap::default();
     let mut counts: FastMap<u32, u32> = FastMap::default();
-    // Targets often share their records (a repeated response and each of its sentences):
-    // the n-grams of a set of records are counted once and reused for every target with
-    // exactly that set. Keyed by a hash of the record list, checked for equality.
-    let mut done: FastMap<u64, Vec<SharedCounts>> = FastMap::default();
-    for (ti, &t) in targets.iter().enumerate() {
+    // Groups by a hash of their record list (checked for equality).
+    let mut by_records: FastMap<u64, Vec<usize>> = FastMap::default();
+    for &t in &targets {
         let Some(recs) = by_target.get(&t) else {
             continue;
         };
         let key = recs
             .iter()
             .fold(0u64, |h, &i| text::mix(h ^ u64::from(i)).wrapping_add(1));
-        let bucket = done.entry(key).or_default();
-        let same = bucket.iter().position(|(first, _)| {
-            targets.get(*first).and_then(|f| by_target.get(f)) == Some(recs)
+        let bucket = by_records.entry(key).or_default();
+        let same = bucket.iter().copied().find(|&gi| {
+            groups
+                .get(gi)
+                .and_then(|g| g.targets.first())
+                .and_then(|f| by_target.get(f))
+                == Some(recs)
         });
-        let at = match same {
-            Some(at) => at,
-            None => {
-                counts.clear();
-                for &i in recs {
-                    if let Some(s) = stats.get(i as usize) {
-                        for &g in &s.ngrams {
-                            *counts.entry(g).or_default() += 1;
-                        }
-                    }
+        if let Some(group) = same.and_then(|gi| groups.get_mut(gi)) {
+            group.targets.push(t);
+            continue;
+        }
+        counts.clear();
+        for &i in recs {
+            if let Some(s) = stats.get(i as usize) {
+                for &g in &s.ngrams {
+                    *counts.entry(g).or_default() += 1;
                 }
-                let c: Vec<(u32, u32)> = counts
-                    .iter()
-                    .filter(|(_, &c)| c >= cfg.min_support)
-                    .map(|(&g, &c)| (g, c))
-                    .collect();
-                bucket.push((ti, c));
-                bucket.len() - 1
             }
-        };
-        for &(g, c) in bucket.get(at).map_or(&[][..], |(_, c)| c.as_slice()) {
-            cands.push((g, t, c));
+        }
+        let common: Vec<(u32, u32)> = counts
+            .iter()
+            .filter(|(_, &c)| c >= cfg.min_support)
+            .map(|(&g, &c)| (g, c))
+            .collect();
+        for &(g, _) in &common {
             let slot = need_df.len() as u32;
             need_df.entry(g).or_insert(slot);
         }
+        bucket.push(groups.len());
+        groups.push(TargetGroup {
+            targets: vec![t],
+            common,
+        });
     }
-    drop(done);
+    drop(by_records);
     drop(counts);
     // Phase B: document frequency of those n-grams over all records, half the records
     // on each core (this step is otherwise serial).
@@ -280,54 +286,62 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
         *a += b;
     }
     let max_df = ((n as f32 * cfg.max_trigger_share) as u32).max(cfg.min_support * 2);
-    // Phase C: the association test.
+    // Phase C: the association test, once per group and n-gram.
     let mut out = Vec::new();
-    for (g, t, support) in cands {
-        let df = need_df
-            .get(&g)
-            .and_then(|&k| doc_freq.get(k as usize))
-            .copied()
-            .unwrap_or(0);
-        if df > max_df || (support as f32) < cfg.min_confidence * df as f32 {
+    for group in &groups {
+        let Some(&t0) = group.targets.first() else {
             continue;
+        };
+        for &(g, support) in &group.common {
+            let df = need_df
+                .get(&g)
+                .and_then(|&k| doc_freq.get(k as usize))
+                .copied()
+                .unwrap_or(0);
+            if df > max_df || (support as f32) < cfg.min_confidence * df as f32 {
+                continue;
+            }
+            // Every target of the group has the same records, so the same base rate.
+            let p = f64::from(target_n.get(&t0).copied().unwrap_or(0)) / n as f64;
+            let sig = binom_tail_log10(df, support, p) as f32;
+            if sig < cfg.min_significance {
+                continue;
+            }
+            let recs: Vec<u32> = by_target
+                .get(&t0)
+                .map(|v| {
+                    v.iter()
+                        .copied()
+                        .filter(|&i| {
+                            stats
+                                .get(i as usize)
+                                .is_some_and(|s| s.ngrams.binary_search(&g).is_ok())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Near-duplicate inputs are a flood, not a trigger: ask for diverse inputs (the
+            // first two MinHash values differ between most records).
+            let distinct: FastSet<(u32, u32)> = recs
+                .iter()
+                .filter_map(|&i| stats.get(i as usize))
+                .map(|s| (s.input_sig[0], s.input_sig[1]))
+                .collect();
+            if (distinct.len() as f32) < 0.5 * support as f32 {
+                continue;
+            }
+            for &t in &group.targets {
+                out.push(Association {
+                    ngram: g,
+                    target: t,
+                    is_label: labels.contains(&t),
+                    support,
+                    df,
+                    significance: sig,
+                    records: recs.clone(),
+                });
+            }
         }
-        let p = f64::from(target_n.get(&t).copied().unwrap_or(0)) / n as f64;
-        let sig = binom_tail_log10(df, support, p) as f32;
-        if sig < cfg.min_significance {
-            continue;
-        }
-        let recs: Vec<u32> = by_target
-            .get(&t)
-            .map(|v| {
-                v.iter()
-                    .copied()
-                    .filter(|&i| {
-                        stats
-                            .get(i as usize)
-                            .is_some_and(|s| s.ngrams.binary_search(&g).is_ok())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Near-duplicate inputs are a flood, not a trigger: ask for diverse inputs (the
-        // first two MinHash values differ between most records).
-        let distinct: FastSet<(u32, u32)> = recs
-            .iter()
-            .filter_map(|&i| stats.get(i as usize))
-            .map(|s| (s.input_sig[0], s.input_sig[1]))
-            .collect();
-        if (distinct.len() as f32) < 0.5 * support as f32 {
-            continue;
-        }
-        out.push(Association {
-            ngram: g,
-            target: t,
-            is_label: labels.contains(&t),
-            support,
-            df,
-            significance: sig,
-            records: recs,
-        });
     }
     // Strongest first; ties broken deterministically.
     out.sort_by(|a, b| {
@@ -339,10 +353,12 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     out
 }
 
-/// Phase A's result for one set of records: the index (into the sorted targets) of the
-/// first target with that set, and the n-grams carried by at least `min_support` of the
-/// records with their counts.
-type SharedCounts = (usize, Vec<(u32, u32)>);
+/// Targets of the backdoor search that have exactly the same records, and the n-grams
+/// carried by at least `min_support` of those records with their counts.
+struct TargetGroup {
+    targets: Vec<u64>,
+    common: Vec<(u32, u32)>,
+}
 
 /// Turns confirmed associations into one finding per record (its strongest trigger).
 pub fn backdoor_findings(assocs: &[Association], out: &mut Vec<CorpusFinding>) {
