@@ -17,8 +17,7 @@
 //! first version where every handler joined a shared queue and woke all waiters after
 //! each commit lost a quarter of the throughput. Both paths commit under one lock,
 //! which keeps the log's indices and the in-memory tree in order. A failed inline
-//! commit is handed to the
-//! writer thread, which retries it.
+//! commit is handed to the writer thread, which retries it.
 //!
 //! When the gateway shuts down, the channel closes and the writer writes what is left,
 //! signs a last checkpoint and exits: records already accepted are not lost.
