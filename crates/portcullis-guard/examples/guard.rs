@@ -55,10 +55,26 @@ fn main() -> std::process::ExitCode {
             if let Some(v) = arg(&args, "--deep-lr").and_then(|v| v.parse().ok()) {
                 cfg.deep_lr = v;
             }
+            if let Some(v) = arg(&args, "--segments").and_then(|v| v.parse().ok()) {
+                cfg.segments = v;
+            }
+            if let Some(v) = arg(&args, "--folds").and_then(|v| v.parse().ok()) {
+                cfg.folds = v;
+            }
             if let Some(v) = arg(&args, "--bits").and_then(|v| v.parse().ok()) {
                 cfg.features.bits = v;
             }
             let augment: Vec<PathBuf> = arg(&args, "--augment").map(PathBuf::from).into_iter().collect();
+            if let Some(oof) = arg(&args, "--oof") {
+                // Also write the combiner's out-of-fold inputs (for analysis).
+                return match train_with_oof(&args, &augment, cfg, &oof) {
+                    Ok(()) => std::process::ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        std::process::ExitCode::FAILURE
+                    }
+                };
+            }
             train::run_train(
                 &PathBuf::from(arg(&args, "--train").unwrap_or_default()),
                 &augment,
@@ -82,6 +98,7 @@ fn main() -> std::process::ExitCode {
             })
         }
         Some("time") => time_stages(),
+        Some("features") => features(arg(&args, "--model")),
         _ => Err("usage: guard train --train F --augment F --dev F --out F | guard score [--model F] < jsonl".into()),
     };
     match res {
@@ -91,6 +108,57 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `train` that also writes the combiner's out-of-fold inputs as JSONL `{"x", "y"}`.
+fn train_with_oof(
+    args: &[String],
+    augment: &[PathBuf],
+    cfg: train::TrainConfig,
+    oof: &str,
+) -> Result<(), String> {
+    use std::io::Write;
+    let (mut rows, h) =
+        train::load_jsonl(&PathBuf::from(arg(args, "--train").unwrap_or_default()))?;
+    let mut parts = vec![h];
+    for a in augment {
+        let (more, h) = train::load_jsonl(a)?;
+        rows.extend(more);
+        parts.push(h);
+    }
+    let (dev, h) = train::load_jsonl(&PathBuf::from(arg(args, "--dev").unwrap_or_default()))?;
+    parts.push(h);
+    let o = train::train(&rows, &dev, cfg, &parts).map_err(|e| e.to_string())?;
+    std::fs::write(arg(args, "--out").unwrap_or_default(), &o.bytes).map_err(|e| e.to_string())?;
+    print!("{}", o.report);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(oof).map_err(|e| e.to_string())?);
+    for (x, y) in &o.oof {
+        writeln!(f, "{}", serde_json::json!({"x": x, "y": y})).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Prints the combiner's inputs per JSONL row (`{"id", "x": [...]}`), for analysis.
+fn features(model: Option<String>) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    let s = match model {
+        Some(p) => {
+            InjectionScanner::from_model_bytes(&std::fs::read(p).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?
+        }
+        None => InjectionScanner::new().map_err(|e| e.to_string())?,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+        let text = v.get("text").and_then(|t| t.as_str()).unwrap_or_default();
+        let x = s.comb_inputs(text);
+        let o = serde_json::json!({"id": v.get("id"), "x": x});
+        writeln!(out, "{o}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Rough per-stage latency on a 1 KB and a 16 KB prompt (criterion has the real numbers).

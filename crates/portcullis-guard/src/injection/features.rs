@@ -181,6 +181,75 @@ pub fn for_each(text: &str, cfg: FeatureConfig, mut f: impl FnMut(u32, usize)) -
     count
 }
 
+/// Lines longer than this are split further at sentence ends.
+pub const SEG_LONG_LINE: usize = 160;
+/// A segment with fewer features than this is not scored (too short to judge).
+pub const SEG_MIN_FEATS: u32 = 24;
+
+/// Segments of normalized text for the segment head, as byte ranges: each line
+/// (ending after its `\n`, so the word that the newline ends belongs to it), and lines
+/// longer than [`SEG_LONG_LINE`] split after `. `, `? ` or `! `. Features belong to the
+/// segment holding their position (see [`for_each`]), in training and at scan time.
+pub fn segments(text: &str, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let b = text.as_bytes();
+    let n = b.len();
+    let mut start = 0;
+    while start < n {
+        let end = memchr::memchr(b'\n', &b[start..]).map_or(n, |p| start + p + 1);
+        if end - start > SEG_LONG_LINE {
+            let mut s = start;
+            for p in memchr::memchr3_iter(b'.', b'?', b'!', &b[start..end]) {
+                let i = start + p;
+                if i + 1 < end && b[i + 1] == b' ' {
+                    out.push((s, i + 2));
+                    s = i + 2;
+                }
+            }
+            if s < end {
+                out.push((s, end));
+            }
+        } else {
+            out.push((start, end));
+        }
+        start = end;
+    }
+}
+
+/// Per-segment sums of the document (segment) head's weights over the features of
+/// `text` and the feature counts: `out[i] = (sum, count)` for `segs[i]`. Exactly what
+/// summing [`for_each`]'s features by position into the segments gives.
+pub fn segment_sums(
+    text: &str,
+    cfg: FeatureConfig,
+    doc: &[i8],
+    segs: &[(usize, usize)],
+    out: &mut Vec<(i32, u32)>,
+) {
+    out.clear();
+    out.resize(segs.len(), (0, 0));
+    if segs.is_empty() {
+        return;
+    }
+    // `for_each` yields n-grams, then words, each in position order: one forward
+    // cursor per sweep.
+    let mut cur = 0usize;
+    let mut last = 0usize;
+    for_each(text, cfg, |k, pos| {
+        if pos < last {
+            cur = 0;
+        }
+        last = pos;
+        while cur + 1 < segs.len() && pos >= segs[cur].1 {
+            cur += 1;
+        }
+        if let (Some(o), Some(w)) = (out.get_mut(cur), doc.get(k as usize)) {
+            o.0 += i32::from(*w);
+            o.1 += 1;
+        }
+    });
+}
+
 /// Per-bin sums of a linear two-head model over the features of `text`, exactly what
 /// summing [`for_each`]'s features into bins of [`BIN`] bytes by position gives: per bin
 /// `[head 0, head 1, feature count, document head]`. `w` has `2^bits` rows; `doc` is the
@@ -205,7 +274,14 @@ pub fn linear_bins(
     // The shipped configuration on ASCII text (most prompts): one fused pass.
     if cfg == FeatureConfig::default() && doc.is_empty() && text.is_ascii() {
         if let Ok(table) = <&[[i8; 2]; 1 << 18]>::try_from(w) {
-            fused_ascii_default(text.as_bytes(), table, bins);
+            fused_ascii_default::<false>(
+                text.as_bytes(),
+                table,
+                &NO_SEGMENT_TABLE,
+                &[],
+                bins,
+                &mut [],
+            );
             return;
         }
     }
@@ -234,25 +310,81 @@ pub fn linear_bins(
     }
 }
 
+/// All-zero segment table: the segment accumulators of [`fused_ascii_default`] are
+/// compiled out when it is not needed, but the argument still needs a table.
+static NO_SEGMENT_TABLE: [i8; 1 << 18] = [0; 1 << 18];
+
+/// [`linear_bins`] plus, with `seg` non-empty, [`segment_sums`] of `segs` over the
+/// segment table `seg` in the same pass (the features are hashed once): what the
+/// scanner runs on documents when the model has a combiner.
+pub fn linear_bins_segments(
+    text: &str,
+    cfg: FeatureConfig,
+    w: &[[i8; 2]],
+    seg: &[i8],
+    segs: &[(usize, usize)],
+    bins: &mut Vec<[i32; 4]>,
+    seg_out: &mut Vec<(i32, u32)>,
+) {
+    if cfg == FeatureConfig::default() && text.is_ascii() && !segs.is_empty() {
+        if let (Ok(table), Ok(st)) = (
+            <&[[i8; 2]; 1 << 18]>::try_from(w),
+            <&[i8; 1 << 18]>::try_from(seg),
+        ) {
+            bins.clear();
+            bins.resize(text.len() / BIN + 1, [0; 4]);
+            seg_out.clear();
+            seg_out.resize(segs.len(), (0, 0));
+            fused_ascii_default::<true>(text.as_bytes(), table, st, segs, bins, seg_out);
+            return;
+        }
+    }
+    linear_bins(text, cfg, w, &[], bins);
+    segment_sums(text, cfg, seg, segs, seg_out);
+}
+
 /// [`linear_bins`] for the default configuration (2^18 buckets, byte 3-5-grams, words)
 /// on ASCII text without a document head: n-grams and words in one pass over the
 /// bytes, each bin summed in registers, and no bounds checks on the table (its size is
-/// in the type, and a bucket is a hash shifted down to 18 bits).
-fn fused_ascii_default(bytes: &[u8], w: &[[i8; 2]; 1 << 18], bins: &mut [[i32; 4]]) {
+/// in the type, and a bucket is a hash shifted down to 18 bits). With `SEG`, each
+/// feature is also looked up in the segment table `st` and summed per segment of
+/// `segs` (which tile the text) into `seg_out`.
+fn fused_ascii_default<const SEG: bool>(
+    bytes: &[u8],
+    w: &[[i8; 2]; 1 << 18],
+    st: &[i8; 1 << 18],
+    segs: &[(usize, usize)],
+    bins: &mut [[i32; 4]],
+    seg_out: &mut [(i32, u32)],
+) {
     const BITS: u8 = 18;
     const MASK: usize = (1 << BITS) - 1;
     let n = bytes.len();
     let fast_end = n.saturating_sub(7);
+    // acc[3] sums the segment table (bins' fourth slot is unused on this path and is
+    // not written back); `seg_n` counts the current segment's features.
     let look = |k: u32, acc: &mut [i32; 4]| {
         let p = w[k as usize & MASK];
         acc[0] += i32::from(p[0]);
         acc[1] += i32::from(p[1]);
+        if SEG {
+            acc[3] += i32::from(st[k as usize & MASK]);
+        }
     };
     let bucket = |m: u64, seed: u64| -> u32 {
         let h = (m ^ seed).wrapping_mul(K);
         let h = (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         (h >> (64 - BITS)) as u32
     };
+    // Current segment: index, end, and the feature count and table sum before the
+    // current bin's accumulator (`acc[2]`, `acc[3]` hold the rest).
+    let mut seg = 0usize;
+    let mut seg_end = if SEG {
+        segs.first().map_or(usize::MAX, |s| s.1)
+    } else {
+        usize::MAX
+    };
+    let (mut seg_sum, mut seg_n) = (0i32, 0i32);
     // Word state (see `for_each_word`): ASCII only, so a word is a run of
     // alphanumeric bytes and is emitted at the byte that ends it.
     let mut prev: u64 = 0x1234_5678;
@@ -263,6 +395,16 @@ fn fused_ascii_default(bytes: &[u8], w: &[[i8; 2]; 1 << 18], bins: &mut [[i32; 4
         let end = (start + BIN).min(n);
         let mut acc = [0i32; 4];
         for i in start..end {
+            if SEG && i >= seg_end && seg + 1 < segs.len() {
+                // Close the segment: everything counted so far belongs to it.
+                if let Some(o) = seg_out.get_mut(seg) {
+                    *o = (seg_sum + acc[3], (seg_n + acc[2]) as u32);
+                }
+                seg_sum = -acc[3];
+                seg_n = -acc[2];
+                seg += 1;
+                seg_end = segs.get(seg).map_or(usize::MAX, |s| s.1);
+            }
             let byte = bytes[i];
             if i < fast_end {
                 let Some(m) = bytes
@@ -302,12 +444,16 @@ fn fused_ascii_default(bytes: &[u8], w: &[[i8; 2]; 1 << 18], bins: &mut [[i32; 4
                 in_word = false;
             }
         }
-        for (a, v) in bin.iter_mut().zip(acc) {
+        for (a, v) in bin.iter_mut().zip(&acc[..3]) {
             *a += v;
+        }
+        if SEG {
+            seg_sum += acc[3];
+            seg_n += acc[2];
         }
     }
     if in_word {
-        // The last word ends at the end of the text: bin `n / BIN`.
+        // The last word ends at the end of the text: bin `n / BIN`, the last segment.
         if let Some(bin) = bins.get_mut(n / BIN) {
             let h = word.finish();
             let mut acc = [0i32; 4];
@@ -316,6 +462,13 @@ fn fused_ascii_default(bytes: &[u8], w: &[[i8; 2]; 1 << 18], bins: &mut [[i32; 4
             bin[0] += acc[0];
             bin[1] += acc[1];
             bin[2] += 2;
+            seg_sum += acc[3];
+            seg_n += 2;
+        }
+    }
+    if SEG {
+        if let Some(o) = seg_out.get_mut(seg) {
+            *o = (seg_sum, seg_n as u32);
         }
     }
 }
@@ -559,6 +712,48 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn segment_sums_match_for_each_by_position() {
+        let cfg = FeatureConfig::default();
+        let doc: Vec<i8> = (0..1usize << 18)
+            .map(|k| (k * 5 % 253) as u8 as i8)
+            .collect();
+        let long = "word ".repeat(50);
+        for t in [
+            String::new(),
+            "one line".to_string(),
+            "| a | b |\n| 1 | 2 |\nWhat is the capital of Brazil?\n| 3 | 4 |".to_string(),
+            format!("{long}. Then a sentence? And an end! {long}\nlast line"),
+            "\n\nx\n".to_string(),
+            "ünï\ncodé 中文\n".to_string(),
+        ] {
+            let mut segs = Vec::new();
+            segments(&t, &mut segs);
+            // Segments tile the text.
+            let mut at = 0;
+            for (lo, hi) in &segs {
+                assert_eq!(*lo, at, "{t:?}");
+                assert!(hi > lo && t.is_char_boundary(*hi));
+                at = *hi;
+            }
+            assert_eq!(at, t.len());
+            let mut want = vec![(0i32, 0u32); segs.len()];
+            for_each(&t, cfg, |k, pos| {
+                let i = segs
+                    .iter()
+                    .position(|(_, hi)| pos < *hi)
+                    .unwrap_or(segs.len().saturating_sub(1));
+                if let Some(w) = want.get_mut(i) {
+                    w.0 += i32::from(doc[k as usize]);
+                    w.1 += 1;
+                }
+            });
+            let mut got = Vec::new();
+            segment_sums(&t, cfg, &doc, &segs, &mut got);
+            assert_eq!(got, want, "{t:?}");
         }
     }
 }

@@ -222,7 +222,8 @@ impl InjectionScanner {
         let mut d = self.scan_with(text, normalize_text(text));
         let th = self.thresholds();
         let mut findings = Vec::new();
-        if !d.hits.is_empty()
+        let seg_span = !self.model.doc.comb.is_empty() && d.scores.injection >= th.injection;
+        if (!d.hits.is_empty() || seg_span)
             && (d.scores.injection >= th.injection || d.scores.jailbreak >= th.jailbreak)
         {
             d.normalized = normalize(text);
@@ -248,6 +249,24 @@ impl InjectionScanner {
                         findings.push(Finding {
                             kind: head.kind(),
                             subtype: Some(info.id),
+                            start: s,
+                            end: e,
+                            score,
+                        });
+                    }
+                }
+            }
+            // A document flagged by the combiner: the segment that reads most like a
+            // request addressed to the assistant.
+            if findings.len() == before && head == Head::Injection && seg_span {
+                if let Some((s, e)) = self
+                    .best_segment(&d.normalized.text)
+                    .and_then(|(s, e)| d.normalized.to_original(s, e))
+                {
+                    if s < e && e <= text.len() {
+                        findings.push(Finding {
+                            kind: head.kind(),
+                            subtype: Some("segment"),
                             start: s,
                             end: e,
                             score,
@@ -306,8 +325,97 @@ impl InjectionScanner {
     /// logit plus the deep part's.
     pub(crate) fn logits(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
         if self.model.deep.is_none() {
+            // Also runs the segment head and the combiner, in the same feature pass.
             return self.logits_linear(norm, hits);
         }
+        let mut z = self.logits_deep(norm, hits);
+        if !self.model.doc.comb.is_empty() {
+            z[2] = comb_logit(
+                &self.model.doc.comb,
+                &comb_features(z, self.segment_stats(norm)),
+            );
+        }
+        z
+    }
+
+    /// The combiner's inputs for a text (training uses this on out-of-fold models;
+    /// `guard features` prints them for analysis).
+    pub fn comb_inputs(&self, text: &str) -> [f32; COMB_INPUTS] {
+        let n = normalize_text(text);
+        let mut hits = Vec::new();
+        self.rules.scan(&n.text, n.main_len, &mut hits);
+        let z = self.logits(&n.text, &hits);
+        comb_features(z, self.segment_stats(&n.text))
+    }
+
+    /// Segment statistics of normalized text (see [`SegStats`]); all zero unless the
+    /// text has at least [`DOC_SEGMENTS`] segments (only documents are segmented).
+    pub(crate) fn segment_stats(&self, norm: &str) -> SegStats {
+        SEGS.with(|cell| {
+            let (mut segs, mut sums) = cell.take();
+            features::segments(norm, &mut segs);
+            let mut st = SegStats::default();
+            if segs.len() >= DOC_SEGMENTS {
+                let doc = &self.model.doc;
+                features::segment_sums(norm, self.model.cfg, &doc.weights, &segs, &mut sums);
+                st = self.stats_of(&sums);
+            }
+            cell.set((segs, sums));
+            st
+        })
+    }
+
+    /// [`SegStats`] from per-segment (sum, feature count) of the segment table.
+    fn stats_of(&self, sums: &[(i32, u32)]) -> SegStats {
+        let doc = &self.model.doc;
+        let (mut n, mut max, mut total) = (0usize, f32::NEG_INFINITY, 0f32);
+        for (sum, count) in sums {
+            if *count < features::SEG_MIN_FEATS {
+                continue;
+            }
+            let z = doc.bias + doc.scale * *sum as f32 / (*count as f32).sqrt();
+            n += 1;
+            max = max.max(z);
+            total += z;
+        }
+        if n >= DOC_SEGMENTS {
+            SegStats {
+                doc: true,
+                max,
+                mean: total / n as f32,
+            }
+        } else {
+            SegStats::default()
+        }
+    }
+
+    /// The byte range (in normalized text, trailing whitespace excluded) of the
+    /// document segment the segment head scores highest; `None` for non-documents.
+    fn best_segment(&self, norm: &str) -> Option<(usize, usize)> {
+        let mut segs = Vec::new();
+        features::segments(norm, &mut segs);
+        if segs.len() < DOC_SEGMENTS {
+            return None;
+        }
+        let doc = &self.model.doc;
+        let mut sums = Vec::new();
+        features::segment_sums(norm, self.model.cfg, &doc.weights, &segs, &mut sums);
+        let mut best: Option<(f32, (usize, usize))> = None;
+        for (seg, (sum, count)) in segs.iter().zip(&sums) {
+            if *count < features::SEG_MIN_FEATS {
+                continue;
+            }
+            let z = *sum as f32 / (*count as f32).sqrt();
+            if best.is_none_or(|(b, _)| z > b) {
+                best = Some((z, *seg));
+            }
+        }
+        let (s, e) = best?.1;
+        let trimmed = norm.get(s..e)?.trim_end().len();
+        Some((s, s + trimmed))
+    }
+
+    fn logits_deep(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
         let rows = &self.rows;
         let dw = &self.model.doc.weights;
         let has_doc = !dw.is_empty();
@@ -412,20 +520,42 @@ impl InjectionScanner {
     fn logits_linear(&self, norm: &str, hits: &[RuleHit]) -> [f32; 3] {
         BINS.with(|cell| {
             let mut bins = cell.take();
-            let out = self.logits_linear_in(norm, hits, &mut bins);
+            let out = SEGS.with(|sc| {
+                let mut seg = sc.take();
+                let out = self.logits_linear_in(norm, hits, &mut bins, &mut seg);
+                sc.set(seg);
+                out
+            });
             cell.set(bins);
             out
         })
     }
 
-    fn logits_linear_in(&self, norm: &str, hits: &[RuleHit], bins: &mut Vec<[i32; 4]>) -> [f32; 3] {
-        features::linear_bins(
-            norm,
-            self.model.cfg,
-            &self.model.weights,
-            &self.model.doc.weights,
-            bins,
-        );
+    #[allow(clippy::type_complexity)]
+    fn logits_linear_in(
+        &self,
+        norm: &str,
+        hits: &[RuleHit],
+        bins: &mut Vec<[i32; 4]>,
+        (segs, sums): &mut (Vec<(usize, usize)>, Vec<(i32, u32)>),
+    ) -> [f32; 3] {
+        let comb = &self.model.doc.comb;
+        let (cfg, w) = (self.model.cfg, &self.model.weights);
+        let mut st = SegStats::default();
+        if comb.is_empty() {
+            features::linear_bins(norm, cfg, w, &self.model.doc.weights, bins);
+        } else {
+            // The document table is the segment head: documents are scored per segment
+            // in the same feature pass.
+            features::segments(norm, segs);
+            if segs.len() >= DOC_SEGMENTS {
+                let seg = &self.model.doc.weights;
+                features::linear_bins_segments(norm, cfg, w, seg, segs, bins, sums);
+                st = self.stats_of(sums);
+            } else {
+                features::linear_bins(norm, cfg, w, &[], bins);
+            }
+        }
         let windowed = bins.len() > features::WINDOW_BINS + 1;
         let (mut a, mut b, mut n) = (0i32, 0i32, 0u32);
         for x in bins.iter() {
@@ -461,6 +591,9 @@ impl InjectionScanner {
             let inv = 1.0 / (wc as f32).sqrt();
             out[2] = out[2].max(doc.bias + doc.scale * s[3] as f32 * inv);
         }
+        if !comb.is_empty() {
+            out[2] = comb_logit(comb, &comb_features(out, st));
+        }
         out
     }
 
@@ -477,7 +610,57 @@ impl InjectionScanner {
     }
 }
 
+/// Texts with fewer scored segments than this are not treated as documents.
+pub const DOC_SEGMENTS: usize = 3;
+
+/// What the segment head says about a document: the best and the mean segment logit.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SegStats {
+    /// Whether the text has at least [`DOC_SEGMENTS`] scored segments.
+    pub doc: bool,
+    /// Highest segment logit ("reads most like a request to the assistant").
+    pub max: f32,
+    /// Mean segment logit.
+    pub mean: f32,
+}
+
+/// Number of inputs of the combiner.
+pub const COMB_INPUTS: usize = 8;
+
+/// Inputs of the second-stage combiner: the two heads' logits, and for documents the
+/// segment statistics (zero otherwise), so the stage can weigh "one segment reads like
+/// a request" differently inside a document than in a prompt.
+pub fn comb_features(z: [f32; 3], s: SegStats) -> [f32; COMB_INPUTS] {
+    let d = if s.doc { 1.0 } else { 0.0 };
+    // A document's segments are mostly unlike requests (a low mean): its best segment
+    // then stands out (the last two inputs).
+    let doc_like = if s.mean < 0.0 { d } else { 0.0 };
+    [
+        z[0],
+        z[1],
+        d,
+        d * s.max,
+        d * s.mean,
+        d * s.max.max(0.0),
+        d * (-s.mean).max(0.0),
+        doc_like * s.max,
+    ]
+}
+
+/// The combiner's logit: `comb[0] + Σ comb[i+1]·x[i]`.
+pub fn comb_logit(comb: &[f32], x: &[f32; COMB_INPUTS]) -> f32 {
+    let mut z = comb.first().copied().unwrap_or(0.0);
+    for (w, v) in comb.iter().skip(1).zip(x) {
+        z += w * v;
+    }
+    z
+}
+
 thread_local! {
+    /// Segment ranges and their sums, reused across scans on a thread.
+    #[allow(clippy::type_complexity)]
+    static SEGS: std::cell::Cell<(Vec<(usize, usize)>, Vec<(i32, u32)>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
     /// Per-bin sums, reused across scans on a thread (a 16 KB text has 129 bins).
     static BINS: std::cell::Cell<Vec<[i32; 4]>> = const { std::cell::Cell::new(Vec::new()) };
 }
@@ -494,6 +677,14 @@ impl InjectionScanner {
     /// Calibrated scores from the three logits: the document head's score (an inserted
     /// instruction in a long text) counts as injection.
     pub(crate) fn scores_of(&self, z: &[f32; 3]) -> Scores {
+        if !self.model.doc.comb.is_empty() {
+            // The combiner saw the injection logit and the document's segments: its
+            // score replaces the injection head's.
+            return Scores {
+                injection: calibrate(z[2], self.model.doc.calib),
+                jailbreak: calibrate(z[1], self.model.calib[1]),
+            };
+        }
         let doc = if z[2].is_finite() && !self.model.doc.weights.is_empty() {
             calibrate(z[2], self.model.doc.calib)
         } else {
@@ -549,6 +740,7 @@ mod tests {
                 bias: 0.0,
                 // Empty: the head is off (an all-zero table loads as empty).
                 weights: Vec::new(),
+                comb: Vec::new(),
             },
             deep: Some(model::Deep {
                 dim: 3,
@@ -568,6 +760,20 @@ mod tests {
             model
         );
         assert!(Model::from_bytes(&bytes, rules.fingerprint() ^ 1).is_err());
+        // Version 4: a segment head and a combiner round-trip; a combiner without a
+        // segment head, or of the wrong size, is refused.
+        let mut m4 = model.clone();
+        m4.deep = None;
+        m4.doc.weights = (0..1024).map(|i| (i % 5) as i8 - 2).collect();
+        m4.doc.comb = (0..model::COMB_LEN).map(|i| i as f32 * 0.5 - 1.0).collect();
+        let b4 = m4.to_bytes();
+        assert_eq!(Model::from_bytes(&b4, rules.fingerprint()).unwrap(), m4);
+        let mut bad = m4.clone();
+        bad.doc.weights = Vec::new();
+        assert!(Model::from_bytes(&bad.to_bytes(), rules.fingerprint()).is_err());
+        bad = m4.clone();
+        bad.doc.comb.push(1.0);
+        assert!(Model::from_bytes(&bad.to_bytes(), rules.fingerprint()).is_err());
         for i in (0..bytes.len()).step_by(97) {
             let mut b = bytes.clone();
             b[i] ^= 1;

@@ -18,13 +18,21 @@
 //! | D·2^bits | i8 embedding table, `D` per bucket |
 //! | 4·H·(D+R+1) | f32 first layer: `W1` (H×D), `U` (H×R, one column per rule), `b1` (H) |
 //! | 4·(2H+2) | f32 output layer: `W2` (2×H), `b2` (2) |
+//! | 4 + 4·C | version 4 only: combiner size `C` (u32), then `C` f32 (see [`DocHead::comb`]) |
 //! | 8 | FNV-1a 64 of everything before |
+//!
+//! A model without a combiner is written as version 3 (no combiner field), so the
+//! files of recipes that do not use one are unchanged.
 
 use super::features::{FeatureConfig, Fnv};
 use crate::GuardError;
 
 const MAGIC: &[u8; 8] = b"PCGINJ\0\x01";
 const VERSION: u32 = 3;
+/// Version with the combiner section.
+const VERSION_COMB: u32 = 4;
+/// Combiner size: a bias plus one weight per input of `super::comb_features`.
+pub const COMB_LEN: usize = 1 + super::COMB_INPUTS;
 /// Largest embedding dimension (a bucket's row is 2 linear + `D` embedding bytes ≤ 16).
 pub const MAX_DIM: usize = 14;
 /// Largest hidden layer.
@@ -101,6 +109,11 @@ pub struct DocHead {
     pub bias: f32,
     /// Quantized weights per bucket (empty: head disabled).
     pub weights: Vec<i8>,
+    /// Second-stage combiner (empty: none). When present the document table is a
+    /// *segment* head (does one line or sentence read like a request addressed to the
+    /// assistant?) and this logistic stage, `comb[0] + Σ comb[i+1]·x[i]` over
+    /// `super::comb_features`, gives the injection logit.
+    pub comb: Vec<f32>,
 }
 
 impl std::fmt::Debug for Model {
@@ -171,7 +184,7 @@ impl Model {
             return Err(err("not an injection model file (bad magic)"));
         }
         let version = r.u32()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_COMB {
             return Err(err(format!("unsupported model version {version}")));
         }
         let c = r.take(4)?;
@@ -236,6 +249,18 @@ impl Model {
                 b2: [b2[0], b2[1]],
             })
         };
+        let comb = if version == VERSION_COMB {
+            let k = r.u32()? as usize;
+            if k != COMB_LEN {
+                return Err(err("model file has an invalid combiner size"));
+            }
+            (0..k).map(|_| r.f32()).collect::<Result<Vec<f32>, _>>()?
+        } else {
+            Vec::new()
+        };
+        if version == VERSION_COMB && dw.iter().all(|b| *b == 0) {
+            return Err(err("model file has a combiner but no segment head"));
+        }
         if r.at != body.len() {
             return Err(err("model file has trailing bytes"));
         }
@@ -262,6 +287,7 @@ impl Model {
                 } else {
                     dw.iter().map(|b| *b as i8).collect()
                 },
+                comb,
             },
             deep,
         })
@@ -271,7 +297,12 @@ impl Model {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + 3 * self.weights.len() + 8);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        let version = if self.doc.comb.is_empty() {
+            VERSION
+        } else {
+            VERSION_COMB
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&[
             self.cfg.bits,
             self.cfg.ngram_min,
@@ -323,6 +354,12 @@ impl Model {
                 {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
+            }
+        }
+        if !self.doc.comb.is_empty() {
+            out.extend_from_slice(&(self.doc.comb.len() as u32).to_le_bytes());
+            for v in &self.doc.comb {
+                out.extend_from_slice(&v.to_le_bytes());
             }
         }
         let mut h = Fnv::new();
