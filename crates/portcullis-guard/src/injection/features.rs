@@ -729,6 +729,12 @@ mod tests {
             format!("{long}. Then a sentence? And an end! {long}\nlast line"),
             "\n\nx\n".to_string(),
             "ünï\ncodé 中文\n".to_string(),
+            format!(
+                "{}\nshort\n{}",
+                "| x | y |\n".repeat(30),
+                "tail words here. ".repeat(20)
+            ),
+            format!("a\n{}\nb", "n".repeat(300)),
         ] {
             let mut segs = Vec::new();
             segments(&t, &mut segs);
@@ -754,6 +760,18 @@ mod tests {
             let mut got = Vec::new();
             segment_sums(&t, cfg, &doc, &segs, &mut got);
             assert_eq!(got, want, "{t:?}");
+            // The fused pass gives the same segment sums and the same bins.
+            let w: Vec<[i8; 2]> = (0..1usize << 18)
+                .map(|k| [(k * 7 % 255) as u8 as i8, (k * 13 % 251) as u8 as i8])
+                .collect();
+            let (mut bins, mut fused) = (Vec::new(), Vec::new());
+            linear_bins_segments(&t, cfg, &w, &doc, &segs, &mut bins, &mut fused);
+            let mut plain = Vec::new();
+            linear_bins(&t, cfg, &w, &[], &mut plain);
+            if !segs.is_empty() {
+                assert_eq!(fused, want, "{t:?}");
+            }
+            assert_eq!(bins, plain, "{t:?}");
         }
     }
 }

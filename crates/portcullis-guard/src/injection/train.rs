@@ -478,8 +478,9 @@ fn fit_logistic(xs: &[[f32; super::COMB_INPUTS]], ys: &[f32], l2: f64) -> Vec<f3
             }
             for r in c + 1..D {
                 let f = a[r][c] / a[c][c];
-                for k in c..D {
-                    a[r][k] -= f * a[c][k];
+                let pivot = a[c];
+                for (x, pk) in a[r].iter_mut().zip(&pivot).skip(c) {
+                    *x -= f * pk;
                 }
                 b[r] -= f * b[c];
             }
