@@ -17,7 +17,10 @@
 //! first version where every handler joined a shared queue and woke all waiters after
 //! each commit lost a quarter of the throughput. Both paths commit under one lock,
 //! which keeps the log's indices and the in-memory tree in order. A failed inline
-//! commit is handed to the writer thread, which retries it.
+//! commit is handed to the writer thread, which retries it. The cost: an inline commit
+//! that meets the SQLite checkpointer restarting the WAL (every few seconds under load,
+//! a few milliseconds each) blocks a runtime thread, not the writer thread, meanwhile;
+//! the runtime's other threads take its queued tasks.
 //!
 //! When the gateway shuts down, the channel closes and the writer writes what is left,
 //! signs a last checkpoint and exits: records already accepted are not lost.
