@@ -207,15 +207,11 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     }
     let mut targets: Vec<u64> = by_target.keys().copied().collect();
     targets.sort_unstable();
-    // Phase A, one set of records at a time (memory: one set's n-grams): n-grams carried
-    // by at least `min_support` of a target's records. Targets often share their records
-    // exactly (a repeated response and each of its sentences): such targets form one group,
-    // counted once here and tested once in phase C (the test depends only on the records:
-    // a target's base rate is its number of records).
-    let mut groups: Vec<TargetGroup> = Vec::new();
-    // Each candidate n-gram's slot in the document-frequency counts.
-    let mut need_df: FastMap<u32, u32> = FastMap::default();
-    let mut counts: FastMap<u32, u32> = FastMap::default();
+    // Phase A: n-grams carried by at least `min_support` of a target's records. Targets
+    // often share their records exactly (a repeated response and each of its sentences):
+    // such targets form one group, counted once here and tested once in phase C (the test
+    // depends only on the records: a target's base rate is its number of records).
+    let mut group_targets: Vec<Vec<u64>> = Vec::new();
     // Groups by a hash of their record list (checked for equality).
     let mut by_records: FastMap<u64, Vec<usize>> = FastMap::default();
     for &t in &targets {
@@ -227,41 +223,42 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
             .fold(0u64, |h, &i| text::mix(h ^ u64::from(i)).wrapping_add(1));
         let bucket = by_records.entry(key).or_default();
         let same = bucket.iter().copied().find(|&gi| {
-            groups
+            group_targets
                 .get(gi)
-                .and_then(|g| g.targets.first())
+                .and_then(|g| g.first())
                 .and_then(|f| by_target.get(f))
                 == Some(recs)
         });
-        if let Some(group) = same.and_then(|gi| groups.get_mut(gi)) {
-            group.targets.push(t);
+        if let Some(group) = same.and_then(|gi| group_targets.get_mut(gi)) {
+            group.push(t);
             continue;
         }
-        counts.clear();
-        for &i in recs {
-            if let Some(s) = stats.get(i as usize) {
-                for &g in &s.ngrams {
-                    *counts.entry(g).or_default() += 1;
-                }
-            }
-        }
-        let common: Vec<(u32, u32)> = counts
-            .iter()
-            .filter(|(_, &c)| c >= cfg.min_support)
-            .map(|(&g, &c)| (g, c))
-            .collect();
+        bucket.push(group_targets.len());
+        group_targets.push(vec![t]);
+    }
+    drop(by_records);
+    // The counting, on every core (groups split into ranges of about equal work).
+    let group_recs: Vec<&[u32]> = group_targets
+        .iter()
+        .map(|g| {
+            g.first()
+                .and_then(|t| by_target.get(t))
+                .map_or(&[][..], |v| v.as_slice())
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let commons = common_ngrams(stats, &group_recs, cfg.min_support, threads);
+    drop(group_recs);
+    // Each candidate n-gram's slot in the document-frequency counts.
+    let mut need_df: FastMap<u32, u32> = FastMap::default();
+    let mut groups: Vec<TargetGroup> = Vec::with_capacity(group_targets.len());
+    for (targets, common) in group_targets.into_iter().zip(commons) {
         for &(g, _) in &common {
             let slot = need_df.len() as u32;
             need_df.entry(g).or_insert(slot);
         }
-        bucket.push(groups.len());
-        groups.push(TargetGroup {
-            targets: vec![t],
-            common,
-        });
+        groups.push(TargetGroup { targets, common });
     }
-    drop(by_records);
-    drop(counts);
     // Phase B: document frequency of those n-grams over all records, half the records
     // on each core (this step is otherwise serial).
     let df_of = |part: &[Stats]| -> Vec<u32> {
@@ -351,6 +348,87 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
             .then(a.target.cmp(&b.target))
     });
     out
+}
+
+/// For each group of records (indices into `stats`), the n-grams carried by at least
+/// `min_support` of its records with their counts, sorted by n-gram. The groups are
+/// split into `threads` contiguous ranges of about equal work (their n-gram counts), each
+/// counted on its own thread; the result is in group order and does not depend on
+/// `threads`.
+pub fn common_ngrams(
+    stats: &[Stats],
+    groups: &[&[u32]],
+    min_support: u32,
+    threads: usize,
+) -> Vec<Vec<(u32, u32)>> {
+    let work = |recs: &[u32]| -> usize {
+        recs.iter()
+            .filter_map(|&i| stats.get(i as usize))
+            .map(|s| s.ngrams.len())
+            .sum()
+    };
+    let count = |part: &[&[u32]]| -> Vec<Vec<(u32, u32)>> {
+        let mut counts: FastMap<u32, u32> = FastMap::default();
+        part.iter()
+            .map(|recs| {
+                // A map grown by a large group is replaced rather than cleared: clearing
+                // and iterating cost its whole capacity, for every later (small) group.
+                let need = work(recs);
+                if counts.capacity() > 4 * need.max(1024) {
+                    counts = FastMap::with_capacity_and_hasher(need, Default::default());
+                } else {
+                    counts.clear();
+                }
+                for &i in recs.iter() {
+                    if let Some(s) = stats.get(i as usize) {
+                        for &g in &s.ngrams {
+                            *counts.entry(g).or_default() += 1;
+                        }
+                    }
+                }
+                let mut common: Vec<(u32, u32)> = counts
+                    .iter()
+                    .filter(|(_, &c)| c >= min_support)
+                    .map(|(&g, &c)| (g, c))
+                    .collect();
+                common.sort_unstable();
+                common
+            })
+            .collect()
+    };
+    let threads = threads.clamp(1, groups.len().max(1));
+    if threads == 1 {
+        return count(groups);
+    }
+    // Contiguous ranges of about equal work.
+    let total: usize = groups.iter().map(|r| work(r)).sum();
+    let mut bounds = vec![0usize];
+    let mut acc = 0usize;
+    for (gi, recs) in groups.iter().enumerate() {
+        acc += work(recs);
+        if bounds.len() < threads && acc * threads >= total * bounds.len() {
+            bounds.push(gi + 1);
+        }
+    }
+    bounds.push(groups.len());
+    bounds.dedup();
+    let parts: Vec<&[&[u32]]> = bounds
+        .windows(2)
+        .filter_map(|w| groups.get(w[0]..w[1]))
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .skip(1)
+            .map(|&part| scope.spawn(move || count(part)))
+            .collect();
+        let mut out = parts.first().map_or_else(Vec::new, |&p| count(p));
+        for (h, &part) in handles.into_iter().zip(parts.iter().skip(1)) {
+            // A failed thread's range is counted again here rather than left out.
+            out.extend(h.join().unwrap_or_else(|_| count(part)));
+        }
+        out
+    })
 }
 
 /// Targets of the backdoor search that have exactly the same records, and the n-grams
@@ -686,6 +764,67 @@ pub fn outliers(stats: &[Stats], cfg: &CorpusConfig, out: &mut Vec<CorpusFinding
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn stats_with_ngrams(ngrams: &[&[u32]]) -> Vec<Stats> {
+        ngrams
+            .iter()
+            .map(|g| {
+                let mut v = g.to_vec();
+                v.sort_unstable();
+                v.dedup();
+                Stats {
+                    ngrams: v,
+                    ..Stats::default()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn common_ngrams_do_not_depend_on_threads() {
+        // 300 records with n-grams drawn from a small range, groups of varied sizes.
+        let mut x = 7u64;
+        let mut next = || {
+            x = text::mix(x);
+            x
+        };
+        let recs: Vec<Vec<u32>> = (0..300)
+            .map(|_| (0..40).map(|_| (next() % 200) as u32).collect())
+            .collect();
+        let refs: Vec<&[u32]> = recs.iter().map(Vec::as_slice).collect();
+        let stats = stats_with_ngrams(&refs);
+        let groups: Vec<Vec<u32>> = (0..120)
+            .map(|k| {
+                let size = 1 + (next() % if k % 10 == 0 { 250 } else { 12 }) as usize;
+                let mut g: Vec<u32> = (0..size).map(|_| (next() % 300) as u32).collect();
+                g.sort_unstable();
+                g.dedup();
+                g
+            })
+            .collect();
+        let groups: Vec<&[u32]> = groups.iter().map(Vec::as_slice).collect();
+        // Brute force: count each group's n-grams directly.
+        let expect: Vec<Vec<(u32, u32)>> = groups
+            .iter()
+            .map(|g| {
+                let mut c = std::collections::BTreeMap::<u32, u32>::new();
+                for &i in g.iter() {
+                    for &n in &stats[i as usize].ngrams {
+                        *c.entry(n).or_default() += 1;
+                    }
+                }
+                c.into_iter().filter(|&(_, k)| k >= 5).collect()
+            })
+            .collect();
+        for threads in [1, 2, 3, 8, 500] {
+            assert_eq!(
+                common_ngrams(&stats, &groups, 5, threads),
+                expect,
+                "{threads}"
+            );
+        }
+        assert!(common_ngrams(&stats, &[], 5, 2).is_empty());
+    }
 
     #[test]
     fn binomial_tail() {

@@ -115,14 +115,13 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(usize, usize)) {
 #[inline]
 pub fn token_hash(tok: &str) -> u64 {
     if tok.is_ascii() {
-        let mut buf = [0u8; 64];
-        if tok.len() <= buf.len() {
-            let dst = &mut buf[..tok.len()];
-            dst.copy_from_slice(tok.as_bytes());
-            dst.make_ascii_lowercase();
-            return hash_bytes(dst);
+        // `hash_bytes` of the lower-cased bytes, folding case on the fly (no copy).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &c in tok.as_bytes() {
+            h ^= u64::from(c.to_ascii_lowercase());
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        return hash_bytes(tok.to_ascii_lowercase().as_bytes());
+        return mix(h);
     }
     hash_bytes(tok.to_lowercase().as_bytes())
 }
@@ -445,6 +444,27 @@ pub fn snippet(s: &str, max: usize) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_hash_is_the_hash_of_the_lower_cased_token() {
+        let long = "A".repeat(100);
+        for t in [
+            "a",
+            "Hello",
+            "WORLD",
+            "x9Z",
+            "",
+            long.as_str(),
+            "Éclair",
+            "ÀB",
+        ] {
+            assert_eq!(
+                token_hash(t),
+                hash_bytes(t.to_lowercase().as_bytes()),
+                "{t:?}"
+            );
+        }
+    }
 
     #[test]
     fn tokenizes_words_and_symbols() {
