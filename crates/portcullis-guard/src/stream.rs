@@ -356,6 +356,14 @@ impl<S: TextScanner> StreamGuard<S> {
         self.cfg
     }
 
+    /// The scanner, mutably: for a scanner that keeps state about the raw text (e.g. a
+    /// lexer fed each delta just before it is pushed). It must keep reporting findings
+    /// for the window it is given as before; swapping it out mid-stream voids the
+    /// guarantee.
+    pub fn scanner_mut(&mut self) -> &mut S {
+        &mut self.scanner
+    }
+
     fn after_step(&mut self, step: &StreamStep) {
         self.stats.bytes_out += step.emit.len() as u64;
         if self.blocked {

@@ -32,7 +32,7 @@ use portcullis_guard::stream::StreamGuard;
 use portcullis_guard::FindingKind;
 use serde_json::Value;
 
-use crate::guards::RequestGuard;
+use crate::guards::{FieldScanner, JsonOut, RequestGuard};
 use crate::state::{AppState, RequestCtx};
 
 /// Longest streamed response whose bytes are kept for `[audit] store_bodies`.
@@ -93,6 +93,44 @@ struct ChunkChoice {
 struct Delta {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(default)]
+    function_call: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+impl Delta {
+    /// Bytes of model text in this delta (for the completion estimate without usage).
+    fn text_bytes(&self) -> usize {
+        let args = |f: &Option<FunctionDelta>| {
+            f.as_ref()
+                .and_then(|f| f.arguments.as_ref())
+                .map_or(0, String::len)
+        };
+        self.content.as_ref().map_or(0, String::len)
+            + self.refusal.as_ref().map_or(0, String::len)
+            + self
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|t| args(&t.function))
+                .sum::<usize>()
+            + args(&self.function_call)
+    }
 }
 
 /// What the pump saw in the events.
@@ -113,29 +151,46 @@ impl Observed {
                 self.usage = Some(u);
             }
             for ch in c.choices {
-                if let Some(t) = ch.delta.and_then(|d| d.content) {
-                    self.content_bytes += t.len();
+                if let Some(d) = ch.delta {
+                    self.content_bytes += d.text_bytes();
                 }
             }
         }
     }
 }
 
-/// The output guard of one stream: per choice, the incremental guard then the
-/// placeholder restorer, over `delta.content`. Events are rewritten only when guarded.
+/// A guarded text field of a choice's delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Field {
+    /// `delta.content`.
+    Content,
+    /// `delta.refusal`.
+    Refusal,
+    /// `function.arguments` of the `delta.tool_calls[]` entry with this `index`.
+    Tool(u64),
+    /// The legacy `delta.function_call.arguments`.
+    FunctionCall,
+}
+
+/// The output guard of one stream: per choice and per text field (content, refusal,
+/// each tool call's arguments by its `index`, a legacy function call's arguments), the
+/// incremental guard then the placeholder restorer. Arguments are guarded as JSON text
+/// ([`FieldScanner::json`], [`JsonOut`]). Events are rewritten only when guarded.
 struct OutGuard<'a> {
     actions: &'a ActionTable,
     scanner: &'a OutputScanner,
     pseudo: &'a Pseudonymizer,
-    choices: BTreeMap<u64, Choice<'a>>,
+    parts: BTreeMap<(u64, Field), Part<'a>>,
     /// `id`, `created`, `model` of the last chunk, for the closing chunk.
     meta: Option<(Value, Value, Value)>,
     counts: BTreeMap<FindingKind, u32>,
 }
 
-struct Choice<'a> {
-    guard: StreamGuard<&'a OutputScanner>,
+struct Part<'a> {
+    guard: StreamGuard<FieldScanner<&'a OutputScanner>>,
     restorer: Restorer<'a>,
+    /// For arguments: keeps redactions JSON values.
+    json: Option<JsonOut>,
     done: bool,
 }
 
@@ -147,41 +202,112 @@ enum Guarded {
     Blocked(FindingKind),
 }
 
+/// Appends guarded `text` to `field` in a delta object (creating what is missing).
+fn place(delta: &mut serde_json::Map<String, Value>, field: Field, text: String) {
+    if text.is_empty() {
+        return;
+    }
+    fn append(slot: &mut Value, text: String) {
+        match slot {
+            Value::String(s) => s.push_str(&text),
+            other => *other = Value::String(text),
+        }
+    }
+    match field {
+        Field::Content => append(delta.entry("content").or_insert(Value::Null), text),
+        Field::Refusal => append(delta.entry("refusal").or_insert(Value::Null), text),
+        Field::FunctionCall => {
+            let fc = delta
+                .entry("function_call")
+                .or_insert_with(|| serde_json::json!({}));
+            if !fc.is_object() {
+                *fc = serde_json::json!({});
+            }
+            append(&mut fc["arguments"], text);
+        }
+        Field::Tool(k) => {
+            let calls = delta
+                .entry("tool_calls")
+                .or_insert_with(|| serde_json::json!([]));
+            if !calls.is_array() {
+                *calls = serde_json::json!([]);
+            }
+            let Some(arr) = calls.as_array_mut() else {
+                return;
+            };
+            match arr
+                .iter_mut()
+                .find(|c| c.get("index").and_then(Value::as_u64) == Some(k))
+            {
+                Some(c) => {
+                    if !c.get("function").is_some_and(Value::is_object) {
+                        c["function"] = serde_json::json!({});
+                    }
+                    append(&mut c["function"]["arguments"], text);
+                }
+                None => arr.push(serde_json::json!({"index": k, "function": {"arguments": text}})),
+            }
+        }
+    }
+}
+
 impl<'a> OutGuard<'a> {
     fn new(g: &'a RequestGuard, scanner: &'a OutputScanner) -> Self {
         Self {
             actions: &g.policy.output,
             scanner,
             pseudo: &g.pseudo,
-            choices: BTreeMap::new(),
+            parts: BTreeMap::new(),
             meta: None,
             counts: BTreeMap::new(),
         }
     }
 
-    fn choice(&mut self, index: u64) -> &mut Choice<'a> {
+    fn part(&mut self, index: u64, field: Field) -> &mut Part<'a> {
         let (scanner, actions, pseudo) = (self.scanner, self.actions, self.pseudo);
-        self.choices.entry(index).or_insert_with(|| Choice {
-            guard: StreamGuard::new(scanner, actions.clone()),
-            restorer: pseudo.restorer(),
-            done: false,
+        self.parts.entry((index, field)).or_insert_with(|| {
+            let json = matches!(field, Field::Tool(_) | Field::FunctionCall);
+            let sc = if json {
+                FieldScanner::json(scanner)
+            } else {
+                FieldScanner::text(scanner)
+            };
+            Part {
+                guard: StreamGuard::new(sc, actions.clone()),
+                restorer: pseudo.restorer(),
+                json: json.then(JsonOut::default),
+                done: false,
+            }
         })
     }
 
-    /// Passes `text` through choice `index`'s guard and restorer; `finish` flushes it.
-    fn text(&mut self, index: u64, text: &str, finish: bool) -> Result<String, FindingKind> {
-        let c = self.choice(index);
-        let mut step = c.guard.push(text);
+    /// Passes `text` through the guard and restorer of `field` of choice `index`;
+    /// `finish` flushes it.
+    fn text(
+        &mut self,
+        index: u64,
+        field: Field,
+        text: &str,
+        finish: bool,
+    ) -> Result<String, FindingKind> {
+        let p = self.part(index, field);
+        p.guard.scanner_mut().feed(text);
+        let mut step = p.guard.push(text);
         if finish && step.blocked.is_none() {
-            let end = c.guard.finish();
+            let end = p.guard.finish();
             step.emit.push_str(&end.emit);
             step.findings.extend(end.findings);
             step.blocked = end.blocked;
-            c.done = true;
+            p.done = true;
         }
-        let mut out = c.restorer.push(&step.emit);
+        let emit = std::mem::take(&mut step.emit);
+        let emit = match p.json.as_mut() {
+            Some(j) => j.fix(emit),
+            None => emit,
+        };
+        let mut out = p.restorer.push(&emit);
         if finish {
-            out.push_str(&c.restorer.finish());
+            out.push_str(&p.restorer.finish());
         }
         for f in &step.findings {
             *self.counts.entry(f.kind).or_default() += 1;
@@ -190,6 +316,65 @@ impl<'a> OutGuard<'a> {
             Some(b) => Err(b.kind),
             None => Ok(out),
         }
+    }
+
+    /// Guards the fields of one choice's delta in place; `finish` flushes every field of
+    /// the choice into this delta.
+    fn choice(&mut self, ch: &mut Value) -> Result<(), FindingKind> {
+        let index = ch.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let finish = ch.get("finish_reason").is_some_and(|f| !f.is_null());
+        if !ch.get("delta").is_some_and(Value::is_object) {
+            ch["delta"] = serde_json::json!({});
+        }
+        let Some(delta) = ch.get_mut("delta").and_then(Value::as_object_mut) else {
+            return Ok(());
+        };
+        let had_content = delta.contains_key("content");
+        let text = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let out = self.text(index, Field::Content, &text, finish)?;
+        if had_content || !out.is_empty() {
+            delta.insert("content".into(), Value::String(out));
+        }
+        if let Some(Value::String(r)) = delta.get_mut("refusal") {
+            *r = self.text(index, Field::Refusal, r, false)?;
+        }
+        if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
+            for (pos, call) in calls.iter_mut().enumerate() {
+                let k = call
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(pos as u64);
+                if let Some(Value::String(a)) = call
+                    .get_mut("function")
+                    .and_then(|f| f.get_mut("arguments"))
+                {
+                    *a = self.text(index, Field::Tool(k), a, false)?;
+                }
+            }
+        }
+        if let Some(Value::String(a)) = delta
+            .get_mut("function_call")
+            .and_then(|f| f.get_mut("arguments"))
+        {
+            *a = self.text(index, Field::FunctionCall, a, false)?;
+        }
+        if finish {
+            let open: Vec<Field> = self
+                .parts
+                .range((index, Field::Refusal)..=(index, Field::FunctionCall))
+                .filter(|(_, p)| !p.done)
+                .map(|((_, f), _)| *f)
+                .collect();
+            for f in open {
+                let out = self.text(index, f, "", true)?;
+                place(delta, f, out);
+            }
+        }
+        Ok(())
     }
 
     fn event(&mut self, ev: Bytes) -> Guarded {
@@ -220,55 +405,46 @@ impl<'a> OutGuard<'a> {
         ));
         if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
             for ch in choices {
-                let index = ch.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let finish = ch.get("finish_reason").is_some_and(|f| !f.is_null());
-                let text = ch
-                    .get("delta")
-                    .and_then(|d| d.get("content"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let out = match self.text(index, &text, finish) {
-                    Ok(o) => o,
-                    Err(k) => return Guarded::Blocked(k),
-                };
-                if let Some(delta) = ch.get_mut("delta").and_then(Value::as_object_mut) {
-                    if delta.contains_key("content") || !out.is_empty() {
-                        delta.insert("content".into(), Value::String(out));
-                    }
-                } else if !out.is_empty() {
-                    ch["delta"] = serde_json::json!({ "content": out });
+                if let Err(k) = self.choice(ch) {
+                    return Guarded::Blocked(k);
                 }
             }
         }
         Guarded::Send(Bytes::from(format!("data: {v}\n\n")))
     }
 
-    /// Flushes every open choice into one closing chunk (before `[DONE]` or at the end).
+    /// Flushes every open field into one closing chunk (before `[DONE]` or at the end):
+    /// one choice entry per choice, its held-back content, refusal and arguments in its
+    /// delta.
     fn close(&mut self) -> Result<Option<Bytes>, FindingKind> {
-        let open: Vec<u64> = self
-            .choices
+        let open: Vec<(u64, Field)> = self
+            .parts
             .iter()
-            .filter(|(_, c)| !c.done)
-            .map(|(i, _)| *i)
+            .filter(|(_, p)| !p.done)
+            .map(|(k, _)| *k)
             .collect();
-        let mut parts = Vec::new();
-        for i in open {
-            let out = self.text(i, "", true)?;
+        let mut deltas: BTreeMap<u64, serde_json::Map<String, Value>> = BTreeMap::new();
+        for (i, f) in open {
+            let out = self.text(i, f, "", true)?;
             if !out.is_empty() {
-                parts.push(serde_json::json!({"index": i, "delta": {"content": out}, "finish_reason": null}));
+                place(deltas.entry(i).or_default(), f, out);
             }
         }
-        if parts.is_empty() {
+        if deltas.is_empty() {
             return Ok(None);
         }
+        let parts: Vec<Value> = deltas
+            .into_iter()
+            .map(|(i, d)| serde_json::json!({"index": i, "delta": d, "finish_reason": null}))
+            .collect();
         let (id, created, model) = self.meta.clone().unwrap_or_default();
         let v = serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": parts});
         Ok(Some(Bytes::from(format!("data: {v}\n\n"))))
     }
 
+    /// Whether every chunk of every field was checked before its text was sent.
     fn all_checked(&self) -> bool {
-        self.choices.values().all(|c| c.guard.stats().all_checked())
+        self.parts.values().all(|p| p.guard.stats().all_checked())
     }
 }
 
@@ -480,4 +656,265 @@ fn blocked_event(k: FindingKind) -> Bytes {
 
 fn st_overhead(m: &crate::metrics::Metrics, d: Duration) {
     m.overhead.observe(d.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::guards::tests::{request_guard, EMAIL, LEAKED};
+    use serde_json::json;
+
+    fn ev(delta: Value, finish: Option<&str>) -> Bytes {
+        let v = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        Bytes::from(format!("data: {v}\n\n"))
+    }
+
+    fn tool_start(k: u64, name: &str) -> Bytes {
+        ev(
+            json!({"tool_calls": [{"index": k, "id": format!("call_{k}"), "type": "function",
+                "function": {"name": name, "arguments": ""}}]}),
+            None,
+        )
+    }
+
+    fn tool_args(k: u64, frag: &str) -> Bytes {
+        ev(
+            json!({"tool_calls": [{"index": k, "function": {"arguments": frag}}]}),
+            None,
+        )
+    }
+
+    /// Runs events through an output guard: the bytes sent, or the blocking type.
+    fn run(g: &RequestGuard, events: Vec<Bytes>) -> (String, Option<FindingKind>, bool) {
+        let sc = g.output_scanner().unwrap();
+        let mut og = OutGuard::new(g, &sc);
+        let mut out = String::new();
+        let mut blocked = None;
+        for e in events {
+            match og.event(e) {
+                Guarded::Send(b) => out.push_str(std::str::from_utf8(&b).unwrap()),
+                Guarded::Blocked(k) => {
+                    blocked = Some(k);
+                    break;
+                }
+            }
+        }
+        if blocked.is_none() {
+            match og.close() {
+                Ok(Some(b)) => out.push_str(std::str::from_utf8(&b).unwrap()),
+                Ok(None) => {}
+                Err(k) => blocked = Some(k),
+            }
+        }
+        (out, blocked, og.all_checked())
+    }
+
+    /// Content and each tool call's (id, name, arguments) as a client accumulates them.
+    fn assemble(sse: &str) -> (String, BTreeMap<u64, (String, String, String)>) {
+        let mut content = String::new();
+        let mut calls: BTreeMap<u64, (String, String, String)> = BTreeMap::new();
+        for line in sse.lines() {
+            let Some(d) = line.strip_prefix("data: ") else {
+                continue;
+            };
+            if d == "[DONE]" {
+                continue;
+            }
+            let v: Value = serde_json::from_str(d).unwrap();
+            for c in v["choices"].as_array().unwrap() {
+                if let Some(t) = c["delta"]["content"].as_str() {
+                    content.push_str(t);
+                }
+                for tc in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                    let e = calls.entry(tc["index"].as_u64().unwrap()).or_default();
+                    if let Some(id) = tc["id"].as_str() {
+                        e.0.push_str(id);
+                    }
+                    if let Some(n) = tc["function"]["name"].as_str() {
+                        e.1.push_str(n);
+                    }
+                    if let Some(a) = tc["function"]["arguments"].as_str() {
+                        e.2.push_str(a);
+                    }
+                }
+            }
+        }
+        (content, calls)
+    }
+
+    /// `text` cut into `n`-byte fragments (ASCII).
+    fn frags(text: &str, n: usize) -> Vec<&str> {
+        text.as_bytes()
+            .chunks(n)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_secret_split_across_argument_fragments_is_redacted() {
+        let g = request_guard(false);
+        let args = json!({"cmd": format!("deploy --key {LEAKED} --env prod")}).to_string();
+        let mut events = vec![tool_start(0, "run")];
+        events.extend(frags(&args, 3).into_iter().map(|f| tool_args(0, f)));
+        events.push(ev(json!({}), Some("tool_calls")));
+        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let (out, blocked, checked) = run(&g, events);
+        assert!(blocked.is_none() && checked);
+        assert!(!out.contains(&LEAKED[..8]), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        let (_, calls) = assemble(&out);
+        let (id, name, a) = &calls[&0];
+        assert_eq!((id.as_str(), name.as_str()), ("call_0", "run"));
+        let parsed: Value = serde_json::from_str(a).unwrap();
+        assert_eq!(parsed["cmd"], "deploy --key [REDACTED:SECRET] --env prod");
+    }
+
+    #[test]
+    fn arguments_held_back_are_flushed_without_a_finish_reason() {
+        let g = request_guard(false);
+        let args = json!({"to": "[EMAIL_1]"}).to_string();
+        let mut events = vec![tool_start(0, "send")];
+        events.extend(frags(&args, 2).into_iter().map(|f| tool_args(0, f)));
+        // The upstream just stops: close() flushes into a final chunk.
+        let (out, blocked, checked) = run(&g, events);
+        assert!(blocked.is_none() && checked);
+        let (_, calls) = assemble(&out);
+        let parsed: Value = serde_json::from_str(&calls[&0].2).unwrap();
+        assert_eq!(parsed["to"], EMAIL);
+    }
+
+    #[test]
+    fn a_blocking_finding_in_arguments_blocks_the_stream() {
+        let g = request_guard(true);
+        let args = json!({"key": LEAKED}).to_string();
+        let mut events = vec![tool_start(0, "f")];
+        events.extend(frags(&args, 4).into_iter().map(|f| tool_args(0, f)));
+        events.push(ev(json!({}), Some("tool_calls")));
+        let (out, blocked, checked) = run(&g, events);
+        assert_eq!(blocked, Some(FindingKind::Secret));
+        assert!(checked);
+        assert!(!out.contains(&LEAKED[..8]), "{out}");
+    }
+
+    #[test]
+    fn parallel_tool_calls_are_guarded_apart() {
+        let g = request_guard(false);
+        let a0 = json!({"to": "[EMAIL_1]", "body": format!("key {LEAKED}")}).to_string();
+        let a1 = json!({"city": "Paris", "unit": "C"}).to_string();
+        let (f0, f1) = (frags(&a0, 5), frags(&a1, 3));
+        let mut events = vec![
+            ev(json!({"role": "assistant", "content": null}), None),
+            tool_start(0, "send"),
+            tool_start(1, "weather"),
+        ];
+        for i in 0..f0.len().max(f1.len()) {
+            if let Some(f) = f0.get(i) {
+                events.push(tool_args(0, f));
+            }
+            if let Some(f) = f1.get(i) {
+                events.push(tool_args(1, f));
+            }
+        }
+        events.push(ev(json!({}), Some("tool_calls")));
+        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let (out, blocked, checked) = run(&g, events);
+        assert!(blocked.is_none() && checked);
+        let (_, calls) = assemble(&out);
+        assert_eq!(calls.len(), 2);
+        let p0: Value = serde_json::from_str(&calls[&0].2).unwrap();
+        let p1: Value = serde_json::from_str(&calls[&1].2).unwrap();
+        assert_eq!(p0, json!({"to": EMAIL, "body": "key [REDACTED:SECRET]"}));
+        assert_eq!(p1, json!({"city": "Paris", "unit": "C"}));
+        assert_eq!(calls[&1].1, "weather");
+    }
+
+    #[test]
+    fn refusal_and_legacy_function_call_are_guarded() {
+        let g = request_guard(false);
+        let refusal = format!("I will not print {LEAKED}.");
+        let args = json!({"to": "[EMAIL_1]"}).to_string();
+        let mut events: Vec<Bytes> = frags(&refusal, 4)
+            .into_iter()
+            .map(|f| ev(json!({"refusal": f}), None))
+            .collect();
+        events.push(ev(
+            json!({"function_call": {"name": "send", "arguments": ""}}),
+            None,
+        ));
+        events.extend(
+            frags(&args, 3)
+                .into_iter()
+                .map(|f| ev(json!({"function_call": {"arguments": f}}), None)),
+        );
+        events.push(ev(json!({}), Some("stop")));
+        let (out, blocked, checked) = run(&g, events);
+        assert!(blocked.is_none() && checked);
+        assert!(!out.contains(&LEAKED[..8]), "{out}");
+        let (mut r, mut a) = (String::new(), String::new());
+        for line in out.lines().filter_map(|l| l.strip_prefix("data: ")) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let d = &v["choices"][0]["delta"];
+            r.push_str(d["refusal"].as_str().unwrap_or(""));
+            a.push_str(d["function_call"]["arguments"].as_str().unwrap_or(""));
+        }
+        assert_eq!(r, "I will not print [REDACTED:SECRET].");
+        assert_eq!(serde_json::from_str::<Value>(&a).unwrap()["to"], EMAIL);
+    }
+
+    /// Per-chunk cost of the guarded event path, release build:
+    /// `cargo test --release -p portcullis-server --lib per_chunk_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn per_chunk_cost() {
+        let g = request_guard(false);
+        let sc = g.output_scanner().unwrap();
+        // The ~4 KB text of the guard crate's stream bench shape: prose with PII/secrets.
+        let mut text = String::new();
+        while text.len() < 4096 {
+            text.push_str(&format!(
+                "The service handles the request for {EMAIL} and validates the input; \
+                 the key {LEAKED} was rotated. Call +44 20 7946 0958 if it fails. "
+            ));
+        }
+        let content: Vec<Bytes> = frags(&text, 22)
+            .into_iter()
+            .map(|f| ev(json!({"content": f}), None))
+            .collect();
+        let args = json!({"query": text}).to_string();
+        let tools: Vec<Bytes> = frags(&args, 22)
+            .into_iter()
+            .map(|f| tool_args(0, f))
+            .collect();
+        let escaped = json!({"query": text.replace(". ", ".\n")}).to_string();
+        let tools_esc: Vec<Bytes> = frags(&escaped, 22)
+            .into_iter()
+            .map(|f| tool_args(0, f))
+            .collect();
+        for (name, evs) in [
+            ("content", &content),
+            ("tool args", &tools),
+            ("tool args with \\n escapes", &tools_esc),
+        ] {
+            let iters = 200;
+            let t = std::time::Instant::now();
+            let mut n = 0usize;
+            for _ in 0..iters {
+                let mut og = OutGuard::new(&g, &sc);
+                for e in evs.iter() {
+                    if let Guarded::Send(b) = og.event(e.clone()) {
+                        n += b.len();
+                    }
+                }
+                n += og.close().unwrap().map_or(0, |b| b.len());
+            }
+            let per = t.elapsed().as_secs_f64() * 1e6 / (iters * evs.len()) as f64;
+            println!(
+                "{name}: {} chunks of 22 bytes, {per:.2} us per chunk (out {n})",
+                evs.len()
+            );
+        }
+    }
 }

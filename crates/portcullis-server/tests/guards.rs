@@ -369,3 +369,231 @@ async fn audit_events_carry_guard_finding_types_and_counts_not_values() {
     assert!(found.contains(&("input.PHONE".to_string(), 1)), "{found:?}");
     assert!(!text.contains(EMAIL) && !text.contains("7946"), "{text}");
 }
+
+// Tool calls: `function.arguments` is guarded like content, streamed or not.
+
+fn tool_chunk(delta: Value, finish: Option<&str>) -> Bytes {
+    let v = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// Tool calls streamed as OpenAI does: a head per call (id, name, empty arguments), then
+/// the arguments of every call in `n`-byte fragments, the calls interleaved, then the
+/// finishing chunk and `[DONE]`.
+fn tool_stream(calls: &[(&str, String)], n: usize) -> Vec<Bytes> {
+    let mut out = vec![tool_chunk(
+        json!({"role": "assistant", "content": null}),
+        None,
+    )];
+    for (k, (name, _)) in calls.iter().enumerate() {
+        out.push(tool_chunk(
+            json!({"tool_calls": [{"index": k, "id": format!("call_{k}"), "type": "function",
+                "function": {"name": name, "arguments": ""}}]}),
+            None,
+        ));
+    }
+    let frags: Vec<Vec<String>> = calls
+        .iter()
+        .map(|(_, a)| {
+            a.as_bytes()
+                .chunks(n)
+                .map(|c| String::from_utf8(c.to_vec()).unwrap())
+                .collect()
+        })
+        .collect();
+    let longest = frags.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for (k, f) in frags.iter().enumerate() {
+            if let Some(f) = f.get(i) {
+                out.push(tool_chunk(
+                    json!({"tool_calls": [{"index": k, "function": {"arguments": f}}]}),
+                    None,
+                ));
+            }
+        }
+    }
+    out.push(tool_chunk(json!({}), Some("tool_calls")));
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    out
+}
+
+/// Each tool call of an SSE body as a client accumulates it: index to (id, name,
+/// arguments); the error events; whether it ended with `[DONE]`.
+type Calls = std::collections::BTreeMap<u64, (String, String, String)>;
+fn sse_tool_calls(body: &str) -> (Calls, Vec<Value>, bool) {
+    let mut calls = Calls::new();
+    let mut errors = Vec::new();
+    let mut done = false;
+    for line in body.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).unwrap();
+        if v.get("error").is_some() {
+            errors.push(v);
+            continue;
+        }
+        for c in v["choices"].as_array().unwrap() {
+            for tc in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                let e = calls.entry(tc["index"].as_u64().unwrap()).or_default();
+                if let Some(s) = tc["id"].as_str() {
+                    e.0.push_str(s);
+                }
+                if let Some(s) = tc["function"]["name"].as_str() {
+                    e.1.push_str(s);
+                }
+                if let Some(s) = tc["function"]["arguments"].as_str() {
+                    e.2.push_str(s);
+                }
+            }
+        }
+    }
+    (calls, errors, done)
+}
+
+#[tokio::test]
+async fn a_secret_split_across_tool_call_argument_fragments_is_redacted() {
+    let f = fixture("").await;
+    let args = json!({"command": format!("deploy --key {LEAKED} --env prod")}).to_string();
+    f.mock.set(Behavior::Chunks(
+        tool_stream(&[("run_shell", args)], 3),
+        Duration::from_millis(1),
+    ));
+    let r = f.chat("guarded", "Deploy it.", true).await;
+    let id = rid(&r);
+    let body = r.text().await.unwrap();
+    assert!(
+        !body.contains(&LEAKED[..8]),
+        "the secret reached the client: {body}"
+    );
+    let (calls, errors, done) = sse_tool_calls(&body);
+    assert!(errors.is_empty() && done, "{body}");
+    let (call_id, name, a) = &calls[&0];
+    assert_eq!((call_id.as_str(), name.as_str()), ("call_0", "run_shell"));
+    let parsed: Value = serde_json::from_str(a).expect("arguments stay JSON");
+    assert_eq!(
+        parsed["command"],
+        "deploy --key [REDACTED:SECRET] --env prod"
+    );
+    let d = f.gw.decision(&id).await;
+    assert!(d.reason.contains("out=SECRET*1"), "{}", d.reason);
+    assert!(d.reason.contains("stream=all_checked"), "{}", d.reason);
+}
+
+#[tokio::test]
+async fn a_blocking_finding_in_tool_arguments_ends_the_stream_cleanly() {
+    let f = fixture("").await;
+    let args = json!({"key": LEAKED, "region": "eu-west-1"}).to_string();
+    f.mock.set(Behavior::Chunks(
+        tool_stream(&[("store_key", args)], 4),
+        Duration::from_millis(1),
+    ));
+    let r = f.chat("strict", "Store the key.", true).await;
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(&LEAKED[..8]), "{body}");
+    let (_, errors, done) = sse_tool_calls(&body);
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["error"]["code"], "output_blocked");
+    assert!(done, "the stream must end with [DONE]: {body}");
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+}
+
+#[tokio::test]
+async fn placeholders_split_across_tool_argument_fragments_are_restored() {
+    let f = fixture("").await;
+    // The input guard turns the address into `[EMAIL_1]`; the model calls a tool with it,
+    // the placeholder cut into 2-byte fragments.
+    let args = json!({"to": "[EMAIL_1]", "subject": "Tomorrow"}).to_string();
+    f.mock.set(Behavior::Chunks(
+        tool_stream(&[("send_email", args)], 2),
+        Duration::from_millis(1),
+    ));
+    let r = f
+        .chat("guarded", &format!("Email {EMAIL} about tomorrow."), true)
+        .await;
+    let body = r.text().await.unwrap();
+    assert!(f.upstream_user_text().contains("[EMAIL_1]"));
+    assert!(!f.upstream_user_text().contains(EMAIL));
+    let (calls, errors, done) = sse_tool_calls(&body);
+    assert!(errors.is_empty() && done, "{body}");
+    let parsed: Value = serde_json::from_str(&calls[&0].2).unwrap();
+    assert_eq!(parsed, json!({"to": EMAIL, "subject": "Tomorrow"}));
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_interleaved_are_kept_apart() {
+    let f = fixture("").await;
+    let a0 = json!({"to": "[EMAIL_1]", "body": format!("the key is {LEAKED}")}).to_string();
+    let a1 = json!({"city": "Paris", "unit": "celsius"}).to_string();
+    f.mock.set(Behavior::Chunks(
+        tool_stream(&[("send_email", a0), ("get_weather", a1)], 3),
+        Duration::from_millis(1),
+    ));
+    let r = f
+        .chat(
+            "guarded",
+            &format!("Email {EMAIL} and check the weather."),
+            true,
+        )
+        .await;
+    let id = rid(&r);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(&LEAKED[..8]), "{body}");
+    let (calls, errors, done) = sse_tool_calls(&body);
+    assert!(errors.is_empty() && done, "{body}");
+    assert_eq!(calls.len(), 2, "{body}");
+    assert_eq!(calls[&0].1, "send_email");
+    assert_eq!(calls[&1].1, "get_weather");
+    let p0: Value = serde_json::from_str(&calls[&0].2).unwrap();
+    let p1: Value = serde_json::from_str(&calls[&1].2).unwrap();
+    assert_eq!(
+        p0,
+        json!({"to": EMAIL, "body": "the key is [REDACTED:SECRET]"})
+    );
+    assert_eq!(p1, json!({"city": "Paris", "unit": "celsius"}));
+    let d = f.gw.decision(&id).await;
+    assert!(d.reason.contains("stream=all_checked"), "{}", d.reason);
+}
+
+#[tokio::test]
+async fn non_streamed_tool_call_arguments_are_redacted_and_restored() {
+    let f = fixture(r#"output = { CREDIT_CARD = "redact" }"#).await;
+    let args =
+        json!({"to": "[EMAIL_1]", "body": format!("use {LEAKED}"), "card": 4111111111111111u64})
+            .to_string();
+    let reply = json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_0", "type": "function",
+                            "function": {"name": "send_email", "arguments": args}}]}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}});
+    f.mock.set(Behavior::Json(reply));
+    let r = f
+        .chat("guarded", &format!("Email {EMAIL} the key."), false)
+        .await;
+    let id = rid(&r);
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(LEAKED), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "send_email");
+    let parsed: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap())
+        .expect("arguments stay JSON");
+    assert_eq!(
+        parsed,
+        json!({"to": EMAIL, "body": "use [REDACTED:SECRET]", "card": "[REDACTED:CREDIT_CARD]"})
+    );
+    let d = f.gw.decision(&id).await;
+    assert!(d.reason.contains("SECRET*1"), "{}", d.reason);
+
+    // The strict profile refuses the whole response.
+    let r = f.chat("strict", "Email the key.", false).await;
+    assert_ne!(r.status(), 200);
+    assert!(!r.text().await.unwrap().contains(LEAKED));
+}

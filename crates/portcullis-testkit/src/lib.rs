@@ -41,6 +41,9 @@ pub enum Behavior {
     ResetAfter(Vec<Bytes>),
     /// Answer 200 with a body that is not JSON.
     Garbage,
+    /// Answer 200 with this JSON body (`application/json`), e.g. a chat completion with
+    /// tool calls.
+    Json(serde_json::Value),
 }
 
 /// One request as the mock upstream saw it.
@@ -136,6 +139,7 @@ async fn handle(State(st): State<Arc<MockState>>, req: Request) -> Response {
                 .into_response()
         }
         Behavior::Garbage => return ([(header::CONTENT_TYPE, "application/json")], "<html>oops").into_response(),
+        Behavior::Json(v) => return ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
         Behavior::Chunks(chunks, pause) => {
             let st2 = st.clone();
             let n = chunks.len();
