@@ -379,8 +379,14 @@ impl<'a> OutGuard<'a> {
 
     fn event(&mut self, ev: Bytes) -> Guarded {
         let Some(data) = event_data(&ev) else {
-            // A comment or keep-alive: no model text in it.
-            return Guarded::Send(ev);
+            if inert(&ev) {
+                // A comment or keep-alive: no model text in it.
+                return Guarded::Send(ev);
+            }
+            // Not SSE (e.g. a JSON body sent as `text/event-stream`): a client reading
+            // the raw bytes would see unchecked model text.
+            tracing::warn!("dropping a non-SSE event from a guarded stream");
+            return Guarded::Send(Bytes::new());
         };
         if data == b"[DONE]" {
             return match self.close() {
@@ -446,6 +452,20 @@ impl<'a> OutGuard<'a> {
     fn all_checked(&self) -> bool {
         self.parts.values().all(|p| p.guard.stats().all_checked())
     }
+}
+
+/// Whether an event without data carries only comments and the `event`, `id` and
+/// `retry` fields: nothing a client could take for model text.
+fn inert(ev: &[u8]) -> bool {
+    ev.split(|b| *b == b'\n').all(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.is_empty()
+            || line.starts_with(b":")
+            || [&b"event"[..], b"id", b"retry"].iter().any(|f| {
+                line.strip_prefix(*f)
+                    .is_some_and(|r| r.is_empty() || r.starts_with(b":"))
+            })
+    })
 }
 
 fn error_event(code: &str, message: &str) -> Bytes {
@@ -829,6 +849,29 @@ mod tests {
         assert_eq!(p0, json!({"to": EMAIL, "body": "key [REDACTED:SECRET]"}));
         assert_eq!(p1, json!({"city": "Paris", "unit": "C"}));
         assert_eq!(calls[&1].1, "weather");
+    }
+
+    #[test]
+    fn text_that_is_not_sse_is_not_passed_through() {
+        let g = request_guard(false);
+        let sc = g.output_scanner().unwrap();
+        let mut og = OutGuard::new(&g, &sc);
+        // A JSON body sent as `text/event-stream`: no `data:` line.
+        let body = json!({"choices": [{"message": {"content": format!("key {LEAKED}")}}]});
+        match og.event(Bytes::from(body.to_string())) {
+            Guarded::Send(b) => assert!(b.is_empty()),
+            Guarded::Blocked(_) => panic!("dropped, not blocked"),
+        }
+        // Comments and fields without data still pass.
+        for ev in [
+            &b": keep-alive\n\n"[..],
+            b"event: ping\nid: 7\nretry: 100\n\n",
+        ] {
+            match og.event(Bytes::copy_from_slice(ev)) {
+                Guarded::Send(b) => assert_eq!(&b[..], ev),
+                Guarded::Blocked(_) => panic!(),
+            }
+        }
     }
 
     #[test]

@@ -597,3 +597,22 @@ async fn non_streamed_tool_call_arguments_are_redacted_and_restored() {
     assert_ne!(r.status(), 200);
     assert!(!r.text().await.unwrap().contains(LEAKED));
 }
+
+#[tokio::test]
+async fn a_json_body_sent_as_an_event_stream_is_not_passed_unchecked() {
+    let f = fixture("").await;
+    // The upstream labels a whole JSON answer `text/event-stream`: it has no `data:` line,
+    // so it is no SSE event the guard can read, and must not reach the caller as is.
+    let reply = json!({"id": "x", "object": "chat.completion", "choices": [{"index": 0,
+        "finish_reason": "stop", "message": {"role": "assistant",
+        "content": format!("The key is {LEAKED}")}}]});
+    f.mock.set(Behavior::Chunks(
+        vec![Bytes::from(reply.to_string())],
+        Duration::from_millis(1),
+    ));
+    for stream in [false, true] {
+        let r = f.chat("guarded", "What is the key?", stream).await;
+        let body = r.text().await.unwrap();
+        assert!(!body.contains(&LEAKED[..8]), "stream={stream}: {body}");
+    }
+}
