@@ -7,6 +7,7 @@
 #   SECS=10 CONNS=16 RATEARG="-q 1000 --latency-correction" bash bench/profile.sh   # fixed rate
 #   EXTRA=audit PERF=1 bash bench/profile.sh && perf report -i /tmp/perf.data --no-children --sort symbol
 #
+# Prints the decision_commits counters at the end (audit log on).
 # Knobs: BIN (default target/release/portcullis), EXTRA=audit|anomaly|both (sections
 # appended as in bench/run.sh), GUARDS=true|false, SECS, CONNS, RATEARG (extra oha
 # arguments), PERF=1 (perf record -F 1999 of the gateway into /tmp/perf.data), PERFG
@@ -47,3 +48,5 @@ grep -E "Success rate|Requests/sec|50.00%|99.00%" "$W/oha.txt"
 n=$(grep -oP "Requests/sec:\s+\K[0-9.]+" "$W/oha.txt")
 echo "gateway CPU per request: $(awk -v a="$c0" -v b="$c1" -v n="$n" -v s="${SECS:-8}" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f µs", (b-a)/hz*1e6/(n*s)}')"
 if [ "${PERF:-0}" = 1 ]; then wait "$PP" || true; fi
+# How the audit log's records were committed (handler = inline, writer = batches).
+curl -s -H "authorization: Bearer $(cat "$W/data/admin.token")" http://127.0.0.1:25082/metrics | grep -E 'decision_commits' || true

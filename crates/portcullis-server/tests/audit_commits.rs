@@ -71,11 +71,13 @@ fn handler_and_writer_commits_make_one_whole_log() {
         .build()
         .unwrap();
 
-    // One at a time, with the writer idle: each handler commits its own record.
+    // One at a time, a millisecond apart (light load), with the writer idle: each
+    // handler commits its own record.
     rt.block_on(async {
         for i in 0..20 {
             let (r, a) = request(i);
             sink.record(r, Some(a)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
     assert_eq!(commits(&metrics, "handler"), 20);
@@ -94,6 +96,9 @@ fn handler_and_writer_commits_make_one_whole_log() {
                         let n = 20 + p * per + i;
                         let (r, a) = request(n);
                         sink.record(r, Some(a)).await;
+                        // The rest of a request's work: without it the writer is never
+                        // idle, and nothing tempts a handler to commit alone.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                         if i.is_multiple_of(10) {
                             let mut e = AuditEvent::new(EventKind::KeyCreated, n as u64);
                             e.principal = format!("admin-{p}");
@@ -119,6 +124,15 @@ fn handler_and_writer_commits_make_one_whole_log() {
         "no inline commit under load"
     );
     assert!(commits(&metrics, "writer") > 0, "no batch under load");
+    // Under load records are batched: few commit alone (a commit per record would
+    // cost throughput).
+    let alone = commits(&metrics, "handler") - 20;
+    eprintln!("inline commits under load: {alone} of {}", producers * per);
+    assert!(
+        alone < (producers * per / 20) as u64,
+        "{alone} of {} records committed one at a time under load",
+        producers * per
+    );
     assert_eq!(
         store.recent_decisions(10_000).unwrap().len(),
         20 + producers * per
