@@ -177,11 +177,18 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     if n == 0 {
         return Vec::new();
     }
-    let mut target_n: FastMap<u64, u32> = FastMap::default();
-    for s in stats {
-        for &t in &s.targets {
-            *target_n.entry(t).or_default() += 1;
+    // Counted on two cores, half of the records each (merged in record order).
+    let (mut target_n, hi_n) = on_halves(stats, |_, part| {
+        let mut m: FastMap<u64, u32> = FastMap::default();
+        for s in part {
+            for &t in &s.targets {
+                *m.entry(t).or_default() += 1;
+            }
         }
+        m
+    });
+    for (t, c) in hi_n {
+        *target_n.entry(t).or_default() += c;
     }
     let labels: FastSet<u64> = stats
         .iter()
@@ -193,14 +200,20 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
         let c = target_n.get(&t).copied().unwrap_or(0);
         c >= cfg.min_support && (labels.contains(&t) || c <= max_target)
     };
-    // Records per frequent target.
-    let mut by_target: FastMap<u64, Vec<u32>> = FastMap::default();
-    for (i, s) in stats.iter().enumerate() {
-        for &t in &s.targets {
-            if frequent(t) {
-                by_target.entry(t).or_default().push(i as u32);
+    // Records per frequent target, in record order.
+    let (mut by_target, hi_by) = on_halves(stats, |base, part| {
+        let mut m: FastMap<u64, Vec<u32>> = FastMap::default();
+        for (i, s) in part.iter().enumerate() {
+            for &t in &s.targets {
+                if frequent(t) {
+                    m.entry(t).or_default().push((base + i) as u32);
+                }
             }
         }
+        m
+    });
+    for (t, v) in hi_by {
+        by_target.entry(t).or_default().extend(v);
     }
     if by_target.is_empty() {
         return Vec::new();
@@ -350,6 +363,42 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
     out
 }
 
+/// `f(0, first half)` on this thread and `f(start of the second half, second half)` on
+/// another (on this one too if that thread fails).
+fn on_halves<T: Send>(stats: &[Stats], f: impl Fn(usize, &[Stats]) -> T + Sync) -> (T, T) {
+    let mid = stats.len() / 2;
+    let (lo, hi) = stats.split_at(mid);
+    std::thread::scope(|scope| {
+        let h = scope.spawn(|| f(mid, hi));
+        let a = f(0, lo);
+        let b = h.join().unwrap_or_else(|_| f(mid, hi));
+        (a, b)
+    })
+}
+
+/// A hasher for n-gram hashes in the counting map of [`common_ngrams`]: one multiply
+/// (the keys are already hashes; the map's order does not matter, the result is sorted).
+#[derive(Default, Clone, Copy)]
+struct MulHasher(u64);
+
+impl std::hash::Hasher for MulHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        // hashbrown takes the bucket from the low bits (the key's, already random) and
+        // a tag from the top 7 (which the multiply fills from every bit of the key).
+        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type CountMap = std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<MulHasher>>;
+
 /// For each group of records (indices into `stats`), the n-grams carried by at least
 /// `min_support` of its records with their counts, sorted by n-gram. The groups are
 /// split into `threads` contiguous ranges of about equal work (their n-gram counts), each
@@ -368,14 +417,14 @@ pub fn common_ngrams(
             .sum()
     };
     let count = |part: &[&[u32]]| -> Vec<Vec<(u32, u32)>> {
-        let mut counts: FastMap<u32, u32> = FastMap::default();
+        let mut counts: CountMap = CountMap::default();
         part.iter()
             .map(|recs| {
                 // A map grown by a large group is replaced rather than cleared: clearing
                 // and iterating cost its whole capacity, for every later (small) group.
                 let need = work(recs);
                 if counts.capacity() > 4 * need.max(1024) {
-                    counts = FastMap::with_capacity_and_hasher(need, Default::default());
+                    counts = CountMap::with_capacity_and_hasher(need, Default::default());
                 } else {
                     counts.clear();
                 }

@@ -1177,12 +1177,11 @@ fn stats_with(rec: &Record, scratch: &mut StatsScratch) -> Stats {
     let response = joined(&rec.responses, rbuf);
     text::token_hashes_long(input, toks, long_in);
     let mut st = Stats {
-        input_sig: text::minhash(toks),
+        input_sig: text::ngrams_minhash(toks, MAX_NGRAMS, ngrams),
         input_tokens: toks.len().min(u32::MAX as usize) as u32,
         label: rec.label.clone(),
         ..Stats::default()
     };
-    text::ngrams(toks, MAX_NGRAMS, ngrams);
     // Kept for the whole scan: exactly sized.
     st.ngrams = ngrams.as_slice().to_vec();
     targets.clear();

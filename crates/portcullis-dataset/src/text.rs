@@ -255,6 +255,50 @@ const SEEDS: [u64; MINHASH] = [
     0x6369_20d8_7157_1e25,
 ];
 
+/// [`ngrams`] and [`minhash`] of the same tokens in one pass (the same results): each
+/// bigram's hash is computed once for both (an n-gram hash is the top half of
+/// [`combine`], and the MinHash adds the whole of it).
+pub fn ngrams_minhash(toks: &[u64], max: usize, out: &mut Vec<u32>) -> [u32; MINHASH] {
+    let mut sig = [u32::MAX; MINHASH];
+    let mut add = |x: u64| {
+        for (i, s) in sig.iter_mut().enumerate() {
+            let h = (mix(x ^ SEEDS[i]) >> 32) as u32;
+            if h < *s {
+                *s = h;
+            }
+        }
+    };
+    out.clear();
+    if let [t] = toks {
+        add(*t);
+    }
+    let mut full = false;
+    for i in 0..toks.len() {
+        let bigram = toks.get(i..i + 2).map(|w| combine(2, w));
+        if let Some(b) = bigram {
+            add(b);
+        }
+        if full {
+            continue;
+        }
+        let grams = [
+            toks.get(i..i + 1).map(ngram_hash),
+            bigram.map(|b| (b >> 32) as u32),
+            toks.get(i..i + 3).map(ngram_hash),
+        ];
+        for g in grams.into_iter().map_while(|g| g) {
+            out.push(g);
+            if out.len() >= max {
+                full = true;
+                break;
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    sig
+}
+
 /// Estimated Jaccard similarity of two MinHash signatures.
 pub fn jaccard(a: &[u32; MINHASH], b: &[u32; MINHASH]) -> f32 {
     let same = a
@@ -444,6 +488,21 @@ pub fn snippet(s: &str, max: usize) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn ngrams_minhash_is_ngrams_and_minhash(
+            toks in proptest::collection::vec(0u64..40, 0..60),
+            max in 0usize..200,
+        ) {
+            let mut a = Vec::new();
+            let mut b = vec![7u32];
+            ngrams(&toks, max, &mut a);
+            let sig = ngrams_minhash(&toks, max, &mut b);
+            proptest::prop_assert_eq!(&a, &b);
+            proptest::prop_assert_eq!(sig, minhash(&toks));
+        }
+    }
 
     #[test]
     fn token_hash_is_the_hash_of_the_lower_cased_token() {
