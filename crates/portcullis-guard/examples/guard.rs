@@ -61,10 +61,27 @@ fn main() -> std::process::ExitCode {
             if let Some(v) = arg(&args, "--folds").and_then(|v| v.parse().ok()) {
                 cfg.folds = v;
             }
+            if let Some(v) = arg(&args, "--harmful").and_then(|v| v.parse().ok()) {
+                cfg.harmful = v;
+            }
+            if let Some(v) = arg(&args, "--bag").and_then(|v| v.parse().ok()) {
+                cfg.bag = v;
+            }
+            if let Some(v) = arg(&args, "--avg-last").and_then(|v| v.parse().ok()) {
+                cfg.avg_last = v;
+            }
+            if let Some(v) = arg(&args, "--nb").and_then(|v| v.parse().ok()) {
+                cfg.nb = v;
+            }
             if let Some(v) = arg(&args, "--bits").and_then(|v| v.parse().ok()) {
                 cfg.features.bits = v;
             }
-            let augment: Vec<PathBuf> = arg(&args, "--augment").map(PathBuf::from).into_iter().collect();
+            // `--augment F` may repeat.
+            let augment: Vec<PathBuf> = args
+                .windows(2)
+                .filter(|w| w[0] == "--augment")
+                .map(|w| PathBuf::from(&w[1]))
+                .collect();
             if let Some(oof) = arg(&args, "--oof") {
                 // Also write the combiner's out-of-fold inputs (for analysis).
                 return match train_with_oof(&args, &augment, cfg, &oof) {

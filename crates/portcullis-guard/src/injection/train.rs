@@ -97,6 +97,16 @@ pub struct TrainConfig {
     pub segments: bool,
     /// Folds for the combiner's out-of-fold training scores.
     pub folds: usize,
+    /// How `harmful` rows train the heads: 0 negatives of both heads, 1 left out of the
+    /// jailbreak head, 2 left out of both (the metric leaves them out).
+    pub harmful: u8,
+    /// NB-SVM-style log-count-ratio feature scaling of the two heads (0: off; else the
+    /// count smoothing alpha); the ratios are folded into the weights after training.
+    pub nb: f32,
+    /// Bagging: runs with different shuffles whose weights are averaged (1: off).
+    pub bag: usize,
+    /// Average the weights at the end of the last `avg_last` epochs (1: the last only).
+    pub avg_last: usize,
 }
 
 impl Default for TrainConfig {
@@ -117,6 +127,10 @@ impl Default for TrainConfig {
             deep_lr: 0.05,
             segments: true,
             folds: 5,
+            harmful: 0,
+            nb: 0.0,
+            bag: 1,
+            avg_last: 1,
         }
     }
 }
@@ -151,12 +165,17 @@ struct Example {
     y: [Option<f32>; 3],
 }
 
-fn targets(label: &str) -> Option<[Option<f32>; 3]> {
+fn targets(label: &str, harmful: u8) -> Option<[Option<f32>; 3]> {
     // The document head (index 2) learns from windows only (see `featurize`).
     Some(match label {
         "injection" => [Some(1.0), None, None],
         "jailbreak" => [None, Some(1.0), None],
-        "benign" | "harmful" => [Some(0.0), Some(0.0), None],
+        "benign" => [Some(0.0), Some(0.0), None],
+        "harmful" => match harmful {
+            0 => [Some(0.0), Some(0.0), None],
+            1 => [Some(0.0), None, None],
+            _ => [None, None, None],
+        },
         _ => return None,
     })
 }
@@ -406,7 +425,8 @@ pub fn train(
                 // Like the injection head: injection vs benign and harmful.
                 let y = match r.label.as_str() {
                     "injection" => 1.0,
-                    "benign" | "harmful" => 0.0,
+                    "benign" => 0.0,
+                    "harmful" if cfg.harmful < 2 => 0.0,
                     _ => continue,
                 };
                 xs.push(sc.comb_inputs(&r.text));
@@ -535,7 +555,9 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
     let mean_cell = train_rows.len() as f32 / cells.len().max(1) as f32;
     let mut examples = Vec::with_capacity(train_rows.len());
     for r in train_rows {
-        let Some(y) = targets(&r.label) else { continue };
+        let Some(y) = targets(&r.label, cfg.harmful) else {
+            continue;
+        };
         let text = fill_placeholder(&r.text, &fillers, &mut rng);
         let cell = cells
             .get(&(r.source.as_str(), r.label.as_str()))
@@ -621,48 +643,84 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
         }
     }
     let n = 1usize << fcfg.bits;
-    let mut w = vec![[0f32; 3]; n];
-    let mut g2 = vec![[1e-8f32; 3]; n];
-    let mut bias = [0f32; 3];
-    let mut bias_g2 = [1e-8f32; 3];
+    let nbr = nb_ratios(&examples, n, cfg.nb);
     let nrules = rules.infos().len();
     let mut deep = DeepTrainer::new(cfg, n, nrules, &mut rng);
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    for _epoch in 0..cfg.epochs {
-        for i in (1..order.len()).rev() {
-            let j = rng.below(i + 1);
-            order.swap(i, j);
+    // Bagging: `bag` runs with different shuffles, their weights averaged (a linear
+    // head's logit is linear in its weights, so this is the ensemble's mean logit at
+    // no cost at run time). Within a run, the weights at the end of the last
+    // `avg_last` epochs are averaged.
+    let runs = cfg.bag.max(1);
+    let snaps = cfg.avg_last.clamp(1, cfg.epochs.max(1));
+    let mut w_sum = vec![[0f32; 3]; n];
+    let mut bias_sum = [0f32; 3];
+    for run in 0..runs {
+        let mut w = vec![[0f32; 3]; n];
+        let mut g2 = vec![[1e-8f32; 3]; n];
+        let mut bias = [0f32; 3];
+        let mut bias_g2 = [1e-8f32; 3];
+        for epoch in 0..cfg.epochs {
+            for i in (1..order.len()).rev() {
+                let j = rng.below(i + 1);
+                order.swap(i, j);
+            }
+            for &ix in &order {
+                let ex = &examples[ix];
+                let o = if run == 0 {
+                    deep.as_mut().map(|d| d.forward(ex))
+                } else {
+                    None
+                };
+                let mut gout = [0f32; 2];
+                for head in 0..3 {
+                    let Some(y) = ex.y[head] else { continue };
+                    let mut z = bias[head];
+                    for (b, v) in &ex.feats {
+                        z += w[*b as usize][head] * v * nbr[*b as usize][head];
+                    }
+                    if let (Some(o), true) = (&o, head < 2) {
+                        z += o[head];
+                    }
+                    let p = sigmoid(z);
+                    let g = (p - y) * ex.weight * if y > 0.5 { cfg.pos_weight } else { 1.0 };
+                    if head < 2 {
+                        gout[head] = g;
+                    }
+                    for (b, v) in &ex.feats {
+                        let k = *b as usize;
+                        let grad = g * v * nbr[k][head] + cfg.l2 * w[k][head];
+                        g2[k][head] += grad * grad;
+                        w[k][head] -= cfg.lr * grad / g2[k][head].sqrt();
+                    }
+                    bias_g2[head] += g * g;
+                    bias[head] -= cfg.lr * g / bias_g2[head].sqrt();
+                }
+                if run == 0 {
+                    if let Some(d) = deep.as_mut() {
+                        d.backward(ex, gout);
+                    }
+                }
+            }
+            if epoch + snaps >= cfg.epochs {
+                let f = 1.0 / (runs * snaps) as f32;
+                for (a, b) in w_sum.iter_mut().zip(&w) {
+                    for head in 0..3 {
+                        a[head] += b[head] * f;
+                    }
+                }
+                for head in 0..3 {
+                    bias_sum[head] += bias[head] * f;
+                }
+            }
         }
-        for &ix in &order {
-            let ex = &examples[ix];
-            let o = deep.as_mut().map(|d| d.forward(ex));
-            let mut gout = [0f32; 2];
-            for head in 0..3 {
-                let Some(y) = ex.y[head] else { continue };
-                let mut z = bias[head];
-                for (b, v) in &ex.feats {
-                    z += w[*b as usize][head] * v;
-                }
-                if let (Some(o), true) = (&o, head < 2) {
-                    z += o[head];
-                }
-                let p = sigmoid(z);
-                let g = (p - y) * ex.weight * if y > 0.5 { cfg.pos_weight } else { 1.0 };
-                if head < 2 {
-                    gout[head] = g;
-                }
-                for (b, v) in &ex.feats {
-                    let k = *b as usize;
-                    let grad = g * v + cfg.l2 * w[k][head];
-                    g2[k][head] += grad * grad;
-                    w[k][head] -= cfg.lr * grad / g2[k][head].sqrt();
-                }
-                bias_g2[head] += g * g;
-                bias[head] -= cfg.lr * g / bias_g2[head].sqrt();
-            }
-            if let Some(d) = deep.as_mut() {
-                d.backward(ex, gout);
-            }
+    }
+    let mut w = w_sum;
+    let bias = bias_sum;
+    // The NB ratios become part of the weights.
+    for (wk, rk) in w.iter_mut().zip(&nbr) {
+        for head in 0..3 {
+            wk[head] *= rk[head];
         }
     }
     // Quantize: scale so that the 99.99th percentile of |w| maps to 127 (a few
@@ -710,6 +768,40 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
     }
 }
 
+/// NB-SVM log-count ratios per bucket for the two heads (`[1, 1, 1]` everywhere when
+/// `alpha` is 0): `r = ln((p_k + α) / |p + α|₁) - ln((q_k + α) / |q + α|₁)` over the
+/// whole-text examples' binarized features, positives `p` and negatives `q` per head.
+/// The segment head (index 2) keeps 1.
+fn nb_ratios(examples: &[Example], n: usize, alpha: f32) -> Vec<[f32; 3]> {
+    let mut r = vec![[1f32; 3]; n];
+    if alpha <= 0.0 {
+        return r;
+    }
+    let mut cnt = vec![[0f32; 4]; n];
+    let mut tot = [0f64; 4];
+    for ex in examples {
+        for head in 0..2 {
+            let Some(y) = ex.y[head] else { continue };
+            let c = head * 2 + usize::from(y > 0.5);
+            for (b, _) in &ex.feats {
+                cnt[*b as usize][c] += 1.0;
+            }
+            tot[c] += ex.feats.len() as f64;
+        }
+    }
+    for head in 0..2 {
+        let (q, p) = (head * 2, head * 2 + 1);
+        let np = tot[p] + f64::from(alpha) * n as f64;
+        let nq = tot[q] + f64::from(alpha) * n as f64;
+        for (rk, ck) in r.iter_mut().zip(&cnt) {
+            let lp = (f64::from(ck[p] + alpha) / np).ln();
+            let lq = (f64::from(ck[q] + alpha) / nq).ln();
+            rk[head] = (lp - lq) as f32;
+        }
+    }
+    r
+}
+
 /// Calibrates `model` on dev, sets the threshold, and writes the report.
 fn calibrate_and_report(
     mut model: Model,
@@ -730,7 +822,8 @@ fn calibrate_and_report(
             .iter()
             .filter_map(|(z, l)| match *l {
                 l if l == pos => Some((z[head], 1.0)),
-                "benign" | "harmful" => Some((z[head], 0.0)),
+                "benign" => Some((z[head], 0.0)),
+                "harmful" if usize::from(cfg.harmful) <= 1 - head.min(1) => Some((z[head], 0.0)),
                 _ => None,
             })
             .collect();
@@ -741,7 +834,9 @@ fn calibrate_and_report(
     let comb = !model.doc.comb.is_empty();
     let pts: Vec<(f32, f32)> = dev_logits
         .iter()
-        .filter(|(z, l)| z[2].is_finite() && *l != "jailbreak")
+        .filter(|(z, l)| {
+            z[2].is_finite() && *l != "jailbreak" && (cfg.harmful < 2 || *l != "harmful")
+        })
         .map(|(z, l)| (z[2], if *l == "injection" { 1.0 } else { 0.0 }))
         .collect();
     model.doc.calib = platt(&pts);
