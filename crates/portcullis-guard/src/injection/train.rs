@@ -705,12 +705,12 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
             if epoch + snaps >= cfg.epochs {
                 let f = 1.0 / (runs * snaps) as f32;
                 for (a, b) in w_sum.iter_mut().zip(&w) {
-                    for head in 0..3 {
-                        a[head] += b[head] * f;
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y * f;
                     }
                 }
-                for head in 0..3 {
-                    bias_sum[head] += bias[head] * f;
+                for (x, y) in bias_sum.iter_mut().zip(&bias) {
+                    *x += y * f;
                 }
             }
         }
@@ -719,8 +719,8 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
     let bias = bias_sum;
     // The NB ratios become part of the weights.
     for (wk, rk) in w.iter_mut().zip(&nbr) {
-        for head in 0..3 {
-            wk[head] *= rk[head];
+        for (a, r) in wk.iter_mut().zip(rk) {
+            *a *= r;
         }
     }
     // Quantize: scale so that the 99.99th percentile of |w| maps to 127 (a few
