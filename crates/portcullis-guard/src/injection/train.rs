@@ -128,7 +128,7 @@ impl Default for TrainConfig {
             segments: true,
             folds: 5,
             harmful: 0,
-            nb: 0.3,
+            nb: 0.0,
             bag: 1,
             avg_last: 1,
         }
