@@ -11,8 +11,8 @@
 //! writer idle (nothing queued) and the log free commits its own record on its own
 //! thread; "light" is a moving average of the gaps between records of at least
 //! [`INLINE_GAP_US`]. At 1,000 req/s that is nearly every request: the hand-off to the
-//! writer thread and back cost two thread wake-ups per request, which on a busy machine put scheduling delays into
-//! the tail latency (p99 through the gateway at 1,000 req/s in three alternating pairs:
+//! writer thread and back cost two thread wake-ups per request, which on a busy machine
+//! put scheduling delays into the tail latency (p99 through the gateway at 1,000 req/s in three alternating pairs:
 //! 1.56, 2.26, 1.84 ms before, 1.49, 1.58, 1.21 ms after; docs/benchmarks.md). Under
 //! load the records queue for the writer as before, whose batches keep throughput up: a
 //! first version where every handler joined a shared queue and woke all waiters after
