@@ -12,16 +12,16 @@
 //! thread; "light" is a moving average of the gaps between records of at least
 //! [`INLINE_GAP_US`]. At 1,000 req/s that is nearly every request: the hand-off to the
 //! writer thread and back cost two thread wake-ups per request, which on a busy machine
-//! put scheduling delays into the tail latency (p99 through the gateway at 1,000 req/s in three alternating pairs:
-//! 1.56, 2.26, 1.84 ms before, 1.49, 1.58, 1.21 ms after; docs/benchmarks.md). Under
-//! load the records queue for the writer as before, whose batches keep throughput up: a
-//! first version where every handler joined a shared queue and woke all waiters after
-//! each commit lost a quarter of the throughput. Both paths commit under one lock,
-//! which keeps the log's indices and the in-memory tree in order. A failed inline
-//! commit is handed to the writer thread, which retries it. The cost: an inline commit
-//! that meets the SQLite checkpointer restarting the WAL (every few seconds under load,
-//! a few milliseconds each) blocks a runtime thread, not the writer thread, meanwhile;
-//! the runtime's other threads take its queued tasks.
+//! put scheduling delays into the tail latency (p99 through the gateway at 1,000 req/s
+//! in three alternating pairs: 1.56, 2.26, 1.84 ms before, 1.49, 1.58, 1.21 ms after;
+//! docs/benchmarks.md). Under load the records queue for the writer as before, whose
+//! batches keep throughput up: a first version where every handler joined a shared
+//! queue and woke all waiters after each commit lost a quarter of the throughput. Both
+//! paths commit under one lock, which keeps the log's indices and the in-memory tree in
+//! order. A failed inline commit is handed to the writer thread, which retries it. The
+//! cost: an inline commit that meets the SQLite checkpointer restarting the WAL (every
+//! few seconds under load, a few milliseconds each) blocks a runtime thread, not the
+//! writer thread, meanwhile; the runtime's other threads take its queued tasks.
 //!
 //! When the gateway shuts down, the channel closes and the writer writes what is left,
 //! signs a last checkpoint and exits: records already accepted are not lost.
