@@ -176,6 +176,9 @@ async fn audit_inclusion(
     let Some(audit) = st.audit.clone() else {
         return audit_off();
     };
+    // A request answered a moment ago may still be on its way from the audit journal
+    // into the store.
+    st.decisions.flush().await;
     let store = st.store.clone();
     let r = blocking(move || {
         let index = match (q.index, q.event_id) {
@@ -245,6 +248,7 @@ async fn audit_query(State(st): State<Arc<AppState>>, Query(q): Query<QueryParam
         Ok(q) => q,
         Err(e) => return bad_request(e),
     };
+    st.decisions.flush().await;
     let store = st.store.clone();
     match blocking(move || crate::audit::query_lines(&*store, &query)).await {
         Ok(lines) => ([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response(),

@@ -7,21 +7,17 @@
 //! the writer lingers a few milliseconds to fill a batch. With it, the handler waits
 //! until its batch is committed (so an answered request has its event in the log).
 //!
-//! With the audit log on a local store (SQLite), at light load a handler that finds the
-//! writer idle (nothing queued) and the log free commits its own record on its own
-//! thread; "light" is a moving average of the gaps between records of at least
-//! [`INLINE_GAP_US`]. At 1,000 req/s that is nearly every request: the hand-off to the
-//! writer thread and back cost two thread wake-ups per request, which on a busy machine
-//! put scheduling delays into the tail latency (p99 through the gateway at 1,000 req/s
-//! in three alternating pairs: 1.56, 2.26, 1.84 ms before, 1.49, 1.58, 1.21 ms after;
-//! docs/benchmarks.md). Under load the records queue for the writer as before, whose
-//! batches keep throughput up: a first version where every handler joined a shared
-//! queue and woke all waiters after each commit lost a quarter of the throughput. Both
-//! paths commit under one lock, which keeps the log's indices and the in-memory tree in
-//! order. A failed inline commit is handed to the writer thread, which retries it. The
-//! cost: an inline commit that meets the SQLite checkpointer restarting the WAL (every
-//! few seconds under load, a few milliseconds each) blocks a runtime thread, not the
-//! writer thread, meanwhile; the runtime's other threads take its queued tasks.
+//! With the audit log on a local store (SQLite), the handler does not wait for a SQLite
+//! commit: it appends the record to the audit journal ([`portcullis_store::journal`]),
+//! one `write` that survives a crash of the process, and moves on; the writer then
+//! commits journaled records in large batches, lingering like it does without the log,
+//! and that commit gives the events their log indices. A one-record SQLite commit
+//! rewrites about nine pages and waiting for the writer cost two thread wake-ups per
+//! request: at 1,000 req/s that was about 65 µs of gateway CPU per request. When the
+//! gateway starts, records of the previous run still in the journal and not in the store
+//! are committed before anything else. Readers that must see a request's event (the
+//! admin API's proofs and queries) call [`DecisionSink::flush`] first. If an append
+//! fails, the handler falls back to waiting for the SQLite commit.
 //!
 //! When the gateway shuts down, the channel closes and the writer writes what is left,
 //! signs a last checkpoint and exits: records already accepted are not lost.
@@ -33,13 +29,15 @@
 //! within a few of those; the other replicas read the new leaves into their trees to
 //! serve proofs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
 use portcullis_audit::AuditEvent;
+use portcullis_store::journal::{self, Journal, JournalEntry, JournalEntryRef};
 use portcullis_store::{AuditBody, DecisionRecord, NewAuditLeaf, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,10 +51,6 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 /// How often, on a shared store, the writer sequences submitted events (as the
 /// sequencer) or reads the sequencer's new leaves (as a follower).
 pub const SEQUENCE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-/// Records handed in at least this far apart on average (microseconds; a moving
-/// average over about 16 records) may be committed by their own handler; closer
-/// together the writer batches them. 300 µs is about 3,300 records/s.
-const INLINE_GAP_US: u64 = 300;
 /// Events sequenced per transaction.
 const SEQUENCE_BATCH: usize = 5_000;
 
@@ -73,52 +67,46 @@ enum Msg {
     },
     /// A control-plane event for the audit log.
     Event(AuditEvent),
+    /// A record (or a control-plane event's leaf) already in the audit journal, from
+    /// the journal's `generation`.
+    Journaled(JournalEntry, u64),
     /// Sign a checkpoint now (if the log grew).
     Checkpoint(CheckpointReply),
-    /// Records an inline commit could not write: the writer retries them.
-    Retry(Pending),
+    /// Commit what is queued now, then answer.
+    Flush(oneshot::Sender<()>),
 }
 
 /// Where the writer answers a checkpoint request: the new note, if the log grew.
 type CheckpointReply = oneshot::Sender<Result<Option<String>, String>>;
 
-/// The log (when on), shared by the writer thread and inline committers; holding the
-/// lock is the right to append.
+/// The log (when on); holding the lock is the right to append.
 type SharedAudit = Arc<Mutex<Option<AuditWriter>>>;
 
-/// Inline commits (audit log on, local store): see the module docs.
-struct Inline {
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    audit: SharedAudit,
-}
-
 /// Sends records to the writer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DecisionSink {
     tx: mpsc::Sender<Msg>,
     durable: bool,
     /// Encrypts bodies for the log, when `[audit] store_bodies` is on.
     bodies: Option<Arc<BodyCipher>>,
-    /// Set when handlers commit their own records (see the module docs).
-    inline: Option<Arc<Inline>>,
-    /// When the last record was handed in, microseconds since `epoch`.
-    last_arrival: Arc<AtomicU64>,
-    /// Moving average of the gaps between records, microseconds: the load.
-    avg_gap: Arc<AtomicU64>,
-    epoch: std::time::Instant,
+    /// The audit journal (audit log on, local store): see the module docs.
+    journal: Option<Arc<Journal>>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for DecisionSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionSink")
+            .field("durable", &self.durable)
+            .field("journal", &self.journal)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DecisionSink {
     /// Queues a record; waits if the writer is behind (backpressure, never a drop). With
     /// the audit log on, also waits until the record and its event are committed.
     pub async fn record(&self, d: DecisionRecord, audit: Option<RequestAudit>) {
-        let (done, wait) = if self.durable {
-            let (t, r) = oneshot::channel();
-            (Some(t), Some(r))
-        } else {
-            (None, None)
-        };
         // The event is encoded and hashed here, on the handler's task, so that work
         // spreads over the runtime's threads instead of queueing on the writer's one.
         let mut bodies = Vec::new();
@@ -137,37 +125,58 @@ impl DecisionSink {
             }
         }
         let leaf = audit.map(|a| audit::to_leaf(&audit::request_event(&d, &a)));
+        let leaf = match (&self.journal, leaf) {
+            (Some(journal), Some(leaf)) => {
+                let entry = JournalEntryRef {
+                    rec: Some(&d),
+                    leaf: &leaf,
+                    bodies: &bodies,
+                };
+                match journal.append(&entry) {
+                    Ok(generation) => {
+                        let entry = JournalEntry {
+                            rec: Some(d),
+                            leaf,
+                            bodies,
+                        };
+                        if self
+                            .tx
+                            .send(Msg::Journaled(entry, generation))
+                            .await
+                            .is_err()
+                        {
+                            // In the journal: the next start commits it.
+                            tracing::error!(
+                                "decision writer has stopped; record left in the audit journal"
+                            );
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        // Fall back to waiting for the store's commit.
+                        self.metrics.decision_write_failures.inc();
+                        tracing::error!(error = %e, "audit journal append failed; committing directly");
+                        Some(leaf)
+                    }
+                }
+            }
+            (_, leaf) => leaf,
+        };
+        let (done, wait) = if self.durable {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
         let msg = Msg::Decision {
             rec: d,
             leaf,
             bodies,
             done,
         };
-        // Commit on this thread when the load is light (records at least INLINE_GAP_US
-        // apart on average), the writer idle and the log free; otherwise join the
-        // writer's next batch. A commit of one record costs several times a record's
-        // share of a batch: under load, handlers that found the writer idle for a moment
-        // made most commits one record each (at full load, 18,641 of 24,255 commits in a
-        // profile), which cost throughput.
-        let now = self.epoch.elapsed().as_micros() as u64;
-        let gap = now.saturating_sub(self.last_arrival.swap(now, Ordering::Relaxed));
-        // Racy read-modify-write: a lost update only nudges a heuristic.
-        let avg = self.avg_gap.load(Ordering::Relaxed);
-        let avg = avg - avg / 16 + gap.min(1_000_000) / 16;
-        self.avg_gap.store(avg, Ordering::Relaxed);
-        let msg = match &self.inline {
-            Some(inline)
-                if avg >= INLINE_GAP_US && self.tx.capacity() == self.tx.max_capacity() =>
-            {
-                inline.try_commit(msg, &self.tx)
-            }
-            _ => Some(msg),
-        };
-        if let Some(msg) = msg {
-            if self.tx.send(msg).await.is_err() {
-                tracing::error!("decision writer has stopped; record lost");
-                return;
-            }
+        if self.tx.send(msg).await.is_err() {
+            tracing::error!("decision writer has stopped; record lost");
+            return;
         }
         if let Some(w) = wait {
             if w.await.is_err() {
@@ -183,9 +192,42 @@ impl DecisionSink {
     }
 
     /// Queues a control-plane audit event without waiting (callable outside async code);
-    /// false when the queue is full or the writer stopped.
+    /// false when the queue is full or the writer stopped. With the journal, the event
+    /// is in it when this returns true.
     pub fn audit_event(&self, event: AuditEvent) -> bool {
+        if let Some(journal) = &self.journal {
+            let leaf = audit::to_leaf(&event);
+            let entry = JournalEntryRef {
+                rec: None,
+                leaf: &leaf,
+                bodies: &[],
+            };
+            match journal.append(&entry) {
+                Ok(generation) => {
+                    let entry = JournalEntry {
+                        rec: None,
+                        leaf,
+                        bodies: Vec::new(),
+                    };
+                    return self.tx.try_send(Msg::Journaled(entry, generation)).is_ok();
+                }
+                Err(e) => {
+                    self.metrics.decision_write_failures.inc();
+                    tracing::error!(error = %e, "audit journal append failed; queueing the event");
+                }
+            }
+        }
         self.tx.try_send(Msg::Event(event)).is_ok()
+    }
+
+    /// Waits until every record queued before this call is committed to the store (or
+    /// its commit failed): what readers of the log call before looking for a request's
+    /// event.
+    pub async fn flush(&self) {
+        let (t, r) = oneshot::channel();
+        if self.tx.send(Msg::Flush(t)).await.is_ok() {
+            let _ = r.await;
+        }
     }
 
     /// Asks the writer to sign a checkpoint now; the new note, or `None` when the log has
@@ -201,24 +243,47 @@ impl DecisionSink {
     }
 }
 
-/// Starts the writer thread; `audit` is the opened log when it is on.
+/// Where a gateway on a local store keeps its audit journal.
+pub fn journal_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("audit-journal")
+}
+
+/// Starts the writer thread; `audit` is the opened log when it is on. With the log on
+/// a local store, `journal_dir` is where the audit journal lives (see the module docs);
+/// what a previous run left there is committed before this returns, and an error here
+/// (a damaged journal, a store that refuses the records) stops the gateway from starting.
 pub fn start(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    audit: Option<AuditWriter>,
+    mut audit: Option<AuditWriter>,
+    journal_dir: Option<&Path>,
 ) -> std::io::Result<(DecisionSink, JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::channel::<Msg>(65_536);
     let durable = audit.is_some();
     let bodies = audit.as_ref().and_then(AuditWriter::body_cipher);
     let sequenced_at_commit = store.sequenced_at_commit();
+    let journal = match (journal_dir, audit.as_mut()) {
+        (Some(dir), Some(a)) if sequenced_at_commit => {
+            // What a previous run journaled and did not commit goes in first.
+            let (journal, recovered) = Journal::open(dir).map_err(std::io::Error::other)?;
+            if journal::commit_recovered(&*store, &recovered).map_err(std::io::Error::other)? > 0 {
+                metrics
+                    .decision_commits
+                    .get_or_create(&crate::metrics::CommitLabels { by: "recovery" })
+                    .inc();
+            }
+            journal
+                .retire_recovered(&recovered)
+                .map_err(std::io::Error::other)?;
+            a.catch_up_to_store(&*store)
+                .map_err(std::io::Error::other)?;
+            Some(Arc::new(journal))
+        }
+        _ => None,
+    };
     let audit: SharedAudit = Arc::new(Mutex::new(audit));
-    let inline = (durable && sequenced_at_commit).then(|| {
-        Arc::new(Inline {
-            store: store.clone(),
-            metrics: metrics.clone(),
-            audit: audit.clone(),
-        })
-    });
+    let writer_journal = journal.clone();
+    let sink_metrics = metrics.clone();
     // A current-thread runtime of its own, so the writer can sleep and wait for records
     // without polling; SQLite calls then block this thread only.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -253,7 +318,11 @@ pub fn start(
                     if n == 0 {
                         break;
                     }
-                    if !durable && batch.len() < BATCH {
+                    let lingers = !durable || writer_journal.is_some();
+                    let urgent = batch
+                        .iter()
+                        .any(|m| matches!(m, Msg::Flush(_) | Msg::Checkpoint(_)));
+                    if lingers && !urgent && batch.len() < BATCH {
                         // Sleep through the linger, then take what arrived: waiting on
                         // the channel instead would wake this thread once per record.
                         tokio::time::sleep(LINGER).await;
@@ -266,7 +335,14 @@ pub fn start(
                     }
                     {
                         let mut guard = audit.lock();
-                        write_batch(&*store, &metrics, guard.as_mut(), &mut batch, &mut seq);
+                        write_batch(
+                            &*store,
+                            &metrics,
+                            guard.as_mut(),
+                            writer_journal.as_deref(),
+                            &mut batch,
+                            &mut seq,
+                        );
                         if seq.on && seq.last.elapsed() >= SEQUENCE_EVERY {
                             if let Some(a) = guard.as_mut() {
                                 seq.step(&*store, &metrics, a);
@@ -290,16 +366,17 @@ pub fn start(
                     let _ = sign(&*store, &metrics, a);
                 }
             }
+            if let Some(j) = &writer_journal {
+                j.close();
+            }
         });
     Ok((
         DecisionSink {
             tx,
             durable,
             bodies,
-            inline,
-            last_arrival: Arc::new(AtomicU64::new(0)),
-            avg_gap: Arc::new(AtomicU64::new(1_000_000)),
-            epoch: std::time::Instant::now(),
+            journal,
+            metrics: sink_metrics,
         },
         handle?,
     ))
@@ -391,6 +468,8 @@ struct Pending {
     leaves: Vec<NewAuditLeaf>,
     bodies: Vec<AuditBody>,
     acks: Vec<oneshot::Sender<()>>,
+    /// Journaled records among them, per journal generation.
+    journaled: BTreeMap<u64, u64>,
 }
 
 impl Pending {
@@ -418,13 +497,16 @@ impl Pending {
                         p.leaves.push(audit::to_leaf(&e));
                     }
                 }
-                Msg::Checkpoint(t) => checkpoints.push(t),
-                Msg::Retry(r) => {
-                    p.records.extend(r.records);
-                    p.leaves.extend(r.leaves);
-                    p.bodies.extend(r.bodies);
-                    p.acks.extend(r.acks);
+                Msg::Journaled(e, generation) => {
+                    p.records.extend(e.rec);
+                    if audit_on {
+                        p.leaves.push(e.leaf);
+                        p.bodies.extend(e.bodies);
+                    }
+                    *p.journaled.entry(generation).or_default() += 1;
                 }
+                Msg::Checkpoint(t) => checkpoints.push(t),
+                Msg::Flush(t) => p.acks.push(t),
             }
         }
         (p, checkpoints)
@@ -484,57 +566,24 @@ impl Pending {
     }
 }
 
-impl std::fmt::Debug for Inline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inline").finish_non_exhaustive()
-    }
-}
-
-impl Inline {
-    /// Commits `msg` now if the log's lock is free (the handler's wait then ends at
-    /// once, or, if the commit failed, when the writer thread's retry ends); hands it
-    /// back if the lock is taken.
-    fn try_commit(&self, msg: Msg, tx: &mpsc::Sender<Msg>) -> Option<Msg> {
-        let Some(mut guard) = self.audit.try_lock() else {
-            return Some(msg);
-        };
-        let (pending, _) = Pending::collect(std::iter::once(msg), guard.is_some());
-        let seq = Sequencer {
-            on: false,
-            leader: false,
-            last: std::time::Instant::now(),
-        };
-        // One attempt here: retries sleep, which belongs on the writer thread.
-        let failed = pending
-            .commit(
-                &*self.store,
-                &self.metrics,
-                guard.as_mut(),
-                &seq,
-                1,
-                "handler",
-            )
-            .err();
-        drop(guard);
-        if let Some(p) = failed {
-            if let Err(e) = tx.try_send(Msg::Retry(p)) {
-                tracing::error!(error = %e, "decision records lost: the writer cannot take them");
-            }
-        }
-        None
-    }
-}
-
 fn write_batch(
     store: &dyn Store,
     metrics: &Metrics,
     mut audit: Option<&mut AuditWriter>,
+    journal: Option<&Journal>,
     batch: &mut Vec<Msg>,
     seq: &mut Sequencer,
 ) {
-    let (pending, checkpoints) = Pending::collect(batch.drain(..), audit.is_some());
-    // Dropped after five attempts: the handlers waiting for it log the loss.
-    let _ = pending.commit(store, metrics, audit.as_deref_mut(), seq, 5, "writer");
+    let (mut pending, checkpoints) = Pending::collect(batch.drain(..), audit.is_some());
+    let journaled = std::mem::take(&mut pending.journaled);
+    // Dropped after five attempts: the handlers waiting for it log the loss; journaled
+    // records stay in the journal, and the next start commits them.
+    let ok = pending
+        .commit(store, metrics, audit.as_deref_mut(), seq, 5, "writer")
+        .is_ok();
+    if let (true, Some(j)) = (ok, journal) {
+        j.applied(&journaled);
+    }
     for t in checkpoints {
         let r = match audit.as_deref_mut() {
             Some(a) => {

@@ -155,7 +155,13 @@ impl Gateway {
         };
         let audit = audit_writer.as_ref().map(audit::AuditWriter::shared);
         let audit_on = audit_writer.is_some();
-        let (decisions, writer) = decisions::start(store.clone(), metrics.clone(), audit_writer)?;
+        let journal_dir = decisions::journal_dir(&config.data_dir);
+        let (decisions, writer) = decisions::start(
+            store.clone(),
+            metrics.clone(),
+            audit_writer,
+            Some(&journal_dir),
+        )?;
         if audit_on {
             // Before any request: the log says under which policies and guards the
             // requests after it were decided.

@@ -535,6 +535,7 @@ async fn stored_bodies_decrypt_expire_and_refuse_tampering_or_the_wrong_key() {
     let (plain, plain_body) = run.chat("local", Some(&run.key), false).await;
     let (streamed, streamed_body) = run.chat("local", Some(&run.key), true).await;
     let (denied, _) = run.chat("premium", Some(&run.key), false).await;
+    run.gw.flush_audit().await;
     let store = run.gw.store.clone();
     let cipher = BodyCipher::from_key_text(BODY_KEY, None).unwrap();
 

@@ -109,9 +109,13 @@ fn append_throughput() {
         bodies: None,
     };
     let writer = AuditWriter::open(&config, &*store).unwrap();
-    let (sink, handle) =
-        portcullis_server::decisions::start(store.clone(), Arc::new(Metrics::new()), Some(writer))
-            .unwrap();
+    let (sink, handle) = portcullis_server::decisions::start(
+        store.clone(),
+        Arc::new(Metrics::new()),
+        Some(writer),
+        None,
+    )
+    .unwrap();
     // Handlers run on the gateway's multi-threaded runtime; so do the producers here.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -357,6 +357,7 @@ async fn audit_events_carry_guard_finding_types_and_counts_not_values() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let id = rid(&r);
+    gw.flush_audit().await;
     let leaf = gw.store.audit_leaf_by_event(&id).unwrap().unwrap();
     let text = String::from_utf8(leaf.leaf.leaf.clone()).unwrap();
     let e = portcullis_audit::AuditEvent::from_canonical_bytes(&leaf.leaf.leaf).unwrap();

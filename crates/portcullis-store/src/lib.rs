@@ -10,6 +10,7 @@
 //!   submitted by every replica and given their log indices by one sequencer
 //!   ([`Store::sequenced_at_commit`]).
 
+pub mod journal;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
@@ -59,7 +60,7 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The outcome of one request, as recorded. Holds no prompt or completion text.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DecisionRecord {
     /// Unix milliseconds when the request arrived.
     pub ts_ms: i64,
@@ -94,7 +95,7 @@ pub struct DecisionRecord {
 }
 
 /// A leaf to append to the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NewAuditLeaf {
     /// The leaf content: the event's canonical bytes.
     pub leaf: Vec<u8>,
@@ -147,7 +148,7 @@ pub struct AuditQuery {
 
 /// A request or response body kept with the audit log, encrypted (the store only keeps
 /// bytes; encryption is the caller's). Its event's leaf holds the body's SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AuditBody {
     /// The event id of the request.
     pub event_id: String,

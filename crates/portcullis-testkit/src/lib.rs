@@ -388,6 +388,14 @@ impl TestGateway {
         );
     }
 
+    /// Waits until every decision record and audit event of the requests answered so
+    /// far is in the store (with the audit log on, events reach it from the audit
+    /// journal a few milliseconds after the response): call before reading them from
+    /// `store`.
+    pub async fn flush_audit(&self) {
+        self.state.decisions.flush().await;
+    }
+
     /// Stops the gateway and waits for it (flushing decision records).
     pub async fn stop(self) {
         drop(self.stop_keeping_dir().await);

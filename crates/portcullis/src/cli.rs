@@ -304,6 +304,14 @@ pub(crate) fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         StoreKind::Sqlite => {
             let store = SqliteStore::open(&config.data_dir)
                 .with_context(|| format!("opening store under {}", config.data_dir.display()))?;
+            // Audit events a gateway journaled before it crashed go into the log first
+            // (skipped while a gateway runs: it commits them itself).
+            let dir = portcullis_server::decisions::journal_dir(&config.data_dir);
+            if let Some(n @ 1..) = portcullis_store::journal::replay(&store, &dir)
+                .with_context(|| format!("replaying the audit journal {}", dir.display()))?
+            {
+                eprintln!("committed {n} audit events a stopped gateway left in its journal");
+            }
             Ok(Arc::new(store))
         }
         // Refuses a schema older or newer than this binary's.
