@@ -45,6 +45,8 @@ use crate::audit::{self, AuditWriter, BodyCipher, RequestAudit};
 use crate::metrics::Metrics;
 
 const BATCH: usize = 1000;
+/// Records queued for the writer at most; a handler waits for room beyond that.
+const QUEUE: usize = 8 * BATCH;
 /// How long the writer waits for more records before committing a batch (group commit):
 /// one transaction per few milliseconds instead of one per request.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
@@ -258,7 +260,9 @@ pub fn start(
     mut audit: Option<AuditWriter>,
     journal_dir: Option<&Path>,
 ) -> std::io::Result<(DecisionSink, JoinHandle<()>)> {
-    let (tx, mut rx) = mpsc::channel::<Msg>(65_536);
+    // Bounded: with the journal, handlers no longer wait for commits, so this bounds how
+    // far the store may fall behind (and the memory that holds it: about 10 MB).
+    let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
     let durable = audit.is_some();
     let bodies = audit.as_ref().and_then(AuditWriter::body_cipher);
     let sequenced_at_commit = store.sequenced_at_commit();
