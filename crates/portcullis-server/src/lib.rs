@@ -176,13 +176,8 @@ impl Gateway {
                 )),
             )
             .map_err(StartError::Audit)?;
-            for e in events {
-                if !decisions.audit_event(e) {
-                    return Err(StartError::Audit(
-                        "the configuration's audit event could not be queued".into(),
-                    ));
-                }
-            }
+            // Committed now, not queued: they precede every request's event.
+            audit::append_events(&*store, &events).map_err(StartError::Audit)?;
         }
         if config.anonymous.is_some() {
             tracing::warn!("dangerous.anonymous is set: requests without credentials are admitted");
