@@ -4,18 +4,20 @@
 //!
 //! Handlers hand records to a bounded channel; the writer drains it in batches of up to
 //! 1,000, one transaction each. Without the audit log the handler moves on at once and
-//! the writer lingers a few milliseconds to fill a batch. With it, the handler waits
-//! until its batch is committed (so an answered request has its event in the log).
+//! the writer lingers a few milliseconds to fill a batch. With it, a request is answered
+//! only once its event is durable: in the audit journal (local store), or committed
+//! (shared store, or when a journal append failed).
 //!
 //! With the audit log on a local store (SQLite), the handler does not wait for a SQLite
 //! commit: it appends the record to the audit journal ([`portcullis_store::journal`]),
 //! one `write` that survives a crash of the process, and moves on; the writer then
-//! commits journaled records in large batches, lingering like it does without the log,
-//! and that commit gives the events their log indices. A one-record SQLite commit
+//! commits journaled records in large batches (lingering `JOURNAL_LINGER`, 50 ms), and that
+//! commit gives the events their log indices. A one-record SQLite commit
 //! rewrites about nine pages and waiting for the writer cost two thread wake-ups per
 //! request: at 1,000 req/s that was about 65 µs of gateway CPU per request. When the
 //! gateway starts, records of the previous run still in the journal and not in the store
-//! are committed before anything else. Readers that must see a request's event (the
+//! are committed before anything else, and its start events (policies, guards) are
+//! appended directly, so they precede every request's event. Readers that must see a request's event (the
 //! admin API's proofs and queries) call [`DecisionSink::flush`] first. If an append
 //! fails, the handler falls back to waiting for the SQLite commit.
 //!
