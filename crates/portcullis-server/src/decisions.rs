@@ -14,12 +14,12 @@
 //! commits journaled records in large batches (lingering `JOURNAL_LINGER`, 50 ms), and
 //! that commit gives the events their log indices. A one-record SQLite commit rewrites
 //! about nine pages and waiting for the writer cost two thread wake-ups per request: at
-//! 1,000 req/s, 55-135 µs of gateway CPU per request in three of four paired runs. When the gateway
-//! starts, records of the previous run still in the journal and not in the store are
-//! committed before anything else, and its start events (policies, guards) are appended
-//! directly, so they precede every request's event. Readers that must see a request's
-//! event (the admin API's proofs and queries) call [`DecisionSink::flush`] first. If an
-//! append fails, the handler falls back to waiting for the SQLite commit.
+//! 1,000 req/s, 55-135 µs of gateway CPU per request in three of four paired runs. When
+//! the gateway starts, records of the previous run still in the journal and not in the
+//! store are committed before anything else, and its start events (policies, guards)
+//! are appended directly, so they precede every request's event. Readers that must see
+//! a request's event (the admin API's proofs and queries) call [`DecisionSink::flush`]
+//! first. If an append fails, the handler falls back to waiting for the SQLite commit.
 //!
 //! When the gateway shuts down, the channel closes and the writer writes what is left,
 //! signs a last checkpoint and exits: records already accepted are not lost.
