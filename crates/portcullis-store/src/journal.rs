@@ -266,7 +266,8 @@ impl Journal {
     }
 
     /// Records written and not yet committed to the store.
-    pub fn outstanding(&self) -> u64 {
+    #[cfg(test)]
+    fn outstanding(&self) -> u64 {
         self.inner
             .lock()
             .counts
