@@ -124,6 +124,27 @@ if ld and lg:
     w(f"| **added by the gateway** | {ms(lg['p50'] - ld['p50'])} | {ms(lg['p99'] - ld['p99'])} | "
       f"{ms(lg['p999'] - ld['p999'])} | | |")
 w("")
+lds, lgs = load("latency-direct-sim"), load("latency-gateway-sim")
+if lds and lgs:
+    w(f"Both paths again, loaded at the same time ({rate} req/s each), so that pauses of the "
+      "whole machine delay both alike:")
+    w("")
+    w("| Path | p50 | p99 | p99.9 | achieved req/s | non-2xx / errors |")
+    w("|---|---|---|---|---|---|")
+    for label, r in (("mock directly", lds), ("through Portcullis", lgs)):
+        w(f"| {label} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['p999'])} | {r['rps']:,.0f} | "
+          f"{r['non2xx']} / {r['errors']} |")
+    w(f"| **added by the gateway** | {ms(lgs['p50'] - lds['p50'])} | {ms(lgs['p99'] - lds['p99'])} | "
+      f"{ms(lgs['p999'] - lds['p999'])} | | |")
+    w("")
+pp = os.path.join(res, "pauses.json")
+if os.path.exists(pp):
+    with open(pp) as f:
+        pz = json.load(f)
+    w(f"Machine pauses right after these runs: {pz['gaps_over_1ms']} gaps over 1 ms in "
+      f"{pz['seconds']} s of a thread reading the clock (longest {pz['max_ms']:.1f} ms, "
+      f"{pz['total_ms']:.0f} ms in all).")
+    w("")
 
 w(f"### Maximum throughput ({tput_conns} keep-alive connections, no rate limit, {duration})")
 w("")
@@ -206,6 +227,10 @@ if ld and lg:
     else:
         w(f"| added p99 latency at {rate} req/s < {ADDED_P99_MS:g} ms | not measured (wrk "
           f"fallback, unthrottled: added p99 {ms(added99)}) | **unknown** |")
+if lds and lgs:
+    added99s = lgs["p99"] - lds["p99"]
+    w(f"| added p99 latency at {rate} req/s < {ADDED_P99_MS:g} ms, both paths at once | "
+      f"{ms(added99s)} (p50 {ms(lgs['p50'] - lds['p50'])}) | {yes(added99s < ADDED_P99_MS)} |")
 if tg:
     w(f"| throughput through the gateway ≥ {GW_RPS:,} req/s | {fmt_rps(tg['rps'])} "
       f"(direct {fmt_rps(td['rps']) if td else 'n/a'}) | {yes(tg['rps'] >= GW_RPS)} |")
@@ -216,7 +241,8 @@ w("")
 
 # Flag anything that failed, so nobody reads numbers built on errors.
 problems = []
-for name, r in (("latency-direct", ld), ("latency-gateway", lg), ("throughput-direct", td),
+for name, r in (("latency-direct", ld), ("latency-gateway", lg), ("latency-direct-sim", lds),
+                ("latency-gateway-sim", lgs), ("throughput-direct", td),
                 ("throughput-gateway", tg), ("c1-direct", cd), ("c1-gateway", cg),
                 ("c1-litellm", cl), ("throughput-litellm", tl), ("streams-gateway", st)):
     if r and (r["non2xx"] or r["errors"]):

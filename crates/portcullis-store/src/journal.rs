@@ -205,46 +205,64 @@ impl Journal {
         if inner.closed {
             return Err(StoreError::Database("audit journal: closed".into()));
         }
+        let mut retired = Vec::new();
         if inner.size >= ROTATE_BYTES {
-            self.rotate(&mut inner)?;
+            retired = self.rotate(&mut inner)?;
         }
         let generation = inner.generation;
-        if let Err(e) = inner.file.write_all(&buf) {
-            // A partial write leaves a torn record; start a new file so that the next
-            // records are not written after it (reading back stops at a torn record).
-            let err = io("writing", &self.dir.join(file_name(generation)), e);
-            let _ = self.rotate(&mut inner);
-            return Err(err);
-        }
-        inner.size += buf.len() as u64;
-        inner.counts.entry(generation).or_default().0 += 1;
-        Ok(generation)
+        let r = match inner.file.write_all(&buf) {
+            Ok(()) => {
+                inner.size += buf.len() as u64;
+                inner.counts.entry(generation).or_default().0 += 1;
+                Ok(generation)
+            }
+            Err(e) => {
+                // A partial write leaves a torn record; start a new file so that the
+                // next records are not written after it (reading back stops at a torn
+                // record).
+                let err = io("writing", &self.dir.join(file_name(generation)), e);
+                if let Ok(more) = self.rotate(&mut inner) {
+                    retired.extend(more);
+                }
+                Err(err)
+            }
+        };
+        drop(inner);
+        self.delete(retired);
+        r
     }
 
-    fn rotate(&self, inner: &mut Inner) -> Result<(), StoreError> {
+    /// Starts the next generation's file; returns the generations to delete (after
+    /// the lock is released).
+    fn rotate(&self, inner: &mut Inner) -> Result<Vec<u64>, StoreError> {
         let generation = inner.generation + 1;
         let file = create(&self.dir, generation)?;
         inner.file = file;
         inner.size = 0;
         inner.generation = generation;
         inner.counts.insert(generation, (0, 0));
-        self.delete_applied(inner);
-        Ok(())
+        Ok(Self::take_applied(inner))
     }
 
     /// Notes that `n` records of `generation` are now in the store; deletes the files
     /// of earlier generations all of whose records are.
     pub fn applied(&self, done: &BTreeMap<u64, u64>) {
-        let mut inner = self.inner.lock();
-        for (g, n) in done {
-            if let Some(c) = inner.counts.get_mut(g) {
-                c.1 += n;
+        let retired = {
+            let mut inner = self.inner.lock();
+            for (g, n) in done {
+                if let Some(c) = inner.counts.get_mut(g) {
+                    c.1 += n;
+                }
             }
-        }
-        self.delete_applied(&mut inner);
+            Self::take_applied(&mut inner)
+        };
+        self.delete(retired);
     }
 
-    fn delete_applied(&self, inner: &mut Inner) {
+    /// Takes the earlier generations all of whose records are in the store out of the
+    /// counts. Their files are deleted by [`Journal::delete`] outside the lock: unlinking
+    /// a 16 MiB file can take milliseconds, and every handler's append waits on it.
+    fn take_applied(inner: &mut Inner) -> Vec<u64> {
         let current = inner.generation;
         let done: Vec<u64> = inner
             .counts
@@ -252,15 +270,19 @@ impl Journal {
             .filter(|(g, (w, a))| **g < current && a >= w)
             .map(|(g, _)| *g)
             .collect();
-        for g in done {
+        for g in &done {
+            inner.counts.remove(g);
+        }
+        done
+    }
+
+    /// Deletes the files of `generations`. A file that cannot be deleted is read back
+    /// at the next start, and its records, already in the store, are skipped then.
+    fn delete(&self, generations: Vec<u64>) {
+        for g in generations {
             let path = self.dir.join(file_name(g));
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    inner.counts.remove(&g);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, path = %path.display(), "audit journal file not deleted")
-                }
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(error = %e, path = %path.display(), "audit journal file not deleted");
             }
         }
     }
