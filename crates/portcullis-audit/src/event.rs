@@ -319,22 +319,91 @@ fn field_u64(out: &mut String, name: &str, value: Option<u64>, first: bool) {
 /// Writes `s` as a JSON string with the escaping rules in the module docs.
 fn json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{0C}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if c < '\u{20}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+    // Runs of characters that need no escape are copied whole; every byte that does
+    // (quote, backslash, controls) is ASCII, so the runs end on character boundaries.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b != b'"' && b != b'\\' && b >= 0x20 {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            0x0C => out.push_str("\\f"),
+            b'\r' => out.push_str("\\r"),
+            _ => {
+                let _ = write!(out, "\\u{:04x}", b);
             }
-            c => out.push(c),
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod json_string_tests {
+    use super::json_string;
+    use proptest::prelude::*;
+    use std::fmt::Write;
+
+    /// The character-by-character encoder this one replaced: the canonical form.
+    fn reference(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{08}' => out.push_str("\\b"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\u{0C}' => out.push_str("\\f"),
+                '\r' => out.push_str("\\r"),
+                c if c < '\u{20}' => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    fn both(s: &str) -> (String, String) {
+        let (mut a, mut b) = (String::new(), String::new());
+        json_string(&mut a, s);
+        reference(&mut b, s);
+        (a, b)
+    }
+
+    #[test]
+    fn escapes_match_the_canonical_form() {
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "\u{0}\u{1f}\u{7f}\t\n\r\u{8}\u{c}",
+            "é\"日本\n",
+            "\"\"",
+            "\\",
+        ] {
+            let (a, b) = both(s);
+            assert_eq!(a, b, "{s:?}");
+            let back: String = serde_json::from_str(&a).unwrap();
+            assert_eq!(back, s);
         }
     }
-    out.push('"');
+
+    proptest! {
+        #[test]
+        fn any_string_is_encoded_as_before(s in "(?s).{0,64}|[\\x00-\\x7f]{0,64}") {
+            let (a, b) = both(&s);
+            prop_assert_eq!(a, b);
+        }
+    }
 }
 
 /// The decoding shape; every field is required (`Option`s must be present as `null`,
