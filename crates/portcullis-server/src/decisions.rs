@@ -403,10 +403,10 @@ pub fn start(
 
 /// Lowers this thread's scheduling priority (nice +10) when no request waits for it
 /// (decision records only, or audit events in the journal): its commits are then
-/// background work, and at full priority a
-/// batch commit of a few milliseconds holds a core that request handlers wait for. When
-/// the cores are saturated it still runs, because handlers block once its queue is full.
-/// Linux only; where it fails, the thread keeps the default priority.
+/// background work, and at full priority a batch commit of a few milliseconds holds a
+/// core that request handlers wait for. When the cores are saturated it still runs,
+/// because handlers block once its queue is full. Linux only; where it fails, the thread
+/// keeps the default priority.
 fn background_priority() {
     #[cfg(target_os = "linux")]
     {
