@@ -303,8 +303,13 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name("decision-writer".into())
         .spawn(move || {
+            // When no request waits for its commits (decision records only, or audit
+            // events in the journal), they are background work: a batch commit of a few
+            // milliseconds at full priority holds a core that handlers wait for. When
+            // the cores are saturated it still runs, because handlers block once its
+            // queue is full.
             if !durable || writer_journal.is_some() {
-                background_priority();
+                portcullis_store::priority::Background::lower_this_thread();
             }
             rt.block_on(async {
                 let mut batch = Vec::with_capacity(BATCH);
@@ -399,26 +404,6 @@ pub fn start(
         },
         handle?,
     ))
-}
-
-/// Lowers this thread's scheduling priority (nice +10) when no request waits for it
-/// (decision records only, or audit events in the journal): its commits are then
-/// background work, and at full priority a batch commit of a few milliseconds holds a
-/// core that request handlers wait for. When the cores are saturated it still runs,
-/// because handlers block once its queue is full. Linux only; where it fails, the thread
-/// keeps the default priority.
-fn background_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux, setpriority(2) on a thread id applies to that thread alone.
-        // Relative to the process's own nice value, so a gateway started with `nice`
-        // never gets a writer of higher priority than its handlers.
-        let tid = rustix::thread::gettid();
-        let base = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), (base + 10).min(19)) {
-            tracing::debug!(error = %e, "the decision writer keeps its priority");
-        }
-    }
 }
 
 /// This replica's part in sequencing a shared log.

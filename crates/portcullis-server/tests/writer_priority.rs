@@ -1,6 +1,7 @@
 //! The decision writer yields the CPU to request handlers (nice +10) when no handler
 //! waits for it: decision records only, or audit events in the journal. When handlers
 //! wait for its commits (the audit log without a journal), it keeps the default priority.
+//! The SQLite store's checkpoint thread always yields (no request waits for it).
 //! Its own test binary, so that no other test's writer thread is in the process.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,9 +27,14 @@ fn nice(stat_path: &std::path::Path) -> i64 {
     rest.split_whitespace().nth(16).unwrap().parse().unwrap()
 }
 
-/// The nice value of the process's one `decision-writer` thread, relative to this
-/// thread's (the test may run under `nice`).
-fn writer_nice() -> i64 {
+/// This thread's nice value.
+fn nice_here() -> i64 {
+    nice(std::path::Path::new("/proc/thread-self/stat"))
+}
+
+/// The nice value of the process's one thread named `name`, relative to this thread's
+/// (the test may run under `nice`).
+fn thread_nice(name: &str) -> i64 {
     let own = nice(std::path::Path::new("/proc/thread-self/stat"));
     let mut found = Vec::new();
     for t in std::fs::read_dir("/proc/self/task").unwrap() {
@@ -36,12 +42,25 @@ fn writer_nice() -> i64 {
         let Ok(comm) = std::fs::read_to_string(t.join("comm")) else {
             continue;
         };
-        if comm.trim() == "decision-writer" {
+        if comm.trim() == name {
             found.push(nice(&t.join("stat")) - own);
         }
     }
-    assert_eq!(found.len(), 1, "decision-writer threads: {found:?}");
+    assert_eq!(found.len(), 1, "{name} threads: {found:?}");
     found[0]
+}
+
+/// The SQLite checkpoint thread's nice value once it has lowered it (it does so first
+/// thing, on a thread of its own, so poll briefly).
+fn checkpointer_nice(expected: i64) -> i64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = thread_nice("sqlite-checkpoi");
+        if n == expected || std::time::Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Starts a writer (audit log on or off, journal or not), reads its nice value once
@@ -74,14 +93,18 @@ fn nice_of(audit: bool, journal: bool) -> i64 {
         .build()
         .unwrap();
     rt.block_on(sink.flush());
-    let nice = writer_nice();
+    let nice = thread_nice("decision-writer");
+    // The store's checkpoint thread yields in every case.
+    let own = nice_here();
+    let lowered = (own + 10).min(19) - own;
+    assert_eq!(checkpointer_nice(lowered), lowered, "sqlite-checkpoint");
     drop(sink);
     handle.join().unwrap();
     nice
 }
 
 #[test]
-fn the_writer_yields_to_handlers_only_when_none_waits_for_it() {
+fn background_threads_yield_to_handlers_only_when_none_waits_for_them() {
     // Run one after another: each case must see only its own writer thread.
     // +10, or up to 19 when the test itself runs at a nice value above 9.
     let own = nice(std::path::Path::new("/proc/thread-self/stat"));

@@ -12,6 +12,7 @@
 
 pub mod journal;
 pub mod postgres;
+pub mod priority;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

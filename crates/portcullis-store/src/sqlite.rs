@@ -237,6 +237,9 @@ impl Checkpointer {
         let handle = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                // No request waits for a passive checkpoint: it yields the CPU to
+                // request handlers, except while it holds the writer's lock.
+                let priority = crate::priority::Background::lower_this_thread();
                 let (lock, cv) = &*flag;
                 let mut stopped = lock.lock();
                 while !*stopped {
@@ -249,8 +252,10 @@ impl Checkpointer {
                         // Busy or locked: try again next time.
                         let frames = wal_checkpoint(&conn, "PASSIVE").unwrap_or(0);
                         if frames >= WAL_RESTART_FRAMES {
-                            let _writer = writer.lock();
-                            let _ = wal_checkpoint(&conn, "RESTART");
+                            priority.at_full_priority(|| {
+                                let _writer = writer.lock();
+                                let _ = wal_checkpoint(&conn, "RESTART");
+                            });
                         }
                     });
                 }
