@@ -46,8 +46,8 @@ for k in range(K):
     for r, v in zip(rows, s):
         if r['label'] == 'benign':
             nb[r['source']] += 1
-            fp[r['source']] += v >= t
-    shortf.append(sum(v >= t for v in score(m, SHORT).values()))
+            fp[r['source']] += int(v >= t)
+    shortf.append(int(sum(v >= t for v in score(m, SHORT).values())))
 r = np.array(res)
 print(f'{name}: ROC-AUC {r[:, 0].mean():.4f}  TPR@1% {r[:, 1].mean():.3f} (folds {" ".join(f"{x:.3f}" for x in r[:, 1])})'
       f'  TPR@5% {r[:, 2].mean():.3f}  recall at threshold {r[:, 3].mean():.3f}')
