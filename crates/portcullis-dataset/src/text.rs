@@ -255,14 +255,37 @@ const SEEDS: [u64; MINHASH] = [
     0x6369_20d8_7157_1e25,
 ];
 
+/// [`SEEDS`] after the first step of [`mix`] (see [`ngrams_minhash`]).
+const SEEDS_XS: [u64; MINHASH] = {
+    let mut t = [0u64; MINHASH];
+    let mut i = 0;
+    while i < MINHASH {
+        t[i] = SEEDS[i] ^ (SEEDS[i] >> 30);
+        i += 1;
+    }
+    t
+};
+
+/// [`mix`] without its first xor-shift.
+#[inline]
+fn mix_tail(mut x: u64) -> u64 {
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// [`ngrams`] and [`minhash`] of the same tokens in one pass (the same results): each
 /// bigram's hash is computed once for both (an n-gram hash is the top half of
 /// [`combine`], and the MinHash adds the whole of it).
 pub fn ngrams_minhash(toks: &[u64], max: usize, out: &mut Vec<u32>) -> [u32; MINHASH] {
     let mut sig = [u32::MAX; MINHASH];
     let mut add = |x: u64| {
-        for (i, s) in sig.iter_mut().enumerate() {
-            let h = (mix(x ^ SEEDS[i]) >> 32) as u32;
+        // `mix(x ^ seed)` with its first step (an xor-shift, linear over GF(2)) taken out
+        // of the loop: `xs(x ^ seed) = xs(x) ^ xs(seed)`, the seeds' part precomputed.
+        let a = x ^ (x >> 30);
+        for (s, &k) in sig.iter_mut().zip(&SEEDS_XS) {
+            let h = (mix_tail(a ^ k) >> 32) as u32;
             if h < *s {
                 *s = h;
             }
