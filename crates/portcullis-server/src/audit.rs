@@ -686,6 +686,11 @@ pub fn verify_log(
     verifier: &CheckpointVerifier,
 ) -> Result<VerifyReport, VerifyFailure> {
     let storage = |e: portcullis_store::StoreError| VerifyFailure::Store(e.to_string());
+    // Checkpoints first: a running gateway stores a checkpoint only after the leaves it
+    // signs are committed, and leaves are only ever appended, so every checkpoint read
+    // here has its leaves in the store when they are read below. Read the other way
+    // round, a checkpoint signed in between would look like a truncated log.
+    let checkpoints = store.audit_checkpoints().map_err(storage)?;
     let size = store.audit_size().map_err(storage)?;
     let mut tree = MerkleTree::new();
     let mut start = 0;
@@ -710,7 +715,6 @@ pub fn verify_log(
         }
         start = end;
     }
-    let checkpoints = store.audit_checkpoints().map_err(storage)?;
     let mut prev: Option<(u64, Hash)> = None;
     for (i, stored) in checkpoints.iter().enumerate() {
         let fail = |reason: String, first_bad_leaf: Option<u64>| VerifyFailure::Checkpoint {
