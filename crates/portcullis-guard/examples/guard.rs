@@ -76,6 +76,18 @@ fn main() -> std::process::ExitCode {
             if let Some(v) = arg(&args, "--bits").and_then(|v| v.parse().ok()) {
                 cfg.features.bits = v;
             }
+            if let Some(v) = arg(&args, "--top-push").and_then(|v| v.parse().ok()) {
+                cfg.top_push = v;
+            }
+            if let Some(v) = arg(&args, "--top-push-pos").and_then(|v| v.parse().ok()) {
+                cfg.top_push_pos = v;
+            }
+            if let Some(v) = arg(&args, "--top-frac").and_then(|v| v.parse().ok()) {
+                cfg.top_frac = v;
+            }
+            if let Some(v) = arg(&args, "--top-from").and_then(|v| v.parse().ok()) {
+                cfg.top_from = v;
+            }
             // `--augment F` may repeat.
             let augment: Vec<PathBuf> = args
                 .windows(2)
