@@ -191,6 +191,8 @@ pub struct PolicyEngine {
     actions: HashMap<Action, EntityUid>,
     /// Forbid policies, so an evaluation error in one of them denies.
     forbids: HashSet<PolicyId>,
+    /// The context attributes some policy reads: only these are built per request.
+    context_use: ContextUse,
     /// Entities per (principal, model), and IP values per address: building them runs
     /// Cedar's parser and transitive closure, which cost more than the evaluation. Both
     /// are pure functions of their keys; each cache is cleared when it reaches
@@ -381,6 +383,7 @@ impl PolicyEngine {
             .filter(|p| p.effect() == Effect::Forbid)
             .map(|p| p.id().clone())
             .collect();
+        let context_use = ContextUse::of(&set);
 
         let mut model_entities = HashMap::new();
         for (name, m) in models {
@@ -426,6 +429,7 @@ impl PolicyEngine {
             models: model_entities,
             actions,
             forbids,
+            context_use,
             entity_cache: Mutex::new(HashMap::new()),
             ip_cache: Mutex::new(HashMap::new()),
             types: Types::new().map_err(|e| ConfigError::whole(Path::new("<schema>"), e))?,
@@ -505,11 +509,11 @@ impl PolicyEngine {
                 e
             }
         };
-        let client_ip = {
-            let cached = self.ip_cache.lock().get(&facts.client_ip).cloned();
-            match cached {
-                Some(ip) => ip,
-                None => {
+        // Cedar's IP values come from its parser; cached, and built only when read.
+        let client_ip =
+            (cfg!(debug_assertions) || self.context_use.wants("client_ip")).then(|| {
+                let cached = self.ip_cache.lock().get(&facts.client_ip).cloned();
+                cached.unwrap_or_else(|| {
                     let ip = RestrictedExpression::new_ip(facts.client_ip.to_string());
                     let mut cache = self.ip_cache.lock();
                     if cache.len() >= CACHE_LIMIT {
@@ -517,9 +521,8 @@ impl PolicyEngine {
                     }
                     cache.insert(facts.client_ip, ip.clone());
                     ip
-                }
-            }
-        };
+                })
+            });
         self.decide(
             principal,
             action_uid,
@@ -568,100 +571,63 @@ impl PolicyEngine {
         principal_uid: EntityUid,
         model_entity: &Entity,
         entities: &Entities,
-        client_ip: RestrictedExpression,
+        client_ip: Option<RestrictedExpression>,
         action: Action,
         facts: &RequestFacts,
     ) -> Result<Verdict, String> {
-        let mut ctx: Vec<(String, RestrictedExpression)> = vec![
-            ("client_ip".into(), client_ip),
-            (
-                "hour".into(),
-                RestrictedExpression::new_long(i64::from(facts.hour)),
-            ),
-            (
-                "weekday".into(),
-                RestrictedExpression::new_string(facts.weekday.to_string()),
-            ),
-        ];
-        if let Some(w) = &principal.workload {
-            ctx.push((
-                "workload".into(),
-                RestrictedExpression::new_record([
-                    (
-                        "id".to_string(),
-                        RestrictedExpression::new_string(w.to_string()),
-                    ),
-                    (
-                        "trust_domain".to_string(),
-                        RestrictedExpression::new_string(w.trust_domain().to_string()),
-                    ),
-                ])
-                .map_err(|e| e.to_string())?,
-            ));
-        }
-        if action != Action::ModelsList {
-            ctx.extend([
-                (
-                    "max_tokens".to_string(),
-                    RestrictedExpression::new_long(clamp(facts.max_tokens)),
-                ),
-                (
-                    "prompt_tokens".into(),
-                    RestrictedExpression::new_long(clamp(facts.prompt_tokens)),
-                ),
-                (
-                    "stream".into(),
-                    RestrictedExpression::new_bool(facts.stream),
-                ),
-                (
-                    "tools".into(),
-                    RestrictedExpression::new_set(
-                        facts
-                            .tools
-                            .iter()
-                            .map(|t| RestrictedExpression::new_string(t.clone())),
-                    ),
-                ),
-                (
-                    "guard".into(),
-                    RestrictedExpression::new_record([
-                        (
-                            "injection_score".to_string(),
-                            RestrictedExpression::new_long(i64::from(facts.guard.injection_score)),
-                        ),
-                        (
-                            "jailbreak_score".to_string(),
-                            RestrictedExpression::new_long(i64::from(facts.guard.jailbreak_score)),
-                        ),
-                        (
-                            "findings".to_string(),
-                            RestrictedExpression::new_set(
-                                facts
-                                    .guard
-                                    .findings
-                                    .iter()
-                                    .map(|f| RestrictedExpression::new_string((*f).to_string())),
-                            ),
-                        ),
-                    ])
-                    .map_err(|e| e.to_string())?,
-                ),
-            ]);
-        }
-        let context = Context::from_pairs(ctx).map_err(|e| e.to_string())?;
+        // Debug builds (every test) first decide over the whole context, checked against
+        // the schema, and then require the pruned context to give the same verdict: the
+        // pruning must never change a decision. Release builds skip the schema check,
+        // which costs more than the authorization itself; the policies were validated
+        // strictly at load and the context is built here with the schema's types.
+        #[cfg(debug_assertions)]
+        let full = {
+            let pairs = context_pairs(
+                principal,
+                client_ip.clone(),
+                action,
+                facts,
+                &ContextUse::All,
+            )?;
+            self.evaluate(
+                principal_uid.clone(),
+                action_uid.clone(),
+                model_entity,
+                entities,
+                pairs,
+                Some(&self.schema),
+            )?
+        };
+        let pairs = context_pairs(principal, client_ip, action, facts, &self.context_use)?;
+        let verdict = self.evaluate(
+            principal_uid,
+            action_uid,
+            model_entity,
+            entities,
+            pairs,
+            None,
+        )?;
+        #[cfg(debug_assertions)]
+        assert_eq!(verdict, full, "the pruned context changed the decision");
+        Ok(verdict)
+    }
+
+    fn evaluate(
+        &self,
+        principal_uid: EntityUid,
+        action_uid: EntityUid,
+        model_entity: &Entity,
+        entities: &Entities,
+        pairs: Vec<(String, RestrictedExpression)>,
+        schema: Option<&Schema>,
+    ) -> Result<Verdict, String> {
+        let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
         let request = Request::new(
             principal_uid,
             action_uid,
             model_entity.uid(),
             context,
-            // The context is built here with the schema's types; policies were validated
-            // strictly at load. Checking each request against the schema again costs
-            // more than the authorization itself, so only debug builds (tests) do it.
-            if cfg!(debug_assertions) {
-                Some(&self.schema)
-            } else {
-                None
-            },
+            schema,
         )
         .map_err(|e| e.to_string())?;
         let response = self
@@ -689,6 +655,177 @@ impl PolicyEngine {
             },
         })
     }
+}
+
+/// Which attributes of the request context the loaded policies read. Building the
+/// context (Cedar evaluates every attribute's expression into a value) costs about as
+/// much as the authorization itself, and an attribute no policy reads cannot change a
+/// decision, so only the attributes some policy names are built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ContextUse {
+    /// Some policy uses `context` as a whole (e.g. compares records): build everything.
+    All,
+    /// Only these top-level attributes are read (`context.x`, `context has x`).
+    Attrs(HashSet<String>),
+}
+
+impl ContextUse {
+    /// Reads the policies' JSON form (Cedar's EST), where `context.x` is
+    /// `{".": {"left": {"Var": "context"}, "attr": "x"}}` and `context has x` the same
+    /// under `"has"`; any other occurrence of the `context` variable means all. A policy
+    /// that cannot be converted also means all (never prune on a guess).
+    fn of(set: &PolicySet) -> Self {
+        let mut attrs = HashSet::new();
+        for p in set.policies() {
+            let Ok(json) = p.to_json() else {
+                return ContextUse::All;
+            };
+            if !collect_context_attrs(&json, &mut attrs) {
+                return ContextUse::All;
+            }
+        }
+        ContextUse::Attrs(attrs)
+    }
+
+    fn wants(&self, attr: &str) -> bool {
+        match self {
+            ContextUse::All => true,
+            ContextUse::Attrs(a) => a.contains(attr),
+        }
+    }
+}
+
+/// Adds the context attributes `v` reads to `out`; false when it uses the whole context.
+fn collect_context_attrs(v: &serde_json::Value, out: &mut HashSet<String>) -> bool {
+    use serde_json::Value;
+    let is_context = |v: &Value| v.get("Var").and_then(Value::as_str) == Some("context");
+    match v {
+        Value::Object(map) => {
+            if is_context(v) {
+                return false;
+            }
+            for op in [".", "has"] {
+                if let Some(inner) = map.get(op) {
+                    if let (Some(left), Some(attr)) =
+                        (inner.get("left"), inner.get("attr").and_then(Value::as_str))
+                    {
+                        if is_context(left) {
+                            out.insert(attr.to_string());
+                            return true;
+                        }
+                    }
+                }
+            }
+            map.values().all(|x| collect_context_attrs(x, out))
+        }
+        Value::Array(items) => items.iter().all(|x| collect_context_attrs(x, out)),
+        _ => true,
+    }
+}
+
+/// The request context's attributes that `wanted` names, built with the schema's types.
+fn context_pairs(
+    principal: &Principal,
+    client_ip: Option<RestrictedExpression>,
+    action: Action,
+    facts: &RequestFacts,
+    wanted: &ContextUse,
+) -> Result<Vec<(String, RestrictedExpression)>, String> {
+    let mut ctx: Vec<(String, RestrictedExpression)> = Vec::new();
+    if let Some(ip) = client_ip.filter(|_| wanted.wants("client_ip")) {
+        ctx.push(("client_ip".into(), ip));
+    }
+    if wanted.wants("hour") {
+        ctx.push((
+            "hour".into(),
+            RestrictedExpression::new_long(i64::from(facts.hour)),
+        ));
+    }
+    if wanted.wants("weekday") {
+        ctx.push((
+            "weekday".into(),
+            RestrictedExpression::new_string(facts.weekday.to_string()),
+        ));
+    }
+    if let Some(w) = principal
+        .workload
+        .as_ref()
+        .filter(|_| wanted.wants("workload"))
+    {
+        ctx.push((
+            "workload".into(),
+            RestrictedExpression::new_record([
+                (
+                    "id".to_string(),
+                    RestrictedExpression::new_string(w.to_string()),
+                ),
+                (
+                    "trust_domain".to_string(),
+                    RestrictedExpression::new_string(w.trust_domain().to_string()),
+                ),
+            ])
+            .map_err(|e| e.to_string())?,
+        ));
+    }
+    if action == Action::ModelsList {
+        return Ok(ctx);
+    }
+    if wanted.wants("max_tokens") {
+        ctx.push((
+            "max_tokens".to_string(),
+            RestrictedExpression::new_long(clamp(facts.max_tokens)),
+        ));
+    }
+    if wanted.wants("prompt_tokens") {
+        ctx.push((
+            "prompt_tokens".into(),
+            RestrictedExpression::new_long(clamp(facts.prompt_tokens)),
+        ));
+    }
+    if wanted.wants("stream") {
+        ctx.push((
+            "stream".into(),
+            RestrictedExpression::new_bool(facts.stream),
+        ));
+    }
+    if wanted.wants("tools") {
+        ctx.push((
+            "tools".into(),
+            RestrictedExpression::new_set(
+                facts
+                    .tools
+                    .iter()
+                    .map(|t| RestrictedExpression::new_string(t.clone())),
+            ),
+        ));
+    }
+    if wanted.wants("guard") {
+        ctx.push((
+            "guard".into(),
+            RestrictedExpression::new_record([
+                (
+                    "injection_score".to_string(),
+                    RestrictedExpression::new_long(i64::from(facts.guard.injection_score)),
+                ),
+                (
+                    "jailbreak_score".to_string(),
+                    RestrictedExpression::new_long(i64::from(facts.guard.jailbreak_score)),
+                ),
+                (
+                    "findings".to_string(),
+                    RestrictedExpression::new_set(
+                        facts
+                            .guard
+                            .findings
+                            .iter()
+                            .map(|f| RestrictedExpression::new_string((*f).to_string())),
+                    ),
+                ),
+            ])
+            .map_err(|e| e.to_string())?,
+        ));
+    }
+    Ok(ctx)
 }
 
 fn clamp(v: u64) -> i64 {
@@ -837,6 +974,56 @@ when { context.guard.findings.contains("SECRET") };
                 policy: "no-secrets".into()
             }
         );
+    }
+
+    #[test]
+    fn only_the_context_attributes_policies_read_are_built() {
+        let attrs =
+            |names: &[&str]| ContextUse::Attrs(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(
+            engine(POLICIES).unwrap().context_use,
+            attrs(&["max_tokens"])
+        );
+        let e = engine(
+            r#"permit(principal, action, resource)
+when { context has workload && context.workload.trust_domain == "prod" };
+forbid(principal, action == Portcullis::Action::"chat.completions", resource)
+when { context.client_ip.isInRange(ip("10.0.0.0/8")) || context.guard.injection_score > 500 };
+"#,
+        )
+        .unwrap();
+        assert_eq!(e.context_use, attrs(&["workload", "client_ip", "guard"]));
+        assert_eq!(
+            engine("permit(principal, action, resource);")
+                .unwrap()
+                .context_use,
+            attrs(&[])
+        );
+        // The context as a whole: nothing can be left out.
+        let whole = Policy::from_str(
+            r#"permit(principal, action, resource) when { context == {"hour": 1} };"#,
+        )
+        .unwrap();
+        assert!(!collect_context_attrs(
+            &whole.to_json().unwrap(),
+            &mut HashSet::new()
+        ));
+        // Decisions over a pruned context: every authorize() in a debug build also
+        // decides over the full, schema-checked context and asserts the same verdict.
+        let e = engine(
+            r#"@id("office-hours")
+permit(principal, action, resource) when { context.hour >= 8 && context.hour < 18 };
+"#,
+        )
+        .unwrap();
+        let mut f = facts(10);
+        assert!(e
+            .authorize(&alice(), Action::ChatCompletions, "small", &f)
+            .is_allow());
+        f.hour = 20;
+        assert!(!e
+            .authorize(&alice(), Action::ChatCompletions, "small", &f)
+            .is_allow());
     }
 
     #[test]
