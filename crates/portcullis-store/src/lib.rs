@@ -176,10 +176,12 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_key(&self, id: &str, at: i64) -> Result<bool, StoreError>;
     /// Number of keys (revoked included).
     fn count_keys(&self) -> Result<u64, StoreError>;
-    /// A value that changes whenever anything may have changed the stored data, by any
-    /// writer, in this process or another (e.g. `portcullis keys revoke`). Callers that
-    /// cache what they read compare it before trusting the cache; backends without a
-    /// cheap signal return a fresh value every time (no caching). Must be cheap.
+    /// A value that changes whenever the stored keys may have changed, by any writer, in
+    /// this process or another (e.g. `portcullis keys revoke`). Callers that cache keys
+    /// compare it before trusting the cache; backends without a cheap signal return a
+    /// fresh value every time (no caching). Must be cheap. SQLite: at once for key writes
+    /// through this crate, within a second for any other write (`sqlite/key_signal.rs`);
+    /// PostgreSQL: within a second, by notification (`postgres.rs`).
     fn change_marker(&self) -> Result<u64, StoreError>;
     /// Appends decision records and adds their tokens to the day's counters, in one
     /// transaction.

@@ -13,6 +13,9 @@ use portcullis_core::identity::KeyRecord;
 use portcullis_core::limits::{utc_day, Subject};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+mod key_signal;
+use key_signal::KeySignal;
+
 use crate::{
     AuditBody, AuditLeaf, AuditQuery, DecisionRecord, NewAuditLeaf, Store, StoreError,
     StoredCheckpoint,
@@ -112,9 +115,8 @@ pub struct SqliteStore {
     _checkpointer: Checkpointer,
     /// Shared with the checkpointer, which holds it while it restarts the WAL.
     writer: std::sync::Arc<Mutex<Connection>>,
-    /// Answers `PRAGMA data_version` only: its value is meaningful only when compared
-    /// with earlier values from the same connection.
-    version: Mutex<Connection>,
+    /// Tells this and other processes that the keys changed ([`key_signal`]).
+    keys: KeySignal,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -168,7 +170,7 @@ impl SqliteStore {
         Ok(Self {
             _checkpointer: Checkpointer::start(open_conn(path)?, writer.clone())?,
             writer,
-            version: Mutex::new(open_conn(path)?),
+            keys: KeySignal::open(path, open_conn(path)?)?,
             readers,
             next: AtomicUsize::new(0),
         })
@@ -361,7 +363,7 @@ impl Store for SqliteStore {
             "INSERT INTO keys (id, hash, principal, groups_json, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![k.id, k.hash.as_slice(), k.principal, groups_json(&k.groups), k.created_at, k.expires_at, k.revoked_at],
         )?;
-        Ok(())
+        self.keys.bump()
     }
 
     fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -390,15 +392,12 @@ impl Store for SqliteStore {
             "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, at],
         )?;
+        self.keys.bump()?;
         Ok(n == 1)
     }
 
     fn change_marker(&self) -> Result<u64, StoreError> {
-        // `data_version` changes when another connection (our writer thread, or another
-        // process) commits; reading it touches only the shared WAL index, no pages.
-        let c = self.version.lock();
-        let mut st = c.prepare_cached("PRAGMA data_version")?;
-        Ok(st.query_row([], |r| r.get::<_, i64>(0))? as u64)
+        self.keys.marker()
     }
 
     fn count_keys(&self) -> Result<u64, StoreError> {
@@ -793,6 +792,77 @@ mod tests {
     // The tests every backend must pass are in `crate::suite`; these are SQLite's own.
 
     use super::*;
+
+    fn decision(n: u64) -> DecisionRecord {
+        DecisionRecord {
+            ts_ms: 1_000 + n as i64,
+            request_id: format!("r{n}"),
+            principal: "alice".into(),
+            groups: vec![],
+            key_id: "k".into(),
+            action: "chat.completions".into(),
+            model: "m".into(),
+            upstream: "u".into(),
+            decision: "allow".into(),
+            reason: "p".into(),
+            status: 200,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            latency_us: 1,
+            stream: false,
+        }
+    }
+
+    #[test]
+    fn the_key_marker_moves_with_key_writes_only() {
+        let _t = crate::suite::TIMING.read();
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = SqliteStore::open(dir.path()).unwrap();
+        let cli = SqliteStore::open(dir.path()).unwrap();
+        let before = gateway.change_marker().unwrap();
+        // The decision writer commits all the time under load: that must not empty the
+        // key cache (it did, when the marker was SQLite's data version).
+        for n in 0..20 {
+            gateway.record_decisions(&[decision(n)]).unwrap();
+            cli.record_decisions(&[decision(100 + n)]).unwrap();
+        }
+        let after_decisions = gateway.change_marker().unwrap();
+        // A key written or revoked by another process is seen at once.
+        cli.put_key(&crate::suite::key("k")).unwrap();
+        let after_put = gateway.change_marker().unwrap();
+        assert_ne!(after_put, before);
+        assert!(cli.revoke_key("k", 5).unwrap());
+        let after_revoke = gateway.change_marker().unwrap();
+        assert_ne!(after_revoke, after_put);
+        assert_eq!(gateway.get_key("k").unwrap().unwrap().revoked_at, Some(5));
+        // (Checked last: the once-a-second backstop may have seen the decisions.)
+        if after_decisions != before {
+            assert!(gateway.keys.start.elapsed().as_millis() as u64 >= key_signal::BACKSTOP_MS);
+        }
+    }
+
+    #[test]
+    fn a_key_write_behind_the_stores_back_is_seen_within_the_backstop_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = SqliteStore::open(dir.path()).unwrap();
+        gateway.put_key(&crate::suite::key("k")).unwrap();
+        let before = gateway.change_marker().unwrap();
+        // A raw SQL session: no signal file write.
+        let raw = Connection::open(dir.path().join("portcullis.db")).unwrap();
+        raw.execute("UPDATE keys SET revoked_at = 7 WHERE id = 'k'", [])
+            .unwrap();
+        let t = std::time::Instant::now();
+        loop {
+            if gateway.change_marker().unwrap() != before {
+                break;
+            }
+            assert!(
+                t.elapsed().as_millis() as u64 <= 3 * key_signal::BACKSTOP_MS,
+                "the backstop did not see the write"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 
     #[test]
     fn the_wal_starts_over_under_continuous_commits() {

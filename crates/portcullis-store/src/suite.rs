@@ -120,7 +120,7 @@ fn settle(s: &dyn Store) {
     assert_eq!(s.audit_pending_count().unwrap(), 0);
 }
 
-fn key(id: &str) -> KeyRecord {
+pub(crate) fn key(id: &str) -> KeyRecord {
     KeyRecord {
         id: id.into(),
         hash: [7; 32],
