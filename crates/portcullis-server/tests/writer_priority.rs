@@ -35,6 +35,13 @@ fn nice_here() -> i64 {
 /// The nice value of the process's one thread named `name`, relative to this thread's
 /// (the test may run under `nice`).
 fn thread_nice(name: &str) -> i64 {
+    let found = threads_nice(name);
+    assert_eq!(found.len(), 1, "{name} threads: {found:?}");
+    found[0]
+}
+
+/// The nice values, relative to this thread's, of the process's threads named `name`.
+fn threads_nice(name: &str) -> Vec<i64> {
     let own = nice(std::path::Path::new("/proc/thread-self/stat"));
     let mut found = Vec::new();
     for t in std::fs::read_dir("/proc/self/task").unwrap() {
@@ -46,18 +53,19 @@ fn thread_nice(name: &str) -> i64 {
             found.push(nice(&t.join("stat")) - own);
         }
     }
-    assert_eq!(found.len(), 1, "{name} threads: {found:?}");
-    found[0]
+    found
 }
 
-/// The SQLite checkpoint thread's nice value once it has lowered it (it does so first
-/// thing, on a thread of its own, so poll briefly).
+/// The SQLite checkpoint thread's nice value once it runs and has lowered it (it does
+/// so first thing, on a thread of its own, so poll briefly).
 fn checkpointer_nice(expected: i64) -> i64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let n = thread_nice("sqlite-checkpoi");
-        if n == expected || std::time::Instant::now() > deadline {
-            return n;
+        // The thread may not be running yet on a busy machine: wait for it too.
+        let found = threads_nice("sqlite-checkpoi");
+        assert!(found.len() <= 1, "sqlite-checkpoi threads: {found:?}");
+        if found.first() == Some(&expected) || std::time::Instant::now() > deadline {
+            return thread_nice("sqlite-checkpoi");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
