@@ -184,6 +184,9 @@ impl Verdict {
 
 /// A loaded, validated policy set with the entities built from config.
 pub struct PolicyEngine {
+    /// Checks each request's full context in debug builds (see `decide`); release
+    /// builds validated the policies against it at load only.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     schema: Schema,
     policies: PolicySet,
     authorizer: Authorizer,
