@@ -275,31 +275,41 @@ fn mix_tail(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Adds one bigram hash to a MinHash signature: `mix(x ^ seed)` for each seed, with its
+/// first step (an xor-shift, linear over GF(2)) taken out of the loop: `xs(x ^ seed) =
+/// xs(x) ^ xs(seed)`, the seeds' part precomputed.
+#[inline(always)]
+fn minhash_add(sig: &mut [u32; MINHASH], x: u64) {
+    let a = x ^ (x >> 30);
+    for (s, &k) in sig.iter_mut().zip(&SEEDS_XS) {
+        let h = (mix_tail(a ^ k) >> 32) as u32;
+        *s = (*s).min(h);
+    }
+}
+
 /// [`ngrams`] and [`minhash`] of the same tokens in one pass (the same results): each
 /// bigram's hash is computed once for both (an n-gram hash is the top half of
 /// [`combine`], and the MinHash adds the whole of it).
+///
+/// Compiled also for AVX-512 and AVX2 and chosen at run time (`multiversion`): the 16
+/// MinHash functions per bigram are independent 64-bit multiply chains that those
+/// instruction sets compute side by side, and they were the largest single cost of the
+/// statistics. The results are the same on every path (integer arithmetic only).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512dq+avx512vl+avx2+avx+sse4.2+sse4.1+ssse3+sse3",
+    "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
+))]
 pub fn ngrams_minhash(toks: &[u64], max: usize, out: &mut Vec<u32>) -> [u32; MINHASH] {
     let mut sig = [u32::MAX; MINHASH];
-    let mut add = |x: u64| {
-        // `mix(x ^ seed)` with its first step (an xor-shift, linear over GF(2)) taken out
-        // of the loop: `xs(x ^ seed) = xs(x) ^ xs(seed)`, the seeds' part precomputed.
-        let a = x ^ (x >> 30);
-        for (s, &k) in sig.iter_mut().zip(&SEEDS_XS) {
-            let h = (mix_tail(a ^ k) >> 32) as u32;
-            if h < *s {
-                *s = h;
-            }
-        }
-    };
     out.clear();
     if let [t] = toks {
-        add(*t);
+        minhash_add(&mut sig, *t);
     }
     let mut full = false;
     for i in 0..toks.len() {
         let bigram = toks.get(i..i + 2).map(|w| combine(2, w));
         if let Some(b) = bigram {
-            add(b);
+            minhash_add(&mut sig, b);
         }
         if full {
             continue;
