@@ -88,6 +88,12 @@ fn main() -> std::process::ExitCode {
             if let Some(v) = arg(&args, "--top-from").and_then(|v| v.parse().ok()) {
                 cfg.top_from = v;
             }
+            if let Some(v) = arg(&args, "--top-push-seg").and_then(|v| v.parse().ok()) {
+                cfg.top_push_seg = v;
+            }
+            if let Some(v) = arg(&args, "--top-push-comb").and_then(|v| v.parse().ok()) {
+                cfg.top_push_comb = v;
+            }
             // `--augment F` may repeat.
             let augment: Vec<PathBuf> = args
                 .windows(2)

@@ -121,6 +121,15 @@ pub struct TrainConfig {
     pub top_frac: f64,
     /// First epoch (0-based) with the top-push weights.
     pub top_from: usize,
+    /// Top push for the segment head (1: off): from epoch `top_from` on, the negative
+    /// segments scoring above the `top_frac` line of all negative segments get this
+    /// loss-weight factor. The combiner reads the segment head's best segment, so a
+    /// clean document's highest-scoring line is what makes it a false positive.
+    pub top_push_seg: f32,
+    /// Top push for the combiner (1: off): after a first fit, the negatives scoring
+    /// above the `top_frac` line of the negatives' combiner scores get this weight and
+    /// the combiner is refitted (`TOP_PUSH_COMB_ROUNDS` times).
+    pub top_push_comb: f32,
 }
 
 impl TrainConfig {
@@ -128,7 +137,15 @@ impl TrainConfig {
     fn top_push_on(&self) -> bool {
         self.top_push != 1.0 || self.top_push_pos != 1.0
     }
+    /// Whether any head's loss weights are reweighted during training (the two main
+    /// heads' top push or the segment head's).
+    fn any_push_on(&self) -> bool {
+        self.top_push_on() || self.top_push_seg != 1.0
+    }
 }
+
+/// Refits of the combiner under top push (`TrainConfig::top_push_comb`).
+const TOP_PUSH_COMB_ROUNDS: usize = 3;
 
 // Written out (not derived) so that knobs added after the shipped model are listed only
 // when set: the string goes into the recipe hash in the model header, and the shipped
@@ -159,6 +176,18 @@ impl std::fmt::Debug for TrainConfig {
             d.field("top_push", &self.top_push)
                 .field("top_push_pos", &self.top_push_pos)
                 .field("top_frac", &self.top_frac)
+                .field("top_from", &self.top_from);
+        }
+        // Knobs added after the shipped model: listed only when set (see above).
+        if self.top_push_seg != 1.0 {
+            d.field("top_push_seg", &self.top_push_seg);
+        }
+        if self.top_push_comb != 1.0 {
+            d.field("top_push_comb", &self.top_push_comb);
+        }
+        if !self.top_push_on() && (self.top_push_seg != 1.0 || self.top_push_comb != 1.0) {
+            // The shared knobs matter to these even with the main heads' push off.
+            d.field("top_frac", &self.top_frac)
                 .field("top_from", &self.top_from);
         }
         d.finish()
@@ -194,6 +223,8 @@ impl Default for TrainConfig {
             top_push_pos: 1.0,
             top_frac: 0.05,
             top_from: 2,
+            top_push_seg: 1.0,
+            top_push_comb: 1.0,
         }
     }
 }
@@ -500,7 +531,14 @@ pub fn train(
         }
         // A segment table that quantized to all zeros (tiny data) cannot back a combiner.
         if model.doc.weights.iter().any(|w| *w != 0) {
-            model.doc.comb = fit_logistic(&xs, &ys, 1e-3);
+            let mut sw = vec![1f32; xs.len()];
+            model.doc.comb = fit_logistic(&xs, &ys, &sw, 1e-3);
+            if cfg.top_push_comb != 1.0 {
+                for _ in 0..TOP_PUSH_COMB_ROUNDS {
+                    comb_push_weights(&model.doc.comb, &xs, &ys, cfg, &mut sw);
+                    model.doc.comb = fit_logistic(&xs, &ys, &sw, 1e-3);
+                }
+            }
         }
         oof = xs.into_iter().zip(ys).collect();
     }
@@ -516,9 +554,46 @@ fn sorted_attacks(rows: &[Row]) -> Vec<String> {
     a
 }
 
-/// Logistic regression by Newton's method with an L2 penalty `l2 · n` on the weights
-/// (not the bias): `[bias, w...]`. Deterministic; small dense problems only.
-fn fit_logistic(xs: &[[f32; super::COMB_INPUTS]], ys: &[f32], l2: f64) -> Vec<f32> {
+/// Sets the combiner's top-push sample weights (see [`TrainConfig::top_push_comb`]):
+/// `top_push_comb` for the negatives whose logit under `comb` (`[bias, w...]`) lies
+/// above the `top_frac` share of the negatives, 1 for every other row.
+fn comb_push_weights(
+    comb: &[f32],
+    xs: &[[f32; super::COMB_INPUTS]],
+    ys: &[f32],
+    cfg: TrainConfig,
+    sw: &mut [f32],
+) {
+    let logit = |x: &[f32; super::COMB_INPUTS]| -> f32 {
+        comb.first().copied().unwrap_or(0.0)
+            + comb.iter().skip(1).zip(x).map(|(a, b)| a * b).sum::<f32>()
+    };
+    let z: Vec<f32> = xs.iter().map(logit).collect();
+    let mut neg: Vec<f32> = z
+        .iter()
+        .zip(ys)
+        .filter(|(_, y)| **y < 0.5)
+        .map(|(z, _)| *z)
+        .collect();
+    neg.sort_unstable_by(|a, b| b.total_cmp(a));
+    let k = ((neg.len() as f64) * cfg.top_frac).floor() as usize;
+    let Some(&t) = neg.get(k.min(neg.len().saturating_sub(1))) else {
+        return;
+    };
+    for ((w, z), y) in sw.iter_mut().zip(&z).zip(ys) {
+        *w = if *y < 0.5 && *z > t {
+            cfg.top_push_comb
+        } else {
+            1.0
+        };
+    }
+}
+
+/// Weighted logistic regression by Newton's method with an L2 penalty `l2 · n` on the
+/// weights (not the bias): `[bias, w...]`; `sw` are the rows' loss weights (all 1 in the
+/// shipped recipe: multiplying by 1 is exact, so the fit is unchanged). Deterministic;
+/// small dense problems only.
+fn fit_logistic(xs: &[[f32; super::COMB_INPUTS]], ys: &[f32], sw: &[f32], l2: f64) -> Vec<f32> {
     const D: usize = super::COMB_INPUTS + 1;
     let mut w = [0f64; D];
     let lam = l2 * xs.len() as f64;
@@ -532,13 +607,14 @@ fn fit_logistic(xs: &[[f32; super::COMB_INPUTS]], ys: &[f32], l2: f64) -> Vec<f3
     for _ in 0..50 {
         let mut g = [0f64; D];
         let mut h = [[0f64; D]; D];
-        for (x, y) in xs.iter().zip(ys) {
+        for ((x, y), s) in xs.iter().zip(ys).zip(sw) {
             let r = row(x);
             let z: f64 = r.iter().zip(&w).map(|(a, b)| a * b).sum();
             let p = 1.0 / (1.0 + (-z).exp());
-            let q = (p * (1.0 - p)).max(1e-9);
+            let s = f64::from(*s);
+            let q = (p * (1.0 - p)).max(1e-9) * s;
             for i in 0..D {
-                g[i] += (p - f64::from(*y)) * r[i];
+                g[i] += (p - f64::from(*y)) * s * r[i];
                 for j in 0..D {
                     h[i][j] += q * r[i] * r[j];
                 }
@@ -728,9 +804,9 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
         let mut bias = [0f32; 3];
         let mut bias_g2 = [1e-8f32; 3];
         // Top-push loss-weight factors per example and head (1 until `top_from`).
-        let mut tpw = vec![[1f32; 2]; if cfg.top_push_on() { examples.len() } else { 0 }];
+        let mut tpw = vec![[1f32; 3]; if cfg.any_push_on() { examples.len() } else { 0 }];
         for epoch in 0..cfg.epochs {
-            if cfg.top_push_on() && epoch >= cfg.top_from {
+            if cfg.any_push_on() && epoch >= cfg.top_from {
                 top_push_factors(&examples, &w, &bias, &nbr, cfg, &mut tpw);
             }
             for i in (1..order.len()).rev() {
@@ -739,7 +815,7 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
             }
             for &ix in &order {
                 let ex = &examples[ix];
-                let tp = tpw.get(ix).copied().unwrap_or([1.0; 2]);
+                let tp = tpw.get(ix).copied().unwrap_or([1.0; 3]);
                 let o = if run == 0 {
                     deep.as_mut().map(|d| d.forward(ex))
                 } else {
@@ -757,7 +833,8 @@ fn fit(train_rows: &[Row], cfg: TrainConfig, rules: &Rules, seed: u64) -> Model 
                     }
                     let p = sigmoid(z);
                     let mut g = (p - y) * ex.weight * if y > 0.5 { cfg.pos_weight } else { 1.0 };
-                    if head < 2 && cfg.top_push_on() {
+                    // The segment head's factor is 1 unless its push is on (exact).
+                    if cfg.any_push_on() {
                         g *= tp[head];
                     }
                     if head < 2 {
@@ -871,9 +948,20 @@ fn top_push_factors(
     bias: &[f32; 3],
     nbr: &[[f32; 3]],
     cfg: TrainConfig,
-    push: &mut [[f32; 2]],
+    push: &mut [[f32; 3]],
 ) {
-    for head in 0..2 {
+    for head in 0..3 {
+        let (up, down) = match head {
+            2 => (cfg.top_push_seg, 1.0),
+            _ => (cfg.top_push, cfg.top_push_pos),
+        };
+        if up == 1.0 && down == 1.0 {
+            // Off for this head (e.g. the segment head in the shipped recipe).
+            for f in push.iter_mut() {
+                f[head] = 1.0;
+            }
+            continue;
+        }
         let z: Vec<f32> = examples
             .iter()
             .map(|ex| {
@@ -887,7 +975,8 @@ fn top_push_factors(
         let mut neg: Vec<f32> = examples
             .iter()
             .zip(&z)
-            .filter(|(ex, _)| ex.whole && ex.y[head] == Some(0.0))
+            // The segment head's negatives are all segments (none is a whole text).
+            .filter(|(ex, _)| (ex.whole || head == 2) && ex.y[head] == Some(0.0))
             .map(|(_, z)| *z)
             .collect();
         neg.sort_unstable_by(|a, b| b.total_cmp(a));
@@ -897,8 +986,8 @@ fn top_push_factors(
         };
         for ((ex, z), f) in examples.iter().zip(&z).zip(push.iter_mut()) {
             f[head] = match ex.y[head] {
-                Some(y) if y < 0.5 && *z > t => cfg.top_push,
-                Some(y) if y > 0.5 && *z <= t => cfg.top_push_pos,
+                Some(y) if y < 0.5 && *z > t => up,
+                Some(y) if y > 0.5 && *z <= t => down,
                 _ => 1.0,
             };
         }
@@ -1501,19 +1590,19 @@ mod tests {
             top_frac: 0.01,
             ..Default::default()
         };
-        let mut f = vec![[1f32; 2]; examples.len()];
+        let mut f = vec![[1f32; 3]; examples.len()];
         top_push_factors(&examples, &w, &[0.0; 3], &nbr, cfg, &mut f);
         // Head 0: 1% of the 100 negative whole texts (logits 0..99) lie above the
         // threshold 98: the one at 99; windows do not move it but are pushed above it.
-        assert_eq!(f[99], [3.0, 1.0]);
-        assert_eq!(f[98], [1.0, 1.0]);
+        assert_eq!(f[99], [3.0, 1.0, 1.0]);
+        assert_eq!(f[98], [1.0, 1.0, 1.0]);
         assert!(f[..98].iter().all(|x| x[0] == 1.0));
-        assert_eq!(f[100], [3.0, 3.0]);
-        assert_eq!(f[101], [1.0, 1.0]);
+        assert_eq!(f[100], [3.0, 3.0, 1.0]);
+        assert_eq!(f[101], [1.0, 1.0, 1.0]);
         // Head 1 (logits 0..-99, threshold -1): only the negative at 0.
-        assert_eq!(f[0], [1.0, 3.0]);
-        assert_eq!(f[102], [2.0, 2.0]);
-        assert_eq!(f[103], [1.0, 1.0]);
+        assert_eq!(f[0], [1.0, 3.0, 1.0]);
+        assert_eq!(f[102], [2.0, 2.0, 1.0]);
+        assert_eq!(f[103], [1.0, 1.0, 1.0]);
     }
 
     #[test]
@@ -1588,5 +1677,102 @@ mod tests {
             scores(&train(&rows, &rows, on, &[]).unwrap().bytes),
             scores(&base)
         );
+    }
+
+    #[test]
+    fn segment_push_reweights_the_hard_segments() {
+        // Segment examples (not whole texts) of the segment head only; logit = w[i][2].
+        let ex = |i: u32, y: f32| Example {
+            feats: vec![(i, 1.0)],
+            nfeat: 1,
+            rules: std::rc::Rc::from(Vec::new()),
+            weight: 1.0,
+            whole: false,
+            y: [None, None, Some(y)],
+        };
+        let mut examples: Vec<Example> = (0..100).map(|i| ex(i, 0.0)).collect();
+        examples.push(ex(100, 1.0)); // a positive segment, low
+        let mut w = vec![[0f32; 3]; 128];
+        for (i, wi) in w.iter_mut().enumerate().take(101) {
+            *wi = [0.0, 0.0, i as f32];
+        }
+        let nbr = vec![[1f32; 3]; 128];
+        let cfg = TrainConfig {
+            top_push: 1.0,
+            top_push_seg: 5.0,
+            top_frac: 0.05,
+            ..Default::default()
+        };
+        let mut f = vec![[1f32; 3]; examples.len()];
+        top_push_factors(&examples, &w, &[0.0; 3], &nbr, cfg, &mut f);
+        // 5 of the 100 negative segments (logits 95..99) lie above the line (94).
+        assert!(f[95..100].iter().all(|x| *x == [1.0, 1.0, 5.0]));
+        assert!(f[..95].iter().all(|x| *x == [1.0, 1.0, 1.0]));
+        // Positives are not pushed, and the main heads are untouched.
+        assert_eq!(f[100], [1.0, 1.0, 1.0]);
+        // Off (the shipped recipe): every segment factor is 1.
+        let off = TrainConfig {
+            top_push_seg: 1.0,
+            ..cfg
+        };
+        top_push_factors(&examples, &w, &[0.0; 3], &nbr, off, &mut f);
+        assert!(f.iter().all(|x| x[2] == 1.0));
+    }
+
+    #[test]
+    fn combiner_push_weights_the_top_negatives() {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in 0..20 {
+            let mut x = [0f32; super::super::COMB_INPUTS];
+            x[0] = i as f32;
+            xs.push(x);
+            ys.push(if i == 19 { 1.0 } else { 0.0 });
+        }
+        // Logit = input 0: the negatives are 0..18; 10% of 19 -> index 1 -> line 17.
+        let mut comb = vec![0f32; super::super::COMB_INPUTS + 1];
+        comb[1] = 1.0;
+        let cfg = TrainConfig {
+            top_push_comb: 4.0,
+            top_frac: 0.1,
+            ..Default::default()
+        };
+        let mut sw = vec![1f32; xs.len()];
+        comb_push_weights(&comb, &xs, &ys, cfg, &mut sw);
+        assert_eq!(sw[18], 4.0);
+        assert!(sw[..18].iter().all(|w| *w == 1.0));
+        assert_eq!(sw[19], 1.0);
+        // Unit weights fit exactly as the unweighted fit did; other weights change it.
+        let ones = vec![1f32; xs.len()];
+        let a = fit_logistic(&xs, &ys, &ones, 1e-3);
+        let b = fit_logistic(&xs, &ys, &sw, 1e-3);
+        assert_ne!(a, b);
+        assert!(
+            b[1] > a[1],
+            "the pushed negative sits at the top: {a:?} {b:?}"
+        );
+    }
+
+    #[test]
+    fn segment_and_combiner_push_are_off_by_default() {
+        // The shipped recipe's hash input is unchanged by the two knobs.
+        let d = format!("{:?}", TrainConfig::default());
+        assert!(d.ends_with(
+            "avg_last: 1, top_push: 10.0, top_push_pos: 1.0, top_frac: 0.05, top_from: 2 }"
+        ));
+        // On, they enter the recipe (so a model trained with them has another hash).
+        let on = TrainConfig {
+            top_push_seg: 3.0,
+            top_push_comb: 2.0,
+            ..Default::default()
+        };
+        assert!(format!("{on:?}").ends_with("top_from: 2, top_push_seg: 3.0, top_push_comb: 2.0 }"));
+        let main_off = TrainConfig {
+            top_push: 1.0,
+            top_push_seg: 3.0,
+            ..Default::default()
+        };
+        assert!(format!("{main_off:?}")
+            .ends_with("avg_last: 1, top_push_seg: 3.0, top_frac: 0.05, top_from: 2 }"));
     }
 }
