@@ -100,7 +100,7 @@ proptest! {
 }
 
 #[test]
-fn the_first_checkpoint_of_a_log_survives_the_same_mutations() {
+fn every_one_byte_change_to_a_first_checkpoint_is_refused() {
     // Every single-byte change of a real first checkpoint (size 0), exhaustively.
     let (note, signer) = first_checkpoint();
     let verifier = signer.verifier();
