@@ -4,10 +4,10 @@
 //! the literal anchors (`@`, `://`, `-----BEGIN`, `eyJ`, provider prefixes such as `AKIA`,
 //! `ghp_`, `sk-`; case-sensitive) and the keywords (`password`, `token`, `Mr`, `my name
 //! is`, `Regards`; any case), and one byte loop finds the starts of numbers, colons (IPv6)
-//! and capitalized words (IBAN, names). Each hit then runs a
-//! small anchored check at that position only: an anchored `regex-automata` search bounded
-//! to a short window, or a hand-written parser, followed by validators (Luhn, mod-97, SSA
-//! ranges, `Ipv6Addr` parsing, entropy, keyword context). Work is therefore linear in the
+//! and capitalized words (IBAN, names). Each hit then runs a small anchored check at that
+//! position only: an anchored `regex-automata` search bounded to a short window, or a
+//! hand-written parser, followed by validators (Luhn, mod-97, SSA ranges, `Ipv6Addr`
+//! parsing, entropy, keyword context). Work is therefore linear in the
 //! text plus a bounded amount per hit, and texts without anchors cost only the scans.
 
 use crate::{person, pii, secrets, Finding, FindingKind, GuardError};
