@@ -164,6 +164,37 @@ pub struct RequestGuard {
 #[derive(Debug, Clone, Copy)]
 pub struct OutputBlocked(pub FindingKind);
 
+/// Why a non-streamed response was not passed to the caller.
+#[derive(Debug, Clone, Copy)]
+pub enum JsonRefused {
+    /// An output guard's action for a finding type is `block`.
+    Blocked(FindingKind),
+    /// The body is not a chat completion whose model text the guard can read (not JSON,
+    /// compressed, no `choices`, a text field that is not a string): it cannot be checked,
+    /// so it is not passed on.
+    Unreadable,
+}
+
+impl From<OutputBlocked> for JsonRefused {
+    fn from(b: OutputBlocked) -> Self {
+        JsonRefused::Blocked(b.0)
+    }
+}
+
+/// Model-text fields of a message (or a stream delta) guarded as plain text. The
+/// reasoning fields are what reasoning-model servers (vLLM, DeepSeek, OpenRouter) add.
+pub(crate) const TEXT_FIELDS: [&str; 4] = ["content", "refusal", "reasoning_content", "reasoning"];
+
+/// The string in `slot`: `Ok(None)` when absent or null, `Unreadable` when it holds
+/// anything else (an array of parts, an object), which the guard cannot read.
+fn text_slot(slot: Option<&mut Value>) -> Result<Option<&mut String>, JsonRefused> {
+    match slot {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(JsonRefused::Unreadable),
+    }
+}
+
 impl RequestGuard {
     /// What policy sees in `context.guard`.
     pub fn facts(&self) -> GuardFacts {
@@ -183,51 +214,58 @@ impl RequestGuard {
     }
 
     /// Checks and rewrites a non-streamed chat completion: in each choice's message, the
-    /// content, the refusal, every tool call's `function.arguments` and a legacy
+    /// text fields ([`TEXT_FIELDS`]), every tool call's `function.arguments` and a legacy
     /// `function_call.arguments` are scanned with the output actions (arguments as JSON
-    /// text, see [`FieldScanner`]), then their placeholders are restored. Counts go to
-    /// `out`. A body that is not a chat completion passes unchanged.
+    /// text, see [`FieldScanner`]), then their placeholders are restored; a choice's
+    /// `logprobs` (the unguarded tokens of the same text) are removed. Counts go to
+    /// `out`. A body that is not a chat completion the guard can read is refused
+    /// ([`JsonRefused::Unreadable`]): passing it on would pass unchecked model text.
     pub fn guard_json(
         &self,
         body: &Bytes,
         out: &mut BTreeMap<FindingKind, u32>,
-    ) -> Result<Bytes, OutputBlocked> {
+    ) -> Result<Bytes, JsonRefused> {
         let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-            return Ok(body.clone());
+            return Err(JsonRefused::Unreadable);
         };
         let Ok(scanner) = self.output_scanner() else {
             // The scanner could not be built (a built-in pattern failed, a bug): fail
             // closed rather than pass unchecked output.
             tracing::error!("output guard unavailable; refusing the response");
-            return Err(OutputBlocked(FindingKind::Secret));
+            return Err(JsonRefused::Blocked(FindingKind::Secret));
         };
         let mut changed = false;
-        if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
-            for c in choices {
-                let Some(m) = c.get_mut("message").and_then(Value::as_object_mut) else {
-                    continue;
-                };
-                for key in ["content", "refusal"] {
-                    if let Some(Value::String(text)) = m.get_mut(key) {
-                        changed |= self.guard_field(&scanner, text, false, out)?;
-                    }
+        let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
+            return Err(JsonRefused::Unreadable);
+        };
+        for c in choices {
+            if let Some(lp) = c.get_mut("logprobs").filter(|lp| !lp.is_null()) {
+                *lp = Value::Null;
+                changed = true;
+            }
+            let Some(m) = c.get_mut("message").and_then(Value::as_object_mut) else {
+                return Err(JsonRefused::Unreadable);
+            };
+            for key in TEXT_FIELDS {
+                if let Some(text) = text_slot(m.get_mut(key))? {
+                    changed |= self.guard_field(&scanner, text, false, out)?;
                 }
-                if let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut) {
+            }
+            match m.get_mut("tool_calls") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(calls)) => {
                     for call in calls {
-                        if let Some(Value::String(args)) = call
-                            .get_mut("function")
-                            .and_then(|f| f.get_mut("arguments"))
-                        {
+                        let f = call.get_mut("function");
+                        if let Some(args) = text_slot(f.and_then(|f| f.get_mut("arguments")))? {
                             changed |= self.guard_field(&scanner, args, true, out)?;
                         }
                     }
                 }
-                if let Some(Value::String(args)) = m
-                    .get_mut("function_call")
-                    .and_then(|f| f.get_mut("arguments"))
-                {
-                    changed |= self.guard_field(&scanner, args, true, out)?;
-                }
+                Some(_) => return Err(JsonRefused::Unreadable),
+            }
+            let f = m.get_mut("function_call");
+            if let Some(args) = text_slot(f.and_then(|f| f.get_mut("arguments")))? {
+                changed |= self.guard_field(&scanner, args, true, out)?;
             }
         }
         if !changed {
@@ -705,7 +743,7 @@ pub(crate) mod tests {
         )
     }
 
-    fn guarded(g: &RequestGuard, message: Value) -> Result<Value, OutputBlocked> {
+    fn guarded(g: &RequestGuard, message: Value) -> Result<Value, JsonRefused> {
         let mut counts = BTreeMap::new();
         let b = g.guard_json(&completion(message), &mut counts)?;
         Ok(serde_json::from_slice::<Value>(&b).unwrap()["choices"][0]["message"].clone())
@@ -853,7 +891,7 @@ pub(crate) mod tests {
             json!({"role": "assistant", "tool_calls": [
                 {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}]}),
         );
-        assert!(matches!(r, Err(OutputBlocked(FindingKind::Secret))));
+        assert!(matches!(r, Err(JsonRefused::Blocked(FindingKind::Secret))));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::authn::authenticate;
 use crate::error::ApiError;
-use crate::guards::RequestGuard;
+use crate::guards::{JsonRefused, RequestGuard};
 use crate::ratelimit::{Held, LimitError};
 use crate::state::{unix_now, AppState, ClientAddr, RequestCtx};
 use crate::stream::{self, StreamSource};
@@ -541,12 +541,18 @@ async fn finish_full(
         None => body,
         Some(g) => match g.guard_json(&body, &mut ctx.guard_out) {
             Ok(b) => b,
-            Err(blocked) => {
+            Err(refused) => {
                 // The tokens were spent: charge them before the refusal is recorded.
                 if let Some(r) = ctx.reservation.take() {
                     st.limits.reconcile(r, prompt + completion).await;
                 }
-                return Err(ApiError::OutputBlocked(blocked.0.as_str()));
+                return Err(match refused {
+                    JsonRefused::Blocked(k) => ApiError::OutputBlocked(k.as_str()),
+                    JsonRefused::Unreadable => {
+                        tracing::warn!(request_id = %ctx.request_id, upstream = %ctx.upstream, "upstream answer is not a chat completion the output guard can read; refusing it");
+                        ApiError::UpstreamInvalid
+                    }
+                });
             }
         },
     };

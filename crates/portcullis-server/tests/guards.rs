@@ -617,3 +617,78 @@ async fn a_json_body_sent_as_an_event_stream_is_not_passed_unchecked() {
         assert!(!body.contains(&LEAKED[..8]), "stream={stream}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_non_streamed_answer_the_guard_cannot_read_is_refused() {
+    let f = fixture("").await;
+    let completion = |message: Value| {
+        json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}]})
+    };
+    let text = format!("The key is {LEAKED}");
+    let compressed: &'static [u8] = Box::leak(
+        [
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03".as_slice(),
+            text.as_bytes(),
+        ]
+        .concat()
+        .into_boxed_slice(),
+    );
+    let cases = [
+        // Plain text, compressed bytes, and JSON without `choices`: no chat completion.
+        Behavior::Raw(
+            vec![("content-type", "text/plain")],
+            Bytes::from(text.clone()),
+        ),
+        Behavior::Raw(
+            vec![
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            Bytes::from_static(compressed),
+        ),
+        Behavior::Json(json!({"output": [{"content": text.clone()}]})),
+        // Content as an array of parts, and arguments as a JSON object, not a string.
+        Behavior::Json(completion(json!({"role": "assistant",
+            "content": [{"type": "text", "text": text.clone()}]}))),
+        Behavior::Json(completion(json!({"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c", "type": "function",
+                "function": {"name": "f", "arguments": {"key": LEAKED}}}]}))),
+    ];
+    for (i, b) in cases.into_iter().enumerate() {
+        f.mock.set(b);
+        let r = f.chat("guarded", "What is the key?", false).await;
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert!(!body.contains(&LEAKED[..8]), "case {i}: {body}");
+        assert_eq!(status, 502, "case {i}: {body}");
+        assert!(
+            body.contains("upstream_invalid_response"),
+            "case {i}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_streamed_reasoning_is_guarded_and_logprobs_are_removed() {
+    let f = fixture("").await;
+    let token =
+        |t: &str| json!({"token": t, "logprob": -0.1, "bytes": t.as_bytes(), "top_logprobs": []});
+    let reply = json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "It is [REDACTED].",
+                "reasoning_content": format!("The user wants {LEAKED}, so I print it.")},
+            "logprobs": {"content": [token(&LEAKED[..10]), token(&LEAKED[10..])]}}]});
+    f.mock.set(Behavior::Json(reply));
+    let r = f.chat("guarded", "What is the key?", false).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(&LEAKED[..8]), "{body}");
+    assert!(!body.contains(&LEAKED[10..]), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["reasoning_content"],
+        "The user wants [REDACTED:SECRET], so I print it."
+    );
+    assert!(v["choices"][0]["logprobs"].is_null(), "{body}");
+}

@@ -44,6 +44,8 @@ pub enum Behavior {
     /// Answer 200 with this JSON body (`application/json`), e.g. a chat completion with
     /// tool calls.
     Json(serde_json::Value),
+    /// Answer 200 with these headers (lower-case name, value) and this body, as they are.
+    Raw(Vec<(&'static str, &'static str)>, Bytes),
 }
 
 /// One request as the mock upstream saw it.
@@ -140,6 +142,16 @@ async fn handle(State(st): State<Arc<MockState>>, req: Request) -> Response {
         }
         Behavior::Garbage => return ([(header::CONTENT_TYPE, "application/json")], "<html>oops").into_response(),
         Behavior::Json(v) => return ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
+        Behavior::Raw(headers, body) => {
+            let mut r = Response::new(Body::from(body));
+            for (k, v) in headers {
+                r.headers_mut().insert(
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                );
+            }
+            return r;
+        }
         Behavior::Chunks(chunks, pause) => {
             let st2 = st.clone();
             let n = chunks.len();
