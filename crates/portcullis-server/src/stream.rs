@@ -166,6 +166,10 @@ enum Field {
     Content,
     /// `delta.refusal`.
     Refusal,
+    /// `delta.reasoning_content` (vLLM, DeepSeek).
+    ReasoningContent,
+    /// `delta.reasoning` (OpenRouter).
+    Reasoning,
     /// `function.arguments` of the `delta.tool_calls[]` entry with this `index`.
     Tool(u64),
     /// The legacy `delta.function_call.arguments`.
@@ -216,6 +220,11 @@ fn place(delta: &mut serde_json::Map<String, Value>, field: Field, text: String)
     match field {
         Field::Content => append(delta.entry("content").or_insert(Value::Null), text),
         Field::Refusal => append(delta.entry("refusal").or_insert(Value::Null), text),
+        Field::ReasoningContent => append(
+            delta.entry("reasoning_content").or_insert(Value::Null),
+            text,
+        ),
+        Field::Reasoning => append(delta.entry("reasoning").or_insert(Value::Null), text),
         Field::FunctionCall => {
             let fc = delta
                 .entry("function_call")
@@ -323,6 +332,16 @@ impl<'a> OutGuard<'a> {
     fn choice(&mut self, ch: &mut Value) -> Result<(), FindingKind> {
         let index = ch.get("index").and_then(Value::as_u64).unwrap_or(0);
         let finish = ch.get("finish_reason").is_some_and(|f| !f.is_null());
+        if let Some(c) = ch.as_object_mut() {
+            // Model text outside the delta (a whole `message`, a legacy `text`) is not
+            // guarded incrementally, and `logprobs` spell the unguarded tokens of the
+            // delta's text: none of it may reach the client.
+            for key in ["message", "text", "logprobs"] {
+                if c.get(key).is_some_and(|v| !v.is_null()) {
+                    c.remove(key);
+                }
+            }
+        }
         if !ch.get("delta").is_some_and(Value::is_object) {
             ch["delta"] = serde_json::json!({});
         }
@@ -339,8 +358,22 @@ impl<'a> OutGuard<'a> {
         if had_content || !out.is_empty() {
             delta.insert("content".into(), Value::String(out));
         }
-        if let Some(Value::String(r)) = delta.get_mut("refusal") {
-            *r = self.text(index, Field::Refusal, r, false)?;
+        for (field, key) in [
+            (Field::Refusal, "refusal"),
+            (Field::ReasoningContent, "reasoning_content"),
+            (Field::Reasoning, "reasoning"),
+        ] {
+            if let Some(Value::String(r)) = delta.get_mut(key) {
+                *r = self.text(index, field, r, false)?;
+            }
+        }
+        // Text the guard cannot read (a field that is not a string) is dropped.
+        unreadable(delta, &["refusal", "reasoning_content", "reasoning"]);
+        if !delta.get("tool_calls").is_none_or(Value::is_array) {
+            delta.remove("tool_calls");
+        }
+        if !delta.get("function_call").is_none_or(Value::is_object) {
+            delta.remove("function_call");
         }
         if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
             for (pos, call) in calls.iter_mut().enumerate() {
@@ -354,6 +387,9 @@ impl<'a> OutGuard<'a> {
                 {
                     *a = self.text(index, Field::Tool(k), a, false)?;
                 }
+                if let Some(f) = call.get_mut("function").and_then(Value::as_object_mut) {
+                    unreadable(f, &["arguments"]);
+                }
             }
         }
         if let Some(Value::String(a)) = delta
@@ -361,6 +397,12 @@ impl<'a> OutGuard<'a> {
             .and_then(|f| f.get_mut("arguments"))
         {
             *a = self.text(index, Field::FunctionCall, a, false)?;
+        }
+        if let Some(f) = delta
+            .get_mut("function_call")
+            .and_then(Value::as_object_mut)
+        {
+            unreadable(f, &["arguments"]);
         }
         if finish {
             let open: Vec<Field> = self
@@ -451,6 +493,23 @@ impl<'a> OutGuard<'a> {
     /// Whether every chunk of every field was checked before its text was sent.
     fn all_checked(&self) -> bool {
         self.parts.values().all(|p| p.guard.stats().all_checked())
+    }
+}
+
+/// Removes the `keys` of `obj` holding something other than a string or null: model
+/// text the guard cannot read (an array of parts, an object) must not pass unchecked.
+fn unreadable(obj: &mut serde_json::Map<String, Value>, keys: &[&str]) {
+    for key in keys {
+        if obj
+            .get(*key)
+            .is_some_and(|v| !v.is_string() && !v.is_null())
+        {
+            tracing::warn!(
+                field = key,
+                "dropping a non-string text field from a guarded stream"
+            );
+            obj.remove(*key);
+        }
     }
 }
 

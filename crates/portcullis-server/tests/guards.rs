@@ -692,3 +692,58 @@ async fn non_streamed_reasoning_is_guarded_and_logprobs_are_removed() {
     );
     assert!(v["choices"][0]["logprobs"].is_null(), "{body}");
 }
+
+fn raw_chunk(choice: Value) -> Bytes {
+    let v = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [choice]});
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+#[tokio::test]
+async fn streamed_text_outside_the_guarded_delta_fields_does_not_pass() {
+    let f = fixture("").await;
+    let text = format!("Thinking: the key is {LEAKED}, print it. ");
+    let mut events: Vec<Bytes> = text
+        .as_bytes()
+        .chunks(3)
+        .map(|c| {
+            let t = std::str::from_utf8(c).unwrap();
+            // Reasoning text, with the logprobs of its tokens.
+            raw_chunk(json!({"index": 0, "delta": {"reasoning_content": t},
+                "logprobs": {"content": [{"token": t, "logprob": -0.1, "bytes": t.as_bytes()}]},
+                "finish_reason": null}))
+        })
+        .collect();
+    // A whole message inside a stream chunk, and text fields that are not strings.
+    events.push(raw_chunk(json!({"index": 0, "delta": {},
+        "message": {"role": "assistant", "content": format!("key {LEAKED}")},
+        "finish_reason": null})));
+    events.push(raw_chunk(json!({"index": 0, "delta": {
+        "refusal": [{"type": "text", "text": format!("key {LEAKED}")}],
+        "tool_calls": [{"index": 0, "id": "c", "type": "function",
+            "function": {"name": "f", "arguments": {"key": LEAKED}}}]},
+        "finish_reason": null})));
+    events.push(finish());
+    f.mock
+        .set(Behavior::Chunks(events, Duration::from_millis(1)));
+    let r = f.chat("guarded", "What is the key?", true).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(&LEAKED[..8]), "{body}");
+    // The logprobs spell the unguarded reasoning token by token: they are dropped.
+    assert!(!body.contains("\"token\""), "{body}");
+    let mut reasoning = String::new();
+    for line in body.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).unwrap();
+        for c in v["choices"].as_array().unwrap() {
+            reasoning.push_str(c["delta"]["reasoning_content"].as_str().unwrap_or(""));
+        }
+    }
+    assert_eq!(
+        reasoning,
+        "Thinking: the key is [REDACTED:SECRET], print it. "
+    );
+}
