@@ -128,8 +128,10 @@ impl RecordDetectors {
     pub fn new(person_names: bool) -> Result<Self, crate::DatasetError> {
         // The two engines compile independently: on two threads, start-up takes the
         // longer of the two instead of their sum.
+        let prescan = Prescan::new()?;
+        let watch = &prescan.exact_lits;
         let (detector, injection) = std::thread::scope(|scope| {
-            let det = scope.spawn(Detector::new);
+            let det = scope.spawn(move || Detector::with_watch(watch));
             // A dataset is a stream of distinct texts: per-rule matching (same hits).
             let inj = InjectionScanner::new().map(|s| s.with_per_rule_matching(true));
             let det = det.join().unwrap_or_else(|_| {
@@ -179,7 +181,6 @@ impl RecordDetectors {
             r"(?-u)\([0-9]{3}\) ?[0-9]{3}-[0-9]{4}\b|\b[0-9]{3}-[0-9]{3}-[0-9]{4}\b|\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{4}(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}\b",
         )
         .map_err(|e| crate::DatasetError::Config(format!("PII pattern: {e}")))?;
-        let prescan = Prescan::new()?;
         Ok(Self {
             prescan,
             strong_rules,
@@ -232,8 +233,13 @@ impl RecordDetectors {
                 continue;
             }
             let name = field.name.as_str();
-            // PII and secrets.
-            self.detector.detect_into(t, &mut found);
+            // PII and secrets; the same pass over the bytes finds the literals of the
+            // injection gate, the override pattern and the shell prefilter (`raw_pre`).
+            let mut raw_pre = 0u8;
+            let bits = &self.prescan.exact_bits;
+            self.detector.detect_into_watching(t, &mut found, |i| {
+                raw_pre |= bits.get(i).copied().unwrap_or(0);
+            });
             for f in &found {
                 let Some(v) = t.get(f.start..f.end) else {
                     continue;
@@ -256,7 +262,7 @@ impl RecordDetectors {
                 }
             }
             // Injection: a literal vocabulary gates the guards' rules and classifier.
-            let (low, norm, gated, pre) = self.injection_gate(t);
+            let (low, norm, gated, pre) = self.injection_gate(t, raw_pre);
             // Override phrasing the guards' rules do not all know ("disregard the above",
             // "ignoring all prior rules"): decisive alone in training data. Matched on the
             // same lower-case (or normalized) text as the gate, where its vocabulary occurs.
@@ -442,11 +448,15 @@ impl RecordDetectors {
     /// URL escapes and rot13) followed by one literal scan for the vocabulary of the
     /// guards' rules. The guards' full rule set (a large `RegexSet`) and classifier cost
     /// far more per text than the scanner's whole budget, so they run only past this gate.
+    /// `raw_pre` is the prescan's verdict on `t` as written, from the detector's pass
+    /// (exact: the bits of every literal occurring, ASCII case-insensitively).
     /// Returns the lower-case (or normalized) text the gate matched on, for the override
-    /// patterns, the guards' normalization if the gate made one, and the verdict.
+    /// patterns (empty when the verdict asks for no pattern that reads it), the guards'
+    /// normalization if the gate made one, and the verdict.
     fn injection_gate(
         &self,
         t: &str,
+        raw_pre: u8,
     ) -> (
         String,
         Option<portcullis_guard::normalize::Normalized>,
@@ -458,9 +468,18 @@ impl RecordDetectors {
         // inside words): lower-casing gives the same answer as normalizing, and the
         // case-sensitive vocabulary scans on it use a literal prefilter (the
         // case-insensitive forms ran a DFA over every byte).
+        //
+        // The literals were found by the detector's case-insensitive scan of `t`, which
+        // on such text finds what a scan of its lower-case form finds (the literals are
+        // lower-case; the non-ASCII ones cannot occur in plain text). The lower-case copy
+        // is made only for a pattern that reads it.
         if plain_text(t) && !needs_normalizing(t.as_bytes()) {
-            let low = t.to_ascii_lowercase();
-            let pre = self.prescan.scan(&low);
+            let pre = raw_pre;
+            let low = if pre & (P_GATE_VERIFY | P_OVERRIDE | P_SHELL) != 0 {
+                t.to_ascii_lowercase()
+            } else {
+                String::new()
+            };
             let hit = self.gate_hit(&low, pre);
             return (low, None, hit, pre);
         }
@@ -630,6 +649,11 @@ struct Prescan {
     ac: aho_corasick::AhoCorasick,
     /// Verdict bits per pattern.
     bits: Vec<u8>,
+    /// Every literal once, for a scan that reports all occurrences (the detector's:
+    /// see [`RecordDetectors::injection_gate`]), with its own bits (not widened).
+    exact_lits: Vec<&'static str>,
+    /// Verdict bits of each of `exact_lits`.
+    exact_bits: Vec<u8>,
 }
 
 impl Prescan {
@@ -674,7 +698,13 @@ impl Prescan {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&lits)
             .map_err(|e| crate::DatasetError::Config(format!("prescan literals: {e}")))?;
-        Ok(Self { ac, bits })
+        let (exact_lits, exact_bits) = by_lit.into_iter().unzip();
+        Ok(Self {
+            ac,
+            bits,
+            exact_lits,
+            exact_bits,
+        })
     }
 
     /// The verdict bits of the literals occurring in `low` (see [`Prescan::new`]).
@@ -1811,6 +1841,15 @@ mod tests {
         v
     }
 
+    /// The detector that watches for the prescan's literals (built once for the tests).
+    fn watching_detector() -> &'static Detector {
+        static D: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
+        D.get_or_init(|| Detector::with_watch(&Prescan::new().unwrap().exact_lits).unwrap())
+    }
+
+    /// The prescan's verdict on `low` (the widened scan), and the exact verdict of the
+    /// detector's pass over `low` and over its ASCII upper-case form, each agree with the
+    /// patterns the verdict stands for.
     fn prescan_agrees(
         p: &Prescan,
         gate: &regex::Regex,
@@ -1818,14 +1857,25 @@ mod tests {
         shell: &regex::Regex,
         low: &str,
     ) {
-        let pre = p.scan(low);
-        let gate_hit = pre & P_GATE != 0 || (pre & P_GATE_VERIFY != 0 && gate.is_match(low));
-        assert_eq!(gate_hit, gate.is_match(low), "gate on {low:?}");
-        if ovr.is_match(low) {
-            assert!(pre & P_OVERRIDE != 0, "override on {low:?}");
+        let det = watching_detector();
+        let mut verdicts = vec![("prescan", p.scan(low))];
+        for (name, text) in [
+            ("exact", low.to_string()),
+            ("exact, upper", low.to_ascii_uppercase()),
+        ] {
+            let mut raw = 0u8;
+            det.detect_into_watching(&text, &mut Vec::new(), |i| raw |= p.exact_bits[i]);
+            verdicts.push((name, raw));
         }
-        if shell.is_match(low) {
-            assert!(pre & P_SHELL != 0, "shell on {low:?}");
+        for (name, pre) in verdicts {
+            let gate_hit = pre & P_GATE != 0 || (pre & P_GATE_VERIFY != 0 && gate.is_match(low));
+            assert_eq!(gate_hit, gate.is_match(low), "{name}: gate on {low:?}");
+            if ovr.is_match(low) {
+                assert!(pre & P_OVERRIDE != 0, "{name}: override on {low:?}");
+            }
+            if shell.is_match(low) {
+                assert!(pre & P_SHELL != 0, "{name}: shell on {low:?}");
+            }
         }
     }
 
@@ -2055,5 +2105,235 @@ mod tests {
         assert!(kinds(&f).contains(&FindingType::UnicodeSmuggling), "{f:?}");
         let f = run("{\"instruction\":\"Переведи на английский: добрый день\",\"input\":\"\",\"output\":\"Good afternoon\"}");
         assert!(!kinds(&f).contains(&FindingType::UnicodeSmuggling), "{f:?}");
+    }
+}
+
+/// Where the per-record time goes, component by component, on one thread: run with
+/// `PORTCULLIS_PROFILE_FILE=FILE.jsonl cargo test --release -p portcullis-dataset --lib
+/// profile_components -- --ignored --nocapture` (Alpaca-format records). Each component
+/// runs over every record in memory, several rounds, and the best round is printed.
+/// `PORTCULLIS_PROFILE_ANALYZE=1` or `PORTCULLIS_PROFILE_NORMALIZE=1` instead loops over
+/// one part only, for `perf record`. Timing switches of this kind found what the sampled
+/// profiles of the whole scan attributed wrongly.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod profile {
+    use super::*;
+    use crate::format::{parse_json, Format};
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    fn best(name: &str, n: usize, rounds: usize, mut f: impl FnMut()) {
+        let mut b = f64::MAX;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            f();
+            b = b.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "{name:<28} {:>8.3} s  {:>7.2} µs/record",
+            b,
+            b * 1e6 / n as f64
+        );
+    }
+
+    #[test]
+    #[ignore]
+    fn profile_components() {
+        let Some(path) = std::env::var_os("PORTCULLIS_PROFILE_FILE") else {
+            return;
+        };
+        let raw = std::fs::read(path).unwrap();
+        let lines: Vec<&[u8]> = raw
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let recs: Vec<Record> = lines
+            .iter()
+            .map(|l| parse_json(l, Format::Alpaca).unwrap())
+            .collect();
+        let n = recs.len();
+        let d = RecordDetectors::new(false).unwrap();
+        if std::env::var_os("PORTCULLIS_PROFILE_ANALYZE").is_some() {
+            // A loop for `perf record`: the per-record detectors alone.
+            best("analyze x5", n, 1, || {
+                let mut out = Vec::new();
+                for _ in 0..5 {
+                    for rec in &recs {
+                        out.clear();
+                        black_box(d.analyze(rec, &mut out));
+                    }
+                }
+            });
+            return;
+        }
+        if std::env::var_os("PORTCULLIS_PROFILE_NORMALIZE").is_some() {
+            // A loop for `perf record`: normalization of the fields the gate normalizes.
+            let texts: Vec<&str> = recs
+                .iter()
+                .flat_map(|rec| rec.fields().map(|(f, _)| f.text.as_str()))
+                .filter(|t| !plain_text(t) || needs_normalizing(t.as_bytes()))
+                .collect();
+            best("normalize x20", texts.len(), 1, || {
+                for _ in 0..20 {
+                    for t in &texts {
+                        black_box(portcullis_guard::normalize::normalize_text(t));
+                    }
+                }
+            });
+            return;
+        }
+        let r = 3;
+        best("parse", n, r, || {
+            for l in &lines {
+                black_box(parse_json(l, Format::Alpaca).unwrap());
+            }
+        });
+        best("analyze (all)", n, r, || {
+            let mut out = Vec::new();
+            for rec in &recs {
+                out.clear();
+                black_box(d.analyze(rec, &mut out));
+            }
+        });
+        best("stats", n, r, || {
+            for rec in &recs {
+                black_box(stats(rec));
+            }
+        });
+        best("detector", n, r, || {
+            let mut found = Vec::new();
+            for rec in &recs {
+                for (f, _) in rec.fields() {
+                    d.detector.detect_into(&f.text, &mut found);
+                    black_box(&found);
+                }
+            }
+        });
+        let raw_pre = |t: &str| {
+            let mut raw = 0u8;
+            d.detector
+                .detect_into_watching(t, &mut Vec::new(), |i| raw |= d.prescan.exact_bits[i]);
+            raw
+        };
+        let raws: Vec<Vec<u8>> = recs
+            .iter()
+            .map(|rec| rec.fields().map(|(f, _)| raw_pre(&f.text)).collect())
+            .collect();
+        best("injection gate", n, r, || {
+            for (rec, raw) in recs.iter().zip(&raws) {
+                for ((f, _), &p) in rec.fields().zip(raw) {
+                    black_box(d.injection_gate(&f.text, p));
+                }
+            }
+        });
+        best("gate, plain fields", n, r, || {
+            for (rec, raw) in recs.iter().zip(&raws) {
+                for ((f, _), &p) in rec.fields().zip(raw) {
+                    if plain_text(&f.text) && !needs_normalizing(f.text.as_bytes()) {
+                        black_box(d.injection_gate(&f.text, p));
+                    }
+                }
+            }
+        });
+        best("  screens", n, r, || {
+            for rec in &recs {
+                for (f, _) in rec.fields() {
+                    black_box(plain_text(&f.text) && !needs_normalizing(f.text.as_bytes()));
+                }
+            }
+        });
+        for (label, want_ascii) in [
+            ("  normalize non-plain ASCII", true),
+            ("  normalize non-ASCII", false),
+        ] {
+            let texts: Vec<&str> = recs
+                .iter()
+                .flat_map(|rec| rec.fields().map(|(f, _)| f.text.as_str()))
+                .filter(|t| !plain_text(t) || needs_normalizing(t.as_bytes()))
+                .filter(|t| t.is_ascii() == want_ascii)
+                .collect();
+            println!(
+                "{label}: {} fields, {} bytes",
+                texts.len(),
+                texts.iter().map(|t| t.len()).sum::<usize>()
+            );
+            best(label, n, r, || {
+                for t in &texts {
+                    black_box(portcullis_guard::normalize::normalize_text(t));
+                }
+            });
+        }
+        best("  normalize non-plain", n, r, || {
+            for rec in &recs {
+                for (f, _) in rec.fields() {
+                    if !plain_text(&f.text) || needs_normalizing(f.text.as_bytes()) {
+                        black_box(portcullis_guard::normalize::normalize_text(&f.text));
+                    }
+                }
+            }
+        });
+        let gated: Vec<&str> = recs
+            .iter()
+            .flat_map(|rec| rec.fields().map(|(f, _)| f.text.as_str()))
+            .filter(|t| d.injection_gate(t, raw_pre(t)).2)
+            .collect();
+        println!("gated fields: {}", gated.len());
+        best("guard scan of gated", n, r, || {
+            for t in &gated {
+                black_box(
+                    d.injection()
+                        .scan_normalized(portcullis_guard::normalize::normalize_text(t)),
+                );
+            }
+        });
+        best("exfil", n, r, || {
+            for rec in &recs {
+                for (f, _) in rec.fields() {
+                    if memchr::memmem::find(f.text.as_bytes(), b"//").is_some() {
+                        black_box(d.exfil.scan(&f.text));
+                    }
+                }
+            }
+        });
+        best("unicode", n, r, || {
+            for rec in &recs {
+                for (f, _) in rec.fields() {
+                    if !f.text.is_ascii() {
+                        let mut a = Agg::default();
+                        unicode(&d.detector, &f.text, "x", &mut a);
+                        black_box(a.n);
+                    }
+                }
+            }
+        });
+        best("features", n, r, || {
+            for rec in &recs {
+                black_box(features(&rec.input_text(), &rec.response_text()));
+            }
+        });
+        best("input tokens+ngrams", n, r, || {
+            let (mut toks, mut long, mut ng) = (Vec::new(), Vec::new(), Vec::new());
+            for rec in &recs {
+                text::token_hashes_long(&rec.prompts[0].text, &mut toks, &mut long);
+                black_box(text::ngrams_minhash(&toks, MAX_NGRAMS, &mut ng));
+            }
+        });
+        best("response stats part", n, r, || {
+            let (mut toks, mut st, mut long) = (Vec::new(), Vec::new(), Vec::new());
+            for rec in &recs {
+                if let Some(f) = rec.responses.first() {
+                    text::token_spans_long(&f.text, &mut toks, &mut st, &mut long);
+                    black_box(text::simhash(&toks));
+                }
+            }
+        });
+        best("input tokens only", n, r, || {
+            let (mut toks, mut long) = (Vec::new(), Vec::new());
+            for rec in &recs {
+                text::token_hashes_long(&rec.prompts[0].text, &mut toks, &mut long);
+                black_box(&toks);
+            }
+        });
     }
 }

@@ -31,7 +31,7 @@ pub mod text;
 
 pub use format::Format;
 pub use report::{Finding, FindingType, Report};
-pub use scan::{ScanConfig, ScanOutput, Scanner};
+pub use scan::{Phases, ScanConfig, ScanOutput, Scanner};
 
 /// The scanner's version, recorded in reports and manifests.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -67,8 +67,23 @@ pub struct ScanOutput {
     pub format: Format,
     /// Seconds the scan took.
     pub seconds: f64,
+    /// Seconds of each phase: the streaming pass over the records, the corpus detectors,
+    /// and the second pass that renders trigger evidence (shown in the summary, so an
+    /// operator sees where a slow scan spends its time).
+    pub phases: Phases,
     /// Bytes read.
     pub bytes: u64,
+}
+
+/// Wall-clock seconds of the phases of a scan (see [`ScanOutput::phases`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Phases {
+    /// Pass 1: reading, parsing and the per-record detectors.
+    pub records: f64,
+    /// The corpus detectors and the report.
+    pub corpus: f64,
+    /// Pass 2: trigger evidence.
+    pub evidence: f64,
 }
 
 /// The scanner: detectors built once.
@@ -145,12 +160,20 @@ impl Scanner {
         let (pass1, digest, bytes) = self
             .pass1(reader, format)
             .map_err(|e| DatasetError::io(path, e))?;
+        let t1 = std::time::Instant::now();
         let mut report = self.finish(pass1, format, digest)?;
+        let t2 = std::time::Instant::now();
         self.render_triggers(path, format, &mut report)?;
+        let t3 = std::time::Instant::now();
         Ok(ScanOutput {
             report,
             format,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: t3.duration_since(started).as_secs_f64(),
+            phases: Phases {
+                records: t1.duration_since(started).as_secs_f64(),
+                corpus: t2.duration_since(t1).as_secs_f64(),
+                evidence: t3.duration_since(t2).as_secs_f64(),
+            },
             bytes,
         })
     }

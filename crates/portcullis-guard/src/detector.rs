@@ -84,6 +84,9 @@ pub struct Detector {
     #[cfg(test)]
     kw_pats: Vec<&'static str>,
     keyword_act: Vec<Kw>,
+    /// Index of the first watched literal (see [`Detector::with_watch`]); the patterns
+    /// from here on are reported to the caller, not detected.
+    watch_base: usize,
     ctx: Ctx,
 }
 
@@ -152,6 +155,21 @@ const CLASS: [u8; 256] = {
 impl Detector {
     /// Compiles every rule. Fails only if a built-in pattern is broken (a bug).
     pub fn new() -> Result<Self, GuardError> {
+        Self::with_watch(&[])
+    }
+
+    /// Like [`Detector::new`], with extra literals the same scan watches for (ASCII
+    /// case-insensitively) on behalf of the caller: [`Detector::detect_into_watching`]
+    /// reports each occurrence of one. A caller that would otherwise scan every text again
+    /// for its own vocabulary (the dataset scanner's injection gate) gets it from the pass
+    /// over the bytes that detection makes anyway. Findings do not depend on the watched
+    /// literals.
+    pub fn with_watch(watch: &[&str]) -> Result<Self, GuardError> {
+        if watch.iter().any(|w| w.is_empty()) {
+            return Err(GuardError::Pattern(regex::Error::Syntax(
+                "empty watched literal".into(),
+            )));
+        }
         let secrets = secrets::Rules::new()?;
         let mut lit_pats: Vec<&'static str> = vec!["@", "://"];
         let mut literal_act = vec![Lit::Email, Lit::Url];
@@ -197,7 +215,8 @@ impl Detector {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .prefilter(false)
-            .build(lit_pats.iter().chain(kw_pats.iter()))?;
+            .build(lit_pats.iter().chain(kw_pats.iter()).chain(watch.iter()))?;
+        let watch_base = lit_pats.len() + kw_pats.len();
 
         let ctx = Ctx {
             negative_number_context: words(pii::NEGATIVE_NUMBER_CONTEXT)?,
@@ -214,6 +233,7 @@ impl Detector {
             #[cfg(test)]
             kw_pats,
             keyword_act,
+            watch_base,
             ctx,
         })
     }
@@ -228,9 +248,21 @@ impl Detector {
     /// Like [`Detector::detect`], reusing `out` (cleared first) to avoid an allocation per
     /// call on hot paths.
     pub fn detect_into(&self, text: &str, out: &mut Vec<Finding>) {
+        self.detect_into_watching(text, out, |_| {});
+    }
+
+    /// Like [`Detector::detect_into`], also calling `seen(i)` for each occurrence in
+    /// `text` of the watched literal `i` (see [`Detector::with_watch`]), ASCII
+    /// case-insensitively.
+    pub fn detect_into_watching(
+        &self,
+        text: &str,
+        out: &mut Vec<Finding>,
+        mut seen: impl FnMut(usize),
+    ) {
         out.clear();
         let ctx = &self.ctx;
-        let hits = self.anchor_hits(text);
+        let hits = self.anchor_hits(text, &mut seen);
         let n_lit = self.lit_pats.len();
         for h in leftmost_longest(&hits, |p| p < n_lit) {
             match self.literal_act.get(h.pattern) {
@@ -260,10 +292,14 @@ impl Detector {
     /// sorted by start, longest first. The two sets used to be scanned by one
     /// leftmost-longest automaton each; [`leftmost_longest`] picks from these exactly the
     /// matches those scans reported (tested against them).
-    fn anchor_hits(&self, text: &str) -> Vec<Hit> {
+    fn anchor_hits(&self, text: &str, seen: &mut impl FnMut(usize)) -> Vec<Hit> {
         let mut hits = Vec::new();
         for m in self.anchors.find_overlapping_iter(text) {
             let pattern = m.pattern().as_usize();
+            if pattern >= self.watch_base {
+                seen(pattern - self.watch_base);
+                continue;
+            }
             if let Some(lit) = self.lit_pats.get(pattern) {
                 if text.as_bytes().get(m.start()..m.end()) != Some(lit.as_bytes()) {
                     continue;
@@ -480,7 +516,7 @@ mod tests {
 
     fn combined(text: &str) -> (Spans, Spans) {
         let d = detector();
-        let hits = d.anchor_hits(text);
+        let hits = d.anchor_hits(text, &mut |_| {});
         let n = d.lit_pats.len();
         let spans = |keep: &dyn Fn(usize) -> bool| -> Spans {
             leftmost_longest(&hits, keep)
@@ -556,5 +592,49 @@ mod tests {
         fn combined_scan_matches_the_reference_on_any_text(text in "\\PC{0,200}") {
             proptest::prop_assert_eq!(combined(&text), reference(&text));
         }
+
+        /// Watched literals (some overlapping each other and the detector's own anchors)
+        /// are reported at every occurrence, in any ASCII case, and change no finding.
+        #[test]
+        fn watched_literals_are_reported_and_change_no_finding(
+            parts in proptest::collection::vec((0usize..1000, proptest::bool::ANY), 0..40),
+        ) {
+            let f = fragments();
+            let mut text = String::new();
+            for (i, upper) in parts {
+                let frag = f.get(i % (f.len() + WATCH.len())).map_or_else(
+                    || WATCH[(i % (f.len() + WATCH.len())) - f.len()].to_string(),
+                    Clone::clone,
+                );
+                text.push_str(&if upper { frag.to_ascii_uppercase() } else { frag });
+            }
+            let (got, counts) = watched(&text);
+            proptest::prop_assert_eq!(got, detector().detect(&text));
+            let low = text.to_ascii_lowercase();
+            for (w, n) in WATCH.iter().zip(counts) {
+                let want = (0..low.len()).filter(|&k| low.get(k..).is_some_and(|r| r.starts_with(w))).count();
+                proptest::prop_assert_eq!(n, want, "{:?} in {:?}", w, text);
+            }
+        }
+    }
+
+    const WATCH: [&str; 6] = ["ignor", "ignore previous", "pass", "dan", "инструкц", "<|"];
+
+    fn watched(text: &str) -> (Vec<Finding>, Vec<usize>) {
+        static D: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
+        let d = D.get_or_init(|| Detector::with_watch(&WATCH).unwrap());
+        let mut counts = vec![0usize; WATCH.len()];
+        let mut out = Vec::new();
+        d.detect_into_watching(text, &mut out, |i| counts[i] += 1);
+        (out, counts)
+    }
+
+    #[test]
+    fn watched_literals_are_reported() {
+        let (_, counts) =
+            watched("Please IGNORE previous rules, Dan: <|im_start|> password ИНСТРУКЦ инструкция");
+        // "инструкц" is matched byte for byte (ASCII case only is folded).
+        assert_eq!(counts, vec![1, 1, 1, 1, 1, 1]);
+        assert!(Detector::with_watch(&[""]).is_err());
     }
 }

@@ -179,16 +179,22 @@ pub fn run(command: DatasetCommand) -> Result<()> {
                 },
                 ..ScanConfig::default()
             };
+            let built = std::time::Instant::now();
             let scanner = Scanner::new(cfg)?;
+            let build_secs = built.elapsed().as_secs_f64();
             let out = scanner.scan_path(&file)?;
             let json = serde_json::to_string_pretty(&out.report)?;
             std::fs::write(&report, json + "\n")
                 .with_context(|| format!("writing {}", report.display()))?;
             print!("{}", out.report.human(top));
             println!(
-                "{:.2} s, {:.0} records/s; report: {}",
+                "{:.2} s, {:.0} records/s (detectors built in {:.2} s; records {:.2} s, corpus {:.2} s, evidence {:.2} s); report: {}",
                 out.seconds,
                 out.report.records as f64 / out.seconds.max(1e-9),
+                build_secs,
+                out.phases.records,
+                out.phases.corpus,
+                out.phases.evidence,
                 report.display()
             );
             if let Some(c) = &clean {
