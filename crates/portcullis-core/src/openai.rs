@@ -413,17 +413,29 @@ impl EmbeddingsRequest {
 }
 
 /// Token usage as upstreams report it.
+///
+/// Each count is capped at [`MAX_REPORTED_TOKENS`] when read: the numbers come from the
+/// upstream, and the gateway adds them up (budgets, records, anomaly features), which
+/// must neither overflow nor wrap to a small charge.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Usage {
     /// Prompt tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "capped")]
     pub prompt_tokens: u64,
     /// Completion tokens (absent for embeddings).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "capped")]
     pub completion_tokens: u64,
     /// Total.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "capped")]
     pub total_tokens: u64,
+}
+
+/// Largest token count taken from an upstream's `usage` (2^48, far above any real
+/// response): sums of a few such counts stay within `u64` and `i64`.
+pub const MAX_REPORTED_TOKENS: u64 = 1 << 48;
+
+fn capped<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    u64::deserialize(d).map(|n| n.min(MAX_REPORTED_TOKENS))
 }
 
 impl Usage {
@@ -497,6 +509,19 @@ mod tests {
             Usage::from_json(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#).unwrap();
         assert_eq!(u.total_tokens, 7);
         assert!(Usage::from_json(br#"{"choices":[]}"#).is_none());
+    }
+
+    #[test]
+    fn usage_from_an_upstream_is_capped_so_sums_do_not_overflow() {
+        let max = u64::MAX;
+        let body = format!(r#"{{"usage":{{"prompt_tokens":{max},"completion_tokens":{max}}}}}"#);
+        let u = Usage::from_json(body.as_bytes()).unwrap();
+        assert_eq!(u.prompt_tokens, MAX_REPORTED_TOKENS);
+        assert_eq!(u.completion_tokens, MAX_REPORTED_TOKENS);
+        assert_eq!(u.total_tokens, 2 * MAX_REPORTED_TOKENS);
+        // What the gateway does with it: no overflow, and it fits a database integer.
+        let charged = u.prompt_tokens + u.completion_tokens;
+        assert!(i64::try_from(charged).is_ok());
     }
 
     #[test]

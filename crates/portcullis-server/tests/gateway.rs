@@ -820,3 +820,47 @@ async fn shutdown_flushes_decision_records() {
     f.gw.stop().await;
     assert_eq!(store.recent_decisions(100).unwrap().len(), 20);
 }
+
+#[tokio::test]
+async fn an_absurd_usage_report_from_the_upstream_is_capped_not_overflowed() {
+    // Room for one capped charge (2 x 2^48) and the reservation of one more request.
+    let f = fixture("[limits.groups.team]\ntokens_per_day = 562949953422312\n").await;
+    let max = u64::MAX;
+    for stream in [false, true] {
+        let usage = json!({"prompt_tokens": max, "completion_tokens": max});
+        if stream {
+            let ev = json!({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
+                "usage": usage});
+            f.mock.set(Behavior::Chunks(
+                vec![Bytes::from(format!("data: {ev}\n\ndata: [DONE]\n\n"))],
+                Duration::from_millis(1),
+            ));
+        } else {
+            f.mock.set(Behavior::Json(
+                json!({"id": "x", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "hi"}}],
+                "usage": usage}),
+            ));
+        }
+        let mut body = chat("standard");
+        body["stream"] = json!(stream);
+        let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+        assert_eq!(r.status(), 200, "stream={stream}");
+        let id = rid(&r);
+        r.bytes().await.unwrap();
+        let d = f.gw.decision(&id).await;
+        assert_eq!(d.decision, "allow");
+        let cap = portcullis_core::openai::MAX_REPORTED_TOKENS;
+        assert_eq!(
+            (d.prompt_tokens, d.completion_tokens),
+            (cap, cap),
+            "stream={stream}"
+        );
+    }
+    // The budget is spent, not wrapped around to a small charge.
+    let r = f
+        .post("/v1/chat/completions", Some(&f.key), &chat("standard"))
+        .await;
+    assert_eq!(r.status(), 429);
+}
