@@ -159,6 +159,9 @@ pub struct RequestLimits {
     pub max_messages: usize,
 }
 
+/// Most completions (`n`) one request may ask for (OpenAI's own limit).
+pub const MAX_CHOICES: u64 = 128;
+
 const ROLES: &[&str] = &[
     "system",
     "developer",
@@ -250,6 +253,18 @@ impl ChatRequest {
                 }
             }
         }
+        // `n` multiplies the completion tokens the upstream produces and bills, so it is
+        // part of the reservation: it must be a number the gateway reads the same way.
+        match req.extra.get("n") {
+            None | Some(Value::Null) => {}
+            Some(n) if n.as_u64().is_some_and(|n| (1..=MAX_CHOICES).contains(&n)) => {}
+            Some(_) => {
+                return Err(InvalidRequest::new(
+                    format!("`n` must be an integer between 1 and {MAX_CHOICES}"),
+                    Some("n".into()),
+                ))
+            }
+        }
         if let Some(tools) = &req.tools {
             for (i, t) in tools.iter().enumerate() {
                 if t.kind == "function" && t.function.is_none() {
@@ -266,6 +281,16 @@ impl ChatRequest {
     /// Whether the caller asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)
+    }
+
+    /// How many completions the caller asked for (`n`, 1 when absent; validated by
+    /// [`ChatRequest::parse`]).
+    pub fn choices(&self) -> u64 {
+        self.extra
+            .get("n")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, MAX_CHOICES)
     }
 
     /// The completion cap the caller asked for, if any.
@@ -491,6 +516,10 @@ mod tests {
             (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#, "max_tokens"),
             (br#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
             (br#"[1,2]"#, "invalid"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}"#, "`n`"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":129}"#, "`n`"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2.5}"#, "`n`"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":"4"}"#, "`n`"),
         ];
         for (body, want) in cases {
             let e = ChatRequest::parse(body, L).unwrap_err();

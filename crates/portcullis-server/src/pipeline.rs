@@ -248,15 +248,15 @@ fn decide(
     Ok(())
 }
 
-/// Reserves the request and its token estimate against every limit of the principal
-/// (after the policy decision, so a denied caller spends nothing).
+/// Reserves the request and its token estimate (`tokens`: prompt and every completion)
+/// against every limit of the principal (after the policy decision, so a denied caller
+/// spends nothing).
 async fn reserve(
     st: &AppState,
     ctx: &mut RequestCtx,
     principal: &Principal,
-    facts: &RequestFacts,
+    tokens: u64,
 ) -> Result<(), ApiError> {
-    let tokens = facts.prompt_tokens + facts.max_tokens;
     let held = st
         .limits
         .reserve(&st.charges(principal), tokens, unix_now(), || {
@@ -332,7 +332,15 @@ async fn chat_inner(
         guard.as_ref().map(RequestGuard::facts).unwrap_or_default(),
     );
     decide(st, ctx, &principal, &model, &f)?;
-    reserve(st, ctx, &principal, &f).await?;
+    // The upstream writes (and bills) up to `max_tokens` for each of the `n` choices.
+    let completions = max_tokens.saturating_mul(chat.choices());
+    reserve(
+        st,
+        ctx,
+        &principal,
+        f.prompt_tokens.saturating_add(completions),
+    )
+    .await?;
     if let Some(k) = guard.as_ref().and_then(|g| g.verdict.blocked) {
         return Err(ApiError::InputBlocked(k.as_str()));
     }
@@ -426,7 +434,7 @@ async fn embeddings_inner(
         guard.as_ref().map(RequestGuard::facts).unwrap_or_default(),
     );
     decide(st, ctx, &principal, &model, &f)?;
-    reserve(st, ctx, &principal, &f).await?;
+    reserve(st, ctx, &principal, f.prompt_tokens).await?;
     if let Some(k) = guard.as_ref().and_then(|g| g.verdict.blocked) {
         return Err(ApiError::InputBlocked(k.as_str()));
     }

@@ -864,3 +864,30 @@ async fn an_absurd_usage_report_from_the_upstream_is_capped_not_overflowed() {
         .await;
     assert_eq!(r.status(), 429);
 }
+
+#[tokio::test]
+async fn the_reservation_covers_every_choice_of_n() {
+    let f = fixture("[limits.groups.team]\ntokens_per_day = 1000\n").await;
+    // 200 tokens for each of 8 choices is more than the whole budget: refused before
+    // the upstream is called.
+    let mut body = chat("standard");
+    body["max_tokens"] = json!(200);
+    body["n"] = json!(8);
+    let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+    let (status, v) = error_of(r).await;
+    assert_eq!(status, 429, "{v}");
+    assert!(f.mock.seen().is_empty());
+    // One choice fits.
+    body["n"] = json!(1);
+    let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+    assert_eq!(r.status(), 200);
+    // An `n` the gateway cannot count is refused.
+    body["n"] = json!("8");
+    let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+    let (status, v) = error_of(r).await;
+    assert_eq!(
+        (status, v["error"]["param"].as_str()),
+        (400, Some("n")),
+        "{v}"
+    );
+}
