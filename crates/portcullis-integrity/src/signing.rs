@@ -8,6 +8,7 @@
 //! the model on disk, hashed with the statement's serialization settings and ignore list,
 //! must match the signed manifest exactly (no extra, missing or changed file).
 
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use crate::bundle::{self, Serialization, Statement};
@@ -164,11 +165,22 @@ pub fn verify_model(
         ignore_git_paths: opts.ignore_git_paths,
         threads: opts.threads,
     };
-    let actual = hash_model(model, &hash_opts)?;
-    let mut diff = actual.diff(&statement.manifest);
+    let mut actual = hash_model(model, &hash_opts)?;
     if opts.ignore_unsigned_files {
-        diff.extra.clear();
+        // Only files the signature does not name at all are unsigned. With shards, bytes
+        // appended to a signed file make a shard the signature does not list: that file
+        // changed, so its shards all stay in the comparison.
+        let signed: BTreeSet<&[String]> = statement
+            .manifest
+            .items
+            .keys()
+            .map(|k| k.path.as_slice())
+            .collect();
+        actual
+            .items
+            .retain(|k, _| signed.contains(k.path.as_slice()));
     }
+    let diff = actual.diff(&statement.manifest);
     if !diff.is_empty() {
         return Err(Error::ModelMismatch(diff));
     }

@@ -243,3 +243,42 @@ fn an_empty_model_cannot_be_signed() {
     let err = sign_model(t.path(), &key, &HashOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no files"), "{err}");
 }
+
+#[test]
+fn ignoring_unsigned_files_still_rejects_data_appended_to_a_signed_file() {
+    // With shards, bytes appended to a signed file whose size is a multiple of the shard
+    // size form a new shard the signature does not list; that is a changed signed file,
+    // not an unsigned one, and `ignore_unsigned_files` must not accept it.
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "weights.bin", &[7u8; 20]);
+    write(t.path(), "config.json", b"{}");
+    let key = ModelSigningKey::generate(Curve::P256).unwrap();
+    let opts = HashOptions {
+        method: Method::Shards { shard_size: 10 },
+        ..HashOptions::default()
+    };
+    let signed = sign_model(t.path(), &key, &opts).unwrap();
+    let lenient = VerifyOptions {
+        ignore_unsigned_files: true,
+        ..VerifyOptions::default()
+    };
+    let verify = || {
+        verify_model(
+            t.path(),
+            signed.bundle.as_bytes(),
+            &key.public_key(),
+            &lenient,
+        )
+    };
+    // A file the signature does not name is still accepted.
+    write(t.path(), "README.md", b"notes");
+    verify().unwrap();
+    let mut grown = vec![7u8; 20];
+    grown.extend_from_slice(b"evil!");
+    write(t.path(), "weights.bin", &grown);
+    let err = verify().unwrap_err();
+    assert!(
+        matches!(&err, Error::ModelMismatch(d) if d.extra == ["weights.bin:20:25"]),
+        "{err}"
+    );
+}
