@@ -309,7 +309,8 @@ impl ChatRequest {
 
     /// Every text of the request the input guards read, mutable so they can rewrite it:
     /// each message's content (a string, or the `text` of each part), and the arguments
-    /// of tool calls in the assistant history (model-visible text too).
+    /// of tool calls and legacy function calls in the assistant history (model-visible
+    /// text too).
     pub fn texts_mut(&mut self) -> Vec<&mut String> {
         let mut out = Vec::new();
         for m in &mut self.messages {
@@ -324,13 +325,24 @@ impl ChatRequest {
                 }
                 None => {}
             }
-            if let Some(Value::Array(calls)) = m.extra.get_mut("tool_calls") {
-                for c in calls {
-                    if let Some(Value::String(a)) =
-                        c.get_mut("function").and_then(|f| f.get_mut("arguments"))
-                    {
-                        out.push(a);
+            for (key, v) in m.extra.iter_mut() {
+                match (key.as_str(), v) {
+                    ("tool_calls", Value::Array(calls)) => {
+                        for c in calls {
+                            if let Some(Value::String(a)) =
+                                c.get_mut("function").and_then(|f| f.get_mut("arguments"))
+                            {
+                                out.push(a);
+                            }
+                        }
                     }
+                    // The legacy form of the same thing.
+                    ("function_call", f) => {
+                        if let Some(Value::String(a)) = f.get_mut("arguments") {
+                            out.push(a);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }

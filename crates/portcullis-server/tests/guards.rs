@@ -747,3 +747,31 @@ async fn streamed_text_outside_the_guarded_delta_fields_does_not_pass() {
         "Thinking: the key is [REDACTED:SECRET], print it. "
     );
 }
+
+#[tokio::test]
+async fn secrets_in_legacy_function_call_history_never_reach_the_upstream() {
+    let f = fixture("").await;
+    let secret = "ghp_R8xVq2Lm9TzK4wN7pYc3HbJd6FsA1eGu5Xo0";
+    let args = json!({"token": secret}).to_string();
+    let r = f
+        .http
+        .post(format!("{}/v1/chat/completions", f.gw.url))
+        .bearer_auth(&f.key)
+        .json(&json!({"model": "guarded", "messages": [
+            {"role": "user", "content": "Log in to git."},
+            {"role": "assistant", "content": null,
+             "function_call": {"name": "login", "arguments": args.clone()}},
+            {"role": "function", "name": "login", "content": "ok"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+                "function": {"name": "login", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "ok"}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = f.mock.seen();
+    let sent = seen.last().unwrap().body.to_string();
+    assert!(!sent.contains(&secret[..12]), "{sent}");
+    assert_eq!(sent.matches("[REDACTED:SECRET]").count(), 2, "{sent}");
+}
