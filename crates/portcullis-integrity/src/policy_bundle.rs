@@ -23,6 +23,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use portcullis_audit::note::MAX_NOTE_SIZE;
 use portcullis_audit::{NoteSigner, SignedNote};
 use portcullis_store::postgres::{SqlClient, SqlParam};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -38,6 +39,9 @@ pub const GUARDS_FILE: &str = "guards.toml";
 const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
 
 const APPROVAL_HEADER: &str = "portcullis policy bundle approval v1";
+
+/// Room left in a signed note for the blank line and signature lines of an approval.
+const APPROVAL_SIGNATURE_ROOM: usize = 4096;
 
 /// What went wrong, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -210,13 +214,22 @@ impl PolicyBundle {
         if !files.iter().any(|f| f.name.ends_with(".cedar")) {
             return Err(err("no .cedar policy files".into()));
         }
-        Ok(Self {
+        let bundle = Self {
             files,
             note: note.into(),
             proposed_at: now,
             proposed_by: proposed_by.into(),
             version,
-        })
+        };
+        // An approval is a signed note over the whole bundle: one that cannot fit in a
+        // note could be proposed but never approved.
+        if approval_text(&bundle).len() + APPROVAL_SIGNATURE_ROOM > MAX_NOTE_SIZE {
+            return Err(err(format!(
+                "bundle too large for an approval: its approval text must stay below {} bytes",
+                MAX_NOTE_SIZE - APPROVAL_SIGNATURE_ROOM
+            )));
+        }
+        Ok(bundle)
     }
 
     /// The canonical JSON.
@@ -968,6 +981,37 @@ mod tests {
             "UPDATE policy_bundles SET bundle = replace(bundle, 'forbid', 'permit') WHERE version = 2",
         );
         assert!(matches!(s.get(2), Err(BundleError::Tampered(2))));
+    }
+
+    #[test]
+    fn a_bundle_too_large_to_approve_is_refused_at_proposal() {
+        // An approval is a signed note over the whole canonical bundle, and a note holds
+        // at most `MAX_NOTE_SIZE` bytes: a larger bundle could be proposed but never
+        // approved. Refused when proposed instead.
+        let (dir, mut s, [alice, ..], policy) = setup();
+        let big = format!(
+            "{}permit (principal, action, resource);\n",
+            "// padding\n".repeat(portcullis_audit::note::MAX_NOTE_SIZE / 11)
+        );
+        let p = policies(dir.path(), &big);
+        match s.propose(&p, "ops", "", 1) {
+            Err(BundleError::Files { reason, .. }) => {
+                assert!(reason.contains("approval"), "{reason}")
+            }
+            Ok(_) => panic!(
+                "proposed, but approving it fails: {:?}",
+                s.approve(1, &alice, &policy, 2)
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        // Just below the limit still works end to end.
+        let fits = format!(
+            "{}permit (principal, action, resource);\n",
+            "// padding\n".repeat(portcullis_audit::note::MAX_NOTE_SIZE / 13)
+        );
+        let p = policies(dir.path(), &fits);
+        let v = s.propose(&p, "ops", "", 3).unwrap().bundle.version;
+        s.approve(v, &alice, &policy, 4).unwrap();
     }
 
     #[test]
