@@ -446,6 +446,13 @@ impl<'a> OutGuard<'a> {
             tracing::warn!("dropping an unparseable event from a guarded stream");
             return Guarded::Send(Bytes::new());
         };
+        // Only the choices' deltas are guarded: an event that is not a chunk (a bare JSON
+        // string, an object of another shape) could carry model text past the guard. An
+        // upstream's error event passes.
+        if !v.get("choices").is_some_and(Value::is_array) && v.get("error").is_none() {
+            tracing::warn!("dropping an event without choices from a guarded stream");
+            return Guarded::Send(Bytes::new());
+        }
         self.meta = Some((
             v.get("id").cloned().unwrap_or(Value::Null),
             v.get("created").cloned().unwrap_or(Value::Null),

@@ -775,3 +775,25 @@ async fn secrets_in_legacy_function_call_history_never_reach_the_upstream() {
     assert!(!sent.contains(&secret[..12]), "{sent}");
     assert_eq!(sent.matches("[REDACTED:SECRET]").count(), 2, "{sent}");
 }
+
+#[tokio::test]
+async fn streamed_events_that_are_not_chunks_do_not_pass() {
+    let f = fixture("").await;
+    let text = format!("The key is {LEAKED}");
+    let events = vec![
+        chunk("Hello. "),
+        // A bare JSON string, and an object of another shape (no `choices`).
+        Bytes::from(format!("data: {}\n\n", json!(text))),
+        Bytes::from(format!("data: {}\n\n", json!({"output_text": text}))),
+        finish(),
+    ];
+    f.mock
+        .set(Behavior::Chunks(events, Duration::from_millis(1)));
+    let r = f.chat("guarded", "What is the key?", true).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(&LEAKED[..8]), "{body}");
+    let (text, errors, done) = sse_text(&body);
+    assert_eq!(text, "Hello. ");
+    assert!(errors.is_empty() && done, "{body}");
+}
