@@ -383,7 +383,10 @@ async fn chat_inner(
         let status = resp.status;
         let retry = resp.retry_after;
         if let Ok(b) = upstream.read_body(resp.body, deadline).await {
-            tracing::debug!(upstream = %upstream.config.name, status = status.as_u16(), body = %String::from_utf8_lossy(&b[..b.len().min(512)]), "upstream error body");
+            // Only the error's identifiers: its message often quotes the prompt, which
+            // may hold the personal data and secrets the guards keep out of logs.
+            let (kind, code) = upstream_error_ids(&b);
+            tracing::debug!(upstream = %upstream.config.name, status = status.as_u16(), bytes = b.len(), kind = %kind, code = %code, "upstream error");
         }
         return Err(status_error(status, retry));
     }
@@ -516,6 +519,33 @@ fn anomaly_admit(
 
 /// Completes a non-streamed response: usage from the body (or the reservation when the
 /// upstream reports none), then reconcile, metrics and the decision record.
+/// `error.type` and `error.code` of an OpenAI-style error body, when they are short
+/// identifiers (`-` otherwise): safe to log, unlike the message.
+fn upstream_error_ids(body: &[u8]) -> (String, String) {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let id = |key: &str| -> String {
+        let f = v
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(|e| e.get(key));
+        let s = match f {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return "-".into(),
+        };
+        let ident = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+        if ident {
+            s
+        } else {
+            "-".into()
+        }
+    };
+    (id("type"), id("code"))
+}
+
 async fn finish_full(
     st: &AppState,
     ctx: &mut RequestCtx,
@@ -580,4 +610,29 @@ async fn finish_full(
         HeaderValue::from_static("application/json"),
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::upstream_error_ids;
+
+    #[test]
+    fn only_short_error_identifiers_are_logged() {
+        let b = br#"{"error":{"message":"prompt 'my SSN is 078-05-1120' is too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
+        assert_eq!(
+            upstream_error_ids(b),
+            (
+                "invalid_request_error".into(),
+                "context_length_exceeded".into()
+            )
+        );
+        // A code that is not an identifier (it could quote input) is not logged.
+        let b = br#"{"error":{"type":"bad input: john@example.com","code":400}}"#;
+        assert_eq!(upstream_error_ids(b), ("-".into(), "400".into()));
+        assert_eq!(
+            upstream_error_ids(b"not json: secret"),
+            ("-".into(), "-".into())
+        );
+    }
 }
