@@ -1316,14 +1316,17 @@ impl Config {
                 };
                 let mut trust_domains = BTreeMap::new();
                 for (td, b) in &t.trust_domains {
-                    crate::identity::spiffe::SpiffeId::parse(&format!("spiffe://{td}/x")).map_err(
-                        |_| {
-                            at(
-                                span.clone(),
-                                format!("`{td}` is not a valid SPIFFE trust domain"),
-                            )
-                        },
-                    )?;
+                    // The parsed trust domain must be the whole name: `prod/ns` would
+                    // otherwise pass as trust domain `prod` with a path, and its bundle
+                    // would never match any client (a silent misconfiguration).
+                    let parsed =
+                        crate::identity::spiffe::SpiffeId::parse(&format!("spiffe://{td}/x"));
+                    if !parsed.is_ok_and(|id| id.trust_domain() == td) {
+                        return Err(at(
+                            span.clone(),
+                            format!("`{td}` is not a valid SPIFFE trust domain"),
+                        ));
+                    }
                     trust_domains.insert(td.clone(), resolve(&b.bundle_file));
                 }
                 if client_auth != ClientAuth::None && trust_domains.is_empty() {
@@ -2255,6 +2258,24 @@ mod tests {
             assert!(err.reason.contains(reason), "{text}: {err}");
             assert!(!err.to_string().contains("redis://x"), "{err}");
         }
+    }
+
+    #[test]
+    fn trust_domain_must_be_a_bare_trust_domain() {
+        for td in ["prod.example/ns", "Prod.example", "prod.example:443", ""] {
+            let text = format!(
+                "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_auth = \"required\"\n[server.tls.trust_domains.\"{td}\"]\nbundle_file = \"b.pem\"\n"
+            );
+            let err = Config::parse(Path::new("c.toml"), &text, &env(&[])).unwrap_err();
+            assert!(
+                err.reason.contains("not a valid SPIFFE trust domain"),
+                "{td}: {err}"
+            );
+        }
+        let ok = "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_auth = \"required\"\n[server.tls.trust_domains.\"prod.example\"]\nbundle_file = \"b.pem\"\n";
+        let c = Config::parse(Path::new("c.toml"), ok, &env(&[])).unwrap();
+        let tls = c.tls.unwrap();
+        assert!(tls.trust_domains.contains_key("prod.example"));
     }
 
     #[test]
