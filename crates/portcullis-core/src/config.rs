@@ -941,6 +941,38 @@ fn guard_profiles(
     Ok(out)
 }
 
+/// Drops the quoted values from a deserializer message (`invalid type: string "…",
+/// expected a map`): a value in the wrong place may be a secret, e.g. an upstream key
+/// written as `plaintext_credentials = "sk-…"`, and errors end up in logs and terminals.
+fn redact_strings(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i + "string".len()]);
+        // serde quotes the value with Rust's escaping: skip to the unescaped closing quote.
+        let mut chars = rest[i + "string \"".len()..].char_indices();
+        let mut end = None;
+        while let Some((j, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    end = Some(i + "string \"".len() + j + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match end {
+            Some(e) => rest = &rest[e..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Default body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
@@ -957,7 +989,8 @@ impl Config {
         let text = interpolate(path, text, env)?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
-            let mut err = ConfigError::at_offset(path, &text, offset, e.message().trim());
+            let reason = redact_strings(e.message().trim());
+            let mut err = ConfigError::at_offset(path, &text, offset, reason);
             if e.span().is_none() {
                 err.line = 0;
                 err.column = 0;
@@ -2276,6 +2309,28 @@ mod tests {
         let c = Config::parse(Path::new("c.toml"), ok, &env(&[])).unwrap();
         let tls = c.tls.unwrap();
         assert!(tls.trust_domains.contains_key("prod.example"));
+    }
+
+    #[test]
+    fn values_in_the_wrong_place_are_not_echoed() {
+        for text in [
+            "[dangerous]\nplaintext_credentials = \"sk-SECRET123\"\n",
+            "[dangerous]\nplaintext_credentials = 'sk-SECRET\\\"123'\n",
+            "[upstreams]\no = \"sk-SECRET123\"\n",
+        ] {
+            let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
+            assert!(!err.to_string().contains("SECRET"), "{err}");
+            assert!(
+                err.reason.contains("invalid type: string, expected"),
+                "{err}"
+            );
+            assert_eq!(err.line, 2, "{err}");
+        }
+        assert_eq!(
+            redact_strings(r#"a string "x\"y" and string "z" end"#),
+            "a string and string end"
+        );
+        assert_eq!(redact_strings(r#"string "unterminated"#), "string");
     }
 
     #[test]
