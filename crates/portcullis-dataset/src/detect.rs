@@ -237,9 +237,12 @@ impl RecordDetectors {
             // injection gate, the override pattern and the shell prefilter (`raw_pre`).
             let mut raw_pre = 0u8;
             let bits = &self.prescan.exact_bits;
-            self.detector.detect_into_watching(t, &mut found, |i| {
-                raw_pre |= bits.get(i).copied().unwrap_or(0);
-            });
+            // Person names only when reported: otherwise they are not looked for.
+            let persons = self.cfg.person_names;
+            self.detector
+                .detect_into_watching(t, persons, &mut found, |i| {
+                    raw_pre |= bits.get(i).copied().unwrap_or(0);
+                });
             for f in &found {
                 let Some(v) = t.get(f.start..f.end) else {
                     continue;
@@ -334,7 +337,15 @@ impl RecordDetectors {
                                 "; override \"{}\"",
                                 text::snippet(o, 40)
                             )),
-                            text::snippet(&masked(t, &found), 80)
+                            // Evidence masks names too, whether or not they are reported.
+                            text::snippet(
+                                &if self.cfg.person_names {
+                                    masked(t, &found)
+                                } else {
+                                    self.mask_str(t)
+                                },
+                                80
+                            )
                         ),
                     );
                     if !is_response {
@@ -1864,7 +1875,7 @@ mod tests {
             ("exact, upper", low.to_ascii_uppercase()),
         ] {
             let mut raw = 0u8;
-            det.detect_into_watching(&text, &mut Vec::new(), |i| raw |= p.exact_bits[i]);
+            det.detect_into_watching(&text, false, &mut Vec::new(), |i| raw |= p.exact_bits[i]);
             verdicts.push((name, raw));
         }
         for (name, pre) in verdicts {
@@ -2213,7 +2224,9 @@ mod profile {
         let raw_pre = |t: &str| {
             let mut raw = 0u8;
             d.detector
-                .detect_into_watching(t, &mut Vec::new(), |i| raw |= d.prescan.exact_bits[i]);
+                .detect_into_watching(t, false, &mut Vec::new(), |i| {
+                    raw |= d.prescan.exact_bits[i]
+                });
             raw
         };
         let raws: Vec<Vec<u8>> = recs

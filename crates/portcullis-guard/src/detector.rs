@@ -248,15 +248,18 @@ impl Detector {
     /// Like [`Detector::detect`], reusing `out` (cleared first) to avoid an allocation per
     /// call on hot paths.
     pub fn detect_into(&self, text: &str, out: &mut Vec<Finding>) {
-        self.detect_into_watching(text, out, |_| {});
+        self.detect_into_watching(text, true, out, |_| {});
     }
 
     /// Like [`Detector::detect_into`], also calling `seen(i)` for each occurrence in
     /// `text` of the watched literal `i` (see [`Detector::with_watch`]), ASCII
-    /// case-insensitively.
+    /// case-insensitively. With `persons` false, person names are not looked for at all
+    /// (a caller that would drop them saves the capitalized-word checks, and a name can
+    /// then never hide an overlapping finding of another kind).
     pub fn detect_into_watching(
         &self,
         text: &str,
+        persons: bool,
         out: &mut Vec<Finding>,
         mut seen: impl FnMut(usize),
     ) {
@@ -280,11 +283,13 @@ impl Detector {
                     kw_done = secrets::keyword_value(ctx, text, h.start, h.end(), out);
                 }
                 Some(Kw::Bearer) => secrets::bearer(text, h.end(), out),
-                Some(Kw::Person(cue)) => person::cue(ctx, *cue, text, h.start, h.end(), out),
+                Some(Kw::Person(cue)) if persons => {
+                    person::cue(ctx, *cue, text, h.start, h.end(), out)
+                }
                 _ => {}
             }
         }
-        self.scan_bytes(text, out);
+        self.scan_bytes(text, persons, out);
         resolve(out);
     }
 
@@ -316,7 +321,7 @@ impl Detector {
     }
 
     /// One loop over the bytes: number starts, colons, capitalized words.
-    fn scan_bytes(&self, text: &str, out: &mut Vec<Finding>) {
+    fn scan_bytes(&self, text: &str, persons: bool, out: &mut Vec<Finding>) {
         let ctx = &self.ctx;
         let b = text.as_bytes();
         let (mut num_skip, mut v6_skip, mut word_skip) = (0usize, 0usize, 0usize);
@@ -338,12 +343,14 @@ impl Detector {
                 C_UPPER => {
                     if i >= word_skip && word_start(b, i) {
                         pii::iban_at(text, i, out);
-                        word_skip = person::capitalized(ctx, text, i, out);
+                        if persons {
+                            word_skip = person::capitalized(ctx, text, i, out);
+                        }
                     }
                 }
                 _ => {
                     // A non-ASCII lead byte after an ASCII non-letter: maybe `Ángel`.
-                    if i >= word_skip && i > 0 && word_start(b, i) {
+                    if persons && i >= word_skip && i > 0 && word_start(b, i) {
                         word_skip = person::capitalized(ctx, text, i, out);
                     }
                 }
@@ -618,6 +625,49 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// Without person names: no PERSON finding ever, and when the full detector
+        /// reports no name either, exactly the same findings (a rejected name candidate
+        /// never changes the others).
+        #[test]
+        fn without_persons_only_names_differ(
+            parts in proptest::collection::vec(0usize..2000, 0..40),
+        ) {
+            let mut f = fragments();
+            f.extend(
+                [
+                    "Maria Garcia", "Mr. Smith", "Dr. Anna Berger ", "my name is John Doe",
+                    "Ángel Pérez", " Hans Müller,", "DE89 3704 0044 0532 0130 00",
+                    "jane.doe@example.com", "+44 20 7946 0958", "Contact: ", "Dear Sam,",
+                ]
+                .map(String::from),
+            );
+            let text: String = parts.iter().map(|&i| f[i % f.len()].as_str()).collect();
+            let d = detector();
+            let full = d.detect(&text);
+            let mut without = Vec::new();
+            d.detect_into_watching(&text, false, &mut without, |_| {});
+            proptest::prop_assert!(without.iter().all(|x| x.kind != FindingKind::Person));
+            if full.iter().all(|x| x.kind != FindingKind::Person) {
+                proptest::prop_assert_eq!(without, full);
+            }
+        }
+    }
+
+    #[test]
+    fn without_persons_names_are_not_looked_for() {
+        let text = "Please call Maria Garcia at +44 20 7946 0958 or write to maria@example.com.";
+        let d = detector();
+        assert!(d.detect(text).iter().any(|x| x.kind == FindingKind::Person));
+        let mut without = Vec::new();
+        d.detect_into_watching(text, false, &mut without, |_| {});
+        let kinds: Vec<FindingKind> = without.iter().map(|x| x.kind).collect();
+        assert!(!kinds.contains(&FindingKind::Person), "{kinds:?}");
+        assert!(kinds.contains(&FindingKind::Email), "{kinds:?}");
+        assert!(kinds.contains(&FindingKind::Phone), "{kinds:?}");
+    }
+
     const WATCH: [&str; 6] = ["ignor", "ignore previous", "pass", "dan", "инструкц", "<|"];
 
     fn watched(text: &str) -> (Vec<Finding>, Vec<usize>) {
@@ -625,7 +675,7 @@ mod tests {
         let d = D.get_or_init(|| Detector::with_watch(&WATCH).unwrap());
         let mut counts = vec![0usize; WATCH.len()];
         let mut out = Vec::new();
-        d.detect_into_watching(text, &mut out, |i| counts[i] += 1);
+        d.detect_into_watching(text, true, &mut out, |i| counts[i] += 1);
         (out, counts)
     }
 
