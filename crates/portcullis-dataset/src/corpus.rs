@@ -342,7 +342,7 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
                         .filter(|&i| {
                             stats
                                 .get(i as usize)
-                                .is_some_and(|s| s.ngrams.binary_search(&g).is_ok())
+                                .is_some_and(|s| s.ngrams.contains(&g))
                         })
                         .collect()
                 })

@@ -53,7 +53,7 @@ pub const OUTLIER_NAMES: [&str; OUTLIER_FEATURES] = [
 /// Compact statistics of one record for the corpus detectors.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// Distinct hashed input uni/bi/trigrams, sorted.
+    /// Distinct hashed input uni/bi/trigrams, in order of first occurrence.
     pub ngrams: Vec<u32>,
     /// Response features: whole normalized response, each sentence, each URL and host.
     pub targets: Vec<u64>,

@@ -269,8 +269,8 @@ pub fn ngram_hash(toks: &[u64]) -> u32 {
     (combine(toks.len() as u64, toks) >> 32) as u32
 }
 
-/// Distinct uni-, bi- and trigram hashes of the token sequence, sorted, at most `max`
-/// (the first ones in text order when there are more).
+/// Distinct uni-, bi- and trigram hashes of the token sequence, each at its first
+/// occurrence in text order, from the first `max` n-grams (with repeats) of the text.
 pub fn ngrams(toks: &[u64], max: usize, out: &mut Vec<u32>) {
     out.clear();
     'outer: for i in 0..toks.len() {
@@ -283,8 +283,71 @@ pub fn ngrams(toks: &[u64], max: usize, out: &mut Vec<u32>) {
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
+    dedup_hashes(out);
+}
+
+/// Slots of [`dedup_hashes`]'s table: four times the n-grams a record keeps.
+const DEDUP_SLOTS: usize = 2048;
+
+/// The table of [`dedup_hashes`]: a key and the round that wrote it, per slot (a new
+/// round empties the table without clearing it).
+struct DedupTable {
+    round: u32,
+    keys: Vec<u32>,
+    rounds: Vec<u32>,
+}
+
+thread_local! {
+    static DEDUP: std::cell::RefCell<DedupTable> = std::cell::RefCell::new(DedupTable {
+        round: 0,
+        keys: vec![0; DEDUP_SLOTS],
+        rounds: vec![0; DEDUP_SLOTS],
+    });
+}
+
+/// Removes repeated values from `v`, keeping each at its first position. The values are
+/// hashes (uniform bits), so an open-addressing table indexed by their low bits finds
+/// repeats in about one probe each: sorting them for `dedup` was the largest single cost
+/// of a record's n-grams. Longer lists (or a re-entrant call) sort instead.
+pub fn dedup_hashes(v: &mut Vec<u32>) {
+    let done = v.len() <= DEDUP_SLOTS / 4
+        && DEDUP.with(|cell| {
+            let Ok(mut t) = cell.try_borrow_mut() else {
+                return false;
+            };
+            t.round = t.round.wrapping_add(1);
+            if t.round == 0 {
+                // Rounds wrapped: slots stamped long ago could look current.
+                t.rounds.fill(0);
+                t.round = 1;
+            }
+            let DedupTable { round, keys, rounds } = &mut *t;
+            let mask = DEDUP_SLOTS - 1;
+            v.retain(|&x| {
+                let mut k = x as usize & mask;
+                loop {
+                    match (rounds.get(k), keys.get(k)) {
+                        (Some(r), Some(&key)) if *r == *round => {
+                            if key == x {
+                                return false;
+                            }
+                            k = (k + 1) & mask;
+                        }
+                        _ => break,
+                    }
+                }
+                if let (Some(r), Some(key)) = (rounds.get_mut(k), keys.get_mut(k)) {
+                    *r = *round;
+                    *key = x;
+                }
+                true
+            });
+            true
+        });
+    if !done {
+        let mut seen: FastSet<u32> = FastSet::default();
+        v.retain(|&x| seen.insert(x));
+    }
 }
 
 /// Number of MinHash functions.
@@ -402,8 +465,7 @@ pub fn ngrams_minhash(toks: &[u64], max: usize, out: &mut Vec<u32>) -> [u32; MIN
             }
         }
     }
-    out.sort_unstable();
-    out.dedup();
+    dedup_hashes(out);
     sig
 }
 
@@ -642,6 +704,25 @@ mod tests {
             text in "([a-zA-Z0-9 .,!?'\\-]{0,12}[éÉßø\u{200b}\u{300}中🎉\u{0661}]?){0,20}"
         ) {
             proptest::prop_assert_eq!(fused(&text), token_hashes_reference(&text));
+        }
+
+        #[test]
+        fn dedup_hashes_keeps_first_occurrences(
+            v in proptest::collection::vec(proptest::prop_oneof![0u32..50, proptest::num::u32::ANY], 0..1200),
+        ) {
+            let mut want = Vec::new();
+            for &x in &v {
+                if !want.contains(&x) {
+                    want.push(x);
+                }
+            }
+            let mut got = v.clone();
+            dedup_hashes(&mut got);
+            proptest::prop_assert_eq!(&got, &want);
+            // Twice in a row: the second round must not see the first one's keys.
+            let mut again = v;
+            dedup_hashes(&mut again);
+            proptest::prop_assert_eq!(again, want);
         }
 
         #[test]
