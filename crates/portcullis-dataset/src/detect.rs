@@ -1454,17 +1454,18 @@ pub fn features(input: &str, response: &str) -> [f32; OUTLIER_FEATURES] {
             };
             for c in non_ascii.chars() {
                 *len += 1;
-                if c.is_alphabetic() {
+                let k = text::char_class(c);
+                if k & text::C_ALPHA != 0 {
                     letters += 1;
                     if let Some(s) = scripts.get_mut(script_of(c)) {
                         *s += 1;
                     }
-                    if c.is_uppercase() {
+                    if k & text::C_UPPER != 0 {
                         upper += 1;
                     }
-                } else if c.is_numeric() {
+                } else if k & text::C_NUM != 0 {
                     digits += 1;
-                } else if !c.is_whitespace() {
+                } else if k & text::C_SPACE == 0 {
                     symbols += 1;
                 }
             }

@@ -71,6 +71,63 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherD
 /// A hash set of hashes (see [`IdHasher`]).
 pub type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// [`char_class`] bit: alphabetic.
+pub const C_ALPHA: u8 = 1;
+/// [`char_class`] bit: numeric.
+pub const C_NUM: u8 = 2;
+/// [`char_class`] bit: upper case.
+pub const C_UPPER: u8 = 4;
+/// [`char_class`] bit: white space.
+pub const C_SPACE: u8 = 8;
+
+/// The class bits of every character of the Basic Multilingual Plane, from the standard
+/// library's predicates: those binary-search Unicode tables for each non-ASCII character,
+/// which showed as a few percent of a scan of multilingual text; this is one load.
+static BMP_CLASSES: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    (0u32..0x1_0000)
+        .map(|u| char::from_u32(u).map_or(0, class_of))
+        .collect()
+});
+
+fn class_of(c: char) -> u8 {
+    let mut k = 0;
+    if c.is_alphabetic() {
+        k |= C_ALPHA;
+    }
+    if c.is_numeric() {
+        k |= C_NUM;
+    }
+    if c.is_uppercase() {
+        k |= C_UPPER;
+    }
+    if c.is_whitespace() {
+        k |= C_SPACE;
+    }
+    k
+}
+
+/// The class bits ([`C_ALPHA`], [`C_NUM`], [`C_UPPER`], [`C_SPACE`]) of `c`: exactly the
+/// standard library's `is_alphabetic`, `is_numeric`, `is_uppercase` and `is_whitespace`.
+#[inline]
+pub fn char_class(c: char) -> u8 {
+    BMP_CLASSES
+        .get(c as usize)
+        .copied()
+        .unwrap_or_else(|| class_of(c))
+}
+
+/// `c.is_alphanumeric()`, by [`char_class`].
+#[inline]
+pub fn is_alnum(c: char) -> bool {
+    char_class(c) & (C_ALPHA | C_NUM) != 0
+}
+
+/// `c.is_whitespace()`, by [`char_class`].
+#[inline]
+pub fn is_space(c: char) -> bool {
+    char_class(c) & C_SPACE != 0
+}
+
 /// Calls `f(start, end)` for each token of `text`: a run of alphanumeric characters, or a
 /// single symbol that is neither white space nor ASCII punctuation (emoji and other rare
 /// symbols are tokens: they make good backdoor triggers).
@@ -95,7 +152,7 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(usize, usize)) {
             break;
         };
         let n = ch.len_utf8();
-        if ch.is_alphanumeric() {
+        if is_alnum(ch) {
             if start.is_none() {
                 start = Some(i);
             }
@@ -103,7 +160,7 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(usize, usize)) {
             if let Some(s) = start.take() {
                 f(s, i);
             }
-            if !ch.is_whitespace() && !is_invisible(ch) {
+            if !is_space(ch) && !is_invisible(ch) {
                 f(i, i + n);
             }
         }
@@ -172,12 +229,12 @@ pub fn for_each_token_hash(text: &str, mut f: impl FnMut(usize, usize, u64)) {
             break;
         };
         let w = ch.len_utf8();
-        if ch.is_alphanumeric() {
+        if is_alnum(ch) {
             let e = alnum_end(text, i);
             f(i, e, text.get(i..e).map_or(0, token_hash));
             i = e;
         } else {
-            if !ch.is_whitespace() && !is_invisible(ch) {
+            if !is_space(ch) && !is_invisible(ch) {
                 f(i, i + w, text.get(i..i + w).map_or(0, token_hash));
             }
             i += w;
@@ -196,7 +253,7 @@ fn alnum_end(text: &str, i: usize) -> usize {
             if c.is_ascii() {
                 !c.is_ascii_alphanumeric()
             } else {
-                !c.is_alphanumeric()
+                !is_alnum(c)
             }
         })
         .map_or(text.len(), |(k, _)| i + k)
@@ -736,6 +793,19 @@ mod tests {
             let sig = ngrams_minhash(&toks, max, &mut b);
             proptest::prop_assert_eq!(&a, &b);
             proptest::prop_assert_eq!(sig, minhash(&toks));
+        }
+    }
+
+    #[test]
+    fn char_classes_are_the_standard_predicates() {
+        for u in (0u32..0x3_0000).chain([0x10_FFFF, 0xE_0001, 0x1_F600]) {
+            let Some(c) = char::from_u32(u) else { continue };
+            let k = char_class(c);
+            assert_eq!(k & C_ALPHA != 0, c.is_alphabetic(), "{u:#x}");
+            assert_eq!(k & C_NUM != 0, c.is_numeric(), "{u:#x}");
+            assert_eq!(k & C_UPPER != 0, c.is_uppercase(), "{u:#x}");
+            assert_eq!(is_space(c), c.is_whitespace(), "{u:#x}");
+            assert_eq!(is_alnum(c), c.is_alphanumeric(), "{u:#x}");
         }
     }
 
