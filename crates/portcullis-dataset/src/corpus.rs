@@ -339,11 +339,7 @@ pub fn backdoor_candidates(stats: &[Stats], cfg: &CorpusConfig) -> Vec<Associati
                 .map(|v| {
                     v.iter()
                         .copied()
-                        .filter(|&i| {
-                            stats
-                                .get(i as usize)
-                                .is_some_and(|s| s.ngrams.contains(&g))
-                        })
+                        .filter(|&i| stats.get(i as usize).is_some_and(|s| s.ngrams.contains(&g)))
                         .collect()
                 })
                 .unwrap_or_default();

@@ -378,7 +378,11 @@ pub fn dedup_hashes(v: &mut Vec<u32>) {
                 t.rounds.fill(0);
                 t.round = 1;
             }
-            let DedupTable { round, keys, rounds } = &mut *t;
+            let DedupTable {
+                round,
+                keys,
+                rounds,
+            } = &mut *t;
             let mask = DEDUP_SLOTS - 1;
             v.retain(|&x| {
                 let mut k = x as usize & mask;
