@@ -11,7 +11,8 @@
 //! text plus a bounded amount per hit, and texts without anchors cost only the scans.
 
 use crate::{person, pii, secrets, Finding, FindingKind, GuardError};
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{AhoCorasick, MatchKind, StartKind};
 use regex_automata::{meta, Anchored, Input};
 
 /// An anchored pattern: matched only at a given start (a prefilter hit), within a bounded
@@ -77,7 +78,7 @@ pub struct Detector {
     /// The literal anchors (patterns `0..lit_pats.len()`) and the keywords (the rest) in
     /// one ASCII-case-insensitive automaton that reports every occurrence (see
     /// [`Detector::anchor_hits`]).
-    anchors: AhoCorasick,
+    anchors: aho_corasick::dfa::DFA,
     /// The literal anchors as written: a literal counts only in this case.
     lit_pats: Vec<&'static str>,
     literal_act: Vec<Lit>,
@@ -210,10 +211,11 @@ impl Detector {
         // tenth of the dataset scanner's time each. Without a prefilter: the anchors start
         // with common letters, so a start-byte prefilter would stop at most bytes; the DFA
         // is one table lookup per byte.
-        let anchors = AhoCorasick::builder()
+        // The DFA itself (not the `AhoCorasick` wrapper), walked by `for_each_anchor`.
+        let anchors = aho_corasick::dfa::DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .start_kind(StartKind::Unanchored)
             .prefilter(false)
             .build(lit_pats.iter().chain(kw_pats.iter()).chain(watch.iter()))?;
         let watch_base = lit_pats.len() + kw_pats.len();
@@ -299,25 +301,90 @@ impl Detector {
     /// matches those scans reported (tested against them).
     fn anchor_hits(&self, text: &str, seen: &mut impl FnMut(usize)) -> Vec<Hit> {
         let mut hits = Vec::new();
-        for m in self.anchors.find_overlapping_iter(text) {
-            let pattern = m.pattern().as_usize();
+        let b = text.as_bytes();
+        self.for_each_anchor(b, |start, end, pattern| {
             if pattern >= self.watch_base {
                 seen(pattern - self.watch_base);
-                continue;
+                return;
             }
             if let Some(lit) = self.lit_pats.get(pattern) {
-                if text.as_bytes().get(m.start()..m.end()) != Some(lit.as_bytes()) {
-                    continue;
+                if b.get(start..end) != Some(lit.as_bytes()) {
+                    return;
                 }
             }
             hits.push(Hit {
-                start: m.start(),
-                rev_end: usize::MAX - m.end(),
+                start,
+                rev_end: usize::MAX - end,
                 pattern,
             });
-        }
+        });
         hits.sort_unstable();
         hits
+    }
+
+    /// Calls `f(start, end, pattern)` for every occurrence of every anchor pattern in `b`
+    /// (overlapping ones included), in no particular order.
+    ///
+    /// Written by hand over the DFA's transitions (the crate's own overlapping search
+    /// visits one state per byte, and each visit waits for the previous one's table load:
+    /// the table is too large for the L1 cache, so the scan was bound by that latency, the
+    /// largest single cost of the dataset scanner). A text of some length is walked as two
+    /// halves side by side, two independent chains of loads in flight: the second half
+    /// starts `max_pattern_len - 1` bytes early (an automaton started anywhere reports
+    /// every occurrence that starts there or later) and reports only the occurrences that
+    /// end inside it.
+    fn for_each_anchor(&self, b: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+        let dfa = &self.anchors;
+        let Ok(start) = dfa.start_state(aho_corasick::Anchored::No) else {
+            return;
+        };
+        let mut report = |sid, end: usize| {
+            for k in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, k);
+                f(
+                    end.saturating_sub(dfa.pattern_len(pid)),
+                    end,
+                    pid.as_usize(),
+                );
+            }
+        };
+        let step = |sid, byte| dfa.next_state(aho_corasick::Anchored::No, sid, byte);
+        let overlap = dfa.max_pattern_len().saturating_sub(1);
+        let n = b.len();
+        if n < 4 * (overlap + 8) {
+            let mut sid = start;
+            for (j, &c) in b.iter().enumerate() {
+                sid = step(sid, c);
+                if dfa.is_special(sid) && dfa.is_match(sid) {
+                    report(sid, j + 1);
+                }
+            }
+            return;
+        }
+        // The first half reports ends in 1..=mid; the second, from `q`, ends after mid.
+        let mid = (n + overlap) / 2;
+        let q = mid - overlap;
+        let (Some(lo), Some(hi)) = (b.get(..mid), b.get(q..)) else {
+            return;
+        };
+        let (mut s1, mut s2) = (start, start);
+        for (j, (&x, &y)) in lo.iter().zip(hi).enumerate() {
+            s1 = step(s1, x);
+            s2 = step(s2, y);
+            if dfa.is_special(s1) && dfa.is_match(s1) {
+                report(s1, j + 1);
+            }
+            if dfa.is_special(s2) && dfa.is_match(s2) && q + j + 1 > mid {
+                report(s2, q + j + 1);
+            }
+        }
+        // The second half is at most one byte longer.
+        for (j, &y) in hi.iter().enumerate().skip(lo.len()) {
+            s2 = step(s2, y);
+            if dfa.is_special(s2) && dfa.is_match(s2) && q + j + 1 > mid {
+                report(s2, q + j + 1);
+            }
+        }
     }
 
     /// One loop over the bytes: number starts, colons, capitalized words.
@@ -500,14 +567,14 @@ mod tests {
         let (lit, kw) = A.get_or_init(|| {
             let lit = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
-                .kind(Some(AhoCorasickKind::DFA))
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .prefilter(false)
                 .build(&d.lit_pats)
                 .unwrap();
             let kw = AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostLongest)
-                .kind(Some(AhoCorasickKind::DFA))
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .prefilter(false)
                 .build(&d.kw_pats)
                 .unwrap();
@@ -668,11 +735,53 @@ mod tests {
         assert!(kinds.contains(&FindingKind::Phone), "{kinds:?}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// The hand-written walk (two halves side by side on longer texts) reports exactly
+        /// the occurrences the crate's overlapping search reports.
+        #[test]
+        fn anchor_walk_matches_the_crates_overlapping_search(
+            parts in proptest::collection::vec((0usize..1000, proptest::bool::ANY), 0..120),
+        ) {
+            let d = watching();
+            let f = fragments();
+            let mut text = String::new();
+            for (i, upper) in parts {
+                let k = i % (f.len() + WATCH.len());
+                let frag = f.get(k).cloned().unwrap_or_else(|| WATCH[k - f.len()].to_string());
+                text.push_str(&if upper { frag.to_ascii_uppercase() } else { frag });
+            }
+            let reference = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(d.lit_pats.iter().chain(d.kw_pats.iter()).chain(WATCH.iter()))
+                .unwrap();
+            // As generated, and long enough to be walked in two halves.
+            let long = text.repeat(1 + 8 * d.anchors.max_pattern_len() / text.len().max(1));
+            proptest::prop_assert!(text.is_empty() || long.len() >= 8 * d.anchors.max_pattern_len());
+            for t in [&text, &long] {
+                let mut want: Vec<(usize, usize, usize)> = reference
+                    .find_overlapping_iter(t.as_str())
+                    .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
+                    .collect();
+                let mut got = Vec::new();
+                d.for_each_anchor(t.as_bytes(), |s, e, p| got.push((s, e, p)));
+                want.sort_unstable();
+                got.sort_unstable();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
+
     const WATCH: [&str; 6] = ["ignor", "ignore previous", "pass", "dan", "инструкц", "<|"];
 
-    fn watched(text: &str) -> (Vec<Finding>, Vec<usize>) {
+    fn watching() -> &'static Detector {
         static D: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
-        let d = D.get_or_init(|| Detector::with_watch(&WATCH).unwrap());
+        D.get_or_init(|| Detector::with_watch(&WATCH).unwrap())
+    }
+
+    fn watched(text: &str) -> (Vec<Finding>, Vec<usize>) {
+        let d = watching();
         let mut counts = vec![0usize; WATCH.len()];
         let mut out = Vec::new();
         d.detect_into_watching(text, true, &mut out, |i| counts[i] += 1);
