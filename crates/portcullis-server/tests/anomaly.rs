@@ -381,7 +381,17 @@ async fn credential_stuffing_quarantines_the_address_until_released_from_the_cli
     )
     .unwrap();
     use portcullis_server::anomaly::IncidentStore;
-    let inc = store.get(&incident).unwrap().unwrap();
+    // The gateway saves incidents on a writer thread, off the request path: the 403 can
+    // arrive before the row does.
+    let mut inc = None;
+    for _ in 0..100 {
+        inc = store.get(&incident).unwrap();
+        if inc.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let inc = inc.expect("the incident was never saved");
     assert_eq!(inc.subject_kind, "ip");
     assert_eq!(inc.subject, "127.0.0.1");
     let now = portcullis_server::state::unix_now_ms();
