@@ -206,6 +206,15 @@ pub enum IncidentError {
     Shared(#[from] portcullis_store::StoreError),
 }
 
+/// A job for the incident writer thread, which keeps the store's writes off the request
+/// path.
+enum SaveJob {
+    /// Save this state of an incident.
+    Save(Incident),
+    /// Signal once every earlier job is done.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
 /// Incident persistence: [`SqliteIncidents`] or, shared by replicas, [`PostgresIncidents`].
 pub trait IncidentStore: Send + Sync {
     /// Inserts or replaces an incident.
@@ -600,7 +609,7 @@ pub struct AnomalyEngine {
     /// Throttled principals' request buckets: (tokens, last refill).
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
     store: Arc<dyn IncidentStore>,
-    saver: std::sync::mpsc::Sender<Incident>,
+    saver: std::sync::mpsc::Sender<SaveJob>,
     webhook: Option<Webhook>,
     watermark: Mutex<i64>,
 }
@@ -667,14 +676,22 @@ impl AnomalyEngine {
                 })
             }
         };
-        let (tx, rx) = std::sync::mpsc::channel::<Incident>();
+        let (tx, rx) = std::sync::mpsc::channel::<SaveJob>();
         let writer_store = store.clone();
         std::thread::Builder::new()
             .name("incident-writer".into())
             .spawn(move || {
-                while let Ok(inc) = rx.recv() {
-                    if let Err(e) = writer_store.save(&inc) {
-                        tracing::error!(error = %e, incident = %inc.id, "saving an incident failed");
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        SaveJob::Save(inc) => {
+                            if let Err(e) = writer_store.save(&inc) {
+                                tracing::error!(error = %e, incident = %inc.id, "saving an incident failed");
+                            }
+                        }
+                        // Every save queued before it is done.
+                        SaveJob::Flush(done) => {
+                            let _ = done.send(());
+                        }
                     }
                 }
             })
@@ -884,6 +901,16 @@ impl AnomalyEngine {
     }
 
     /// Opens or escalates the subject's incident and puts the containment in force.
+    /// Waits (at most five seconds) until the incident writer has saved everything
+    /// queued so far, so a read of the store sees every incident the gateway has
+    /// reported (a caller can get a 403 naming an incident before its row is written).
+    pub fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.saver.send(SaveJob::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(Duration::from_secs(5));
+        }
+    }
+
     fn contain(&self, st: &AppState, subject: &Subject, alert: &Alert) -> String {
         let now = now_ms();
         let ttl = match alert.action {
@@ -958,7 +985,7 @@ impl AnomalyEngine {
         self.seen.lock().insert(inc.id.clone(), inc.status);
         audit_incident(st, &inc, event, "system");
         let id = inc.id.clone();
-        if self.saver.send(inc).is_err() {
+        if self.saver.send(SaveJob::Save(inc)).is_err() {
             tracing::error!(incident = %id, "incident writer has stopped; incident not saved");
         }
         id
@@ -973,6 +1000,9 @@ impl AnomalyEngine {
         by: &str,
         note: &str,
     ) -> Result<Incident, IncidentError> {
+        // An incident opened a moment ago may still be on its way to the store; a queued
+        // older copy must not land after (and over) this change.
+        self.flush();
         let inc = operate(&*self.store, id, op, by, note, now_ms())?;
         self.adopt(inc.clone(), now_ms());
         st.metrics
@@ -1012,7 +1042,7 @@ impl AnomalyEngine {
         };
         for inc in expired {
             audit_incident(st, &inc, "incident.expire", "system");
-            if self.saver.send(inc).is_err() {
+            if self.saver.send(SaveJob::Save(inc)).is_err() {
                 tracing::error!("incident writer has stopped; expiry not saved");
             }
         }
@@ -1188,7 +1218,12 @@ async fn list_incidents(State(st): State<Arc<AppState>>, Query(q): Query<ListQue
     let Some(a) = st.anomaly.clone() else {
         return off();
     };
-    match tokio::task::spawn_blocking(move || a.store.list(q.all)).await {
+    match tokio::task::spawn_blocking(move || {
+        a.flush();
+        a.store.list(q.all)
+    })
+    .await
+    {
         Ok(Ok(list)) => Json(list).into_response(),
         Ok(Err(e)) => store_error(&e),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -1200,7 +1235,12 @@ async fn show_incident(State(st): State<Arc<AppState>>, UrlPath(id): UrlPath<Str
         return off();
     };
     let key = id.clone();
-    match tokio::task::spawn_blocking(move || a.store.get(&key)).await {
+    match tokio::task::spawn_blocking(move || {
+        a.flush();
+        a.store.get(&key)
+    })
+    .await
+    {
         Ok(Ok(Some(inc))) => Json(inc).into_response(),
         Ok(Ok(None)) => store_error(&IncidentError::NotFound(id)),
         Ok(Err(e)) => store_error(&e),

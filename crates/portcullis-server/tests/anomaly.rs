@@ -369,6 +369,15 @@ async fn credential_stuffing_quarantines_the_address_until_released_from_the_cli
         assert_eq!(s, 401, "{body}");
     }
     let incident = incident.expect("the address was never quarantined");
+    // The admin API knows the incident as soon as a caller has been told its id (the
+    // store is written on a writer thread; the API waits for it).
+    let r = admin(&gw, reqwest::Method::GET, &format!("/incidents/{incident}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let shown: Value = r.json().await.unwrap();
+    assert_eq!(shown["subject"], "127.0.0.1", "{shown}");
     // Before authentication: even a valid key from that address is refused.
     let (s, body) = chat(&http, &gw, &key, "notes-app/2.1").await;
     assert_eq!(s, 403, "{body}");
