@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
             let r = limiter
                 .reserve(&charges, 74, Instant::now(), 1_795_633_200)
                 .unwrap();
-            limiter.reconcile(&r, 30);
+            limiter.reconcile(&r, 30, 1_795_633_200);
         })
     });
 }

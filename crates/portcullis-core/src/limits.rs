@@ -5,7 +5,8 @@
 //! its groups. The reservation is all-or-nothing and made under one lock, so concurrent
 //! requests can never overshoot a limit: fifty requests racing for a budget of ten get
 //! exactly ten reservations. When the response is done the reservation is reconciled with
-//! the real usage, returning what was not used.
+//! the real usage, returning what was not used and charging what was used beyond it (to
+//! the current UTC day when the request ran past midnight).
 //!
 //! Per-minute limits are token buckets that refill continuously (the capacity is the
 //! per-minute limit). The per-day budget is a fixed window on the UTC day, so it resets at
@@ -315,20 +316,33 @@ impl Limiter {
         })
     }
 
-    /// Settles a reservation with the tokens really used.
-    pub fn reconcile(&self, reservation: &Reservation, used_tokens: u64) {
+    /// Settles a reservation with the tokens really used, at `unix_secs` (wall-clock time
+    /// now). While the UTC day the reservation was taken from is still the current one,
+    /// the day's usage is corrected to the real usage. Once that day has ended (the
+    /// request ran past midnight), only the current day is kept: a refund is dropped (it
+    /// was not taken from today) and the usage beyond the reservation is charged to
+    /// today, so it is never lost.
+    pub fn reconcile(&self, reservation: &Reservation, used_tokens: u64, unix_secs: i64) {
         let delta = reservation.tokens as f64 - used_tokens as f64;
+        let excess = used_tokens.saturating_sub(reservation.tokens);
+        let today = utc_day(unix_secs);
         let mut states = self.states.lock();
         for s in &reservation.subjects {
             if let Some(st) = states.get_mut(s) {
                 if let Some(b) = st.tokens.as_mut() {
                     b.adjust(delta);
                 }
+                // Forward only: a wall clock stepped back must not wipe today's usage.
+                if today > st.day {
+                    st.roll_day(today);
+                }
                 if st.day == reservation.day {
                     st.day_used = st
                         .day_used
                         .saturating_sub(reservation.tokens)
                         .saturating_add(used_tokens);
+                } else {
+                    st.day_used = st.day_used.saturating_add(excess);
                 }
             }
         }
@@ -432,7 +446,7 @@ mod tests {
         )];
         let r = l.reserve(&c, 800, now, 0).unwrap();
         assert!(l.reserve(&c, 800, now, 0).is_err());
-        l.reconcile(&r, 100);
+        l.reconcile(&r, 100, 0);
         assert_eq!(l.day_used(&Subject::Principal("p".into())), 100);
         assert!(l.reserve(&c, 800, now, 0).is_ok());
     }
@@ -455,5 +469,52 @@ mod tests {
         let e = l.reserve(&c, 1, now, 86_400 - 5).unwrap_err();
         assert_eq!(e.retry_after, Some(Duration::from_secs(5)));
         assert!(l.reserve(&c, 10, now, 86_400).is_ok());
+    }
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn usage_beyond_a_reservation_that_ends_after_midnight_counts_toward_the_new_day() {
+        let p = Subject::Principal("p".into());
+        let c = vec![(p.clone(), spec(None, None, Some(1000)))];
+        let now = Instant::now();
+        // Whether or not another request rolled the day over before the late one ends.
+        for other_request_after_midnight in [false, true] {
+            let l = Limiter::new();
+            let r = l.reserve(&c, 100, now, DAY - 5).unwrap();
+            if other_request_after_midnight {
+                let o = l.reserve(&c, 10, now, DAY + 1).unwrap();
+                l.reconcile(&o, 10, DAY + 2);
+            }
+            // It used 900 tokens: 800 more than it reserved, spent after midnight.
+            l.reconcile(&r, 900, DAY + 5);
+            let today = if other_request_after_midnight {
+                810
+            } else {
+                800
+            };
+            assert_eq!(l.day_used(&p), today, "{other_request_after_midnight}");
+            assert!(l.reserve(&c, 1000 - today + 1, now, DAY + 6).is_err());
+            assert!(l.reserve(&c, 1000 - today, now, DAY + 6).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_refund_after_midnight_does_not_add_to_the_new_day() {
+        let p = Subject::Principal("p".into());
+        let c = vec![(p.clone(), spec(None, None, Some(1000)))];
+        let now = Instant::now();
+        let l = Limiter::new();
+        let r = l.reserve(&c, 900, now, DAY - 5).unwrap();
+        let o = l.reserve(&c, 300, now, DAY + 1).unwrap();
+        // The first reserved 900 yesterday and used 10: nothing comes back today.
+        l.reconcile(&r, 10, DAY + 5);
+        assert_eq!(l.day_used(&p), 300);
+        l.reconcile(&o, 300, DAY + 6);
+        assert!(l.reserve(&c, 701, now, DAY + 7).is_err());
+        // Before midnight the same refund is settled in its own day.
+        let r = l.reserve(&c, 600, now, 3 * DAY - 10).unwrap();
+        l.reconcile(&r, 10, 3 * DAY - 5);
+        assert_eq!(l.day_used(&p), 10);
     }
 }

@@ -582,7 +582,9 @@ async fn finish_full(
             Err(refused) => {
                 // The tokens were spent: charge them before the refusal is recorded.
                 if let Some(r) = ctx.reservation.take() {
-                    st.limits.reconcile(r, prompt + completion).await;
+                    st.limits
+                        .reconcile(r, prompt + completion, unix_now())
+                        .await;
                 }
                 return Err(match refused {
                     JsonRefused::Blocked(k) => ApiError::OutputBlocked(k.as_str()),

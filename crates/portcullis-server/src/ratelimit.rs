@@ -155,30 +155,52 @@ return {-1}
 "#;
 
 /// Gives back the tokens a reservation did not use (or charges what it used beyond).
-/// KEYS as for RESERVE; ARGV: subject count, reserved tokens, used tokens, then per
-/// subject tpm, tpd.
+/// KEYS as for RESERVE (day counters of the reservation's day), then one day counter
+/// prefix per subject for the current day; ARGV: subject count, reserved tokens, used
+/// tokens, 1 when the reservation's day has ended (0 otherwise), then per subject tpm, tpd.
+/// Usage beyond the reservation is charged to the current day when the reservation's
+/// day has ended or its counter is gone (Redis lost it), and to a per-minute state that
+/// has expired as a fresh one: it is never dropped. A refund goes back to the
+/// reservation's own day only (never to the current one, which it was not taken from).
 const RECONCILE: &str = r#"
 local n = tonumber(ARGV[1])
 local reserved = tonumber(ARGV[2])
 local used = tonumber(ARGV[3])
+local ended = tonumber(ARGV[4]) == 1
 local delta = used - reserved
 if delta == 0 then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i = 0, n - 1 do
-  local tpm = tonumber(ARGV[4 + 2 * i])
-  local tpd = tonumber(ARGV[5 + 2 * i])
+  local tpm = tonumber(ARGV[5 + 2 * i])
+  local tpd = tonumber(ARGV[6 + 2 * i])
   if tpm > 0 then
-    local v = redis.call('GET', KEYS[2 + 3 * i])
+    local key = KEYS[2 + 3 * i]
+    local v = redis.call('GET', key)
+    local next = nil
     if v then
-      local ttl = redis.call('PTTL', KEYS[2 + 3 * i])
-      local next = tonumber(v) + delta * 60000 / tpm
-      redis.call('SET', KEYS[2 + 3 * i], string.format('%.3f', next), 'PX', math.max(ttl + math.ceil(delta * 60000 / tpm), 1000))
+      local tat = tonumber(v)
+      -- A charge starts from now when the state is in the past (GCRA); a refund
+      -- moves the state back.
+      if delta > 0 then tat = math.max(tat, now) end
+      next = tat + delta * 60000 / tpm
+    elseif delta > 0 then
+      next = now + delta * 60000 / tpm
+    end
+    if next then
+      redis.call('SET', key, string.format('%.3f', next), 'PX', math.max(math.ceil(next - now) + 1000, 1000))
     end
   end
   if tpd > 0 then
     local key = KEYS[3 + 3 * i] .. ':t'
-    if redis.call('EXISTS', key) == 1 then
-      local now = tonumber(redis.call('INCRBY', key, delta))
-      if now < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+    local exists = redis.call('EXISTS', key) == 1
+    if delta > 0 and (ended or not exists) then
+      local cur = KEYS[3 * n + 1 + i] .. ':t'
+      redis.call('INCRBY', cur, string.format('%d', delta))
+      redis.call('EXPIRE', cur, 172800)
+    elseif exists then
+      local left = tonumber(redis.call('INCRBY', key, string.format('%d', delta)))
+      if left < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
     end
   end
 end
@@ -355,14 +377,16 @@ impl Limits {
         }
     }
 
-    /// Settles a reservation with the tokens really used.
-    pub async fn reconcile(&self, held: Held, used_tokens: u64) {
+    /// Settles a reservation with the tokens really used, at `unix_secs` (wall-clock
+    /// time now): against the day the reservation was taken from, or, when that day has
+    /// ended since, by charging the usage beyond the reservation to the current day.
+    pub async fn reconcile(&self, held: Held, used_tokens: u64, unix_secs: i64) {
         match held {
-            Held::Local(r) => self.local.reconcile(&r, used_tokens),
+            Held::Local(r) => self.local.reconcile(&r, used_tokens, unix_secs),
             Held::Shared(r) => {
                 if let Some(s) = &self.shared {
                     if r.tokens != used_tokens && !r.charges.is_empty() {
-                        s.reconcile(&r, used_tokens).await;
+                        s.reconcile(&r, used_tokens, utc_day(unix_secs)).await;
                     }
                 }
             }
@@ -504,7 +528,7 @@ impl Shared {
         }
     }
 
-    async fn reconcile(&self, r: &SharedReservation, used_tokens: u64) {
+    async fn reconcile(&self, r: &SharedReservation, used_tokens: u64, today: i64) {
         if !self.available() {
             return;
         }
@@ -512,7 +536,13 @@ impl Shared {
         for k in self.keys(&r.charges, r.day) {
             inv.key(k);
         }
-        inv.arg(r.charges.len()).arg(r.tokens).arg(used_tokens);
+        for (subject, _) in &r.charges {
+            inv.key(self.day_key(subject, today));
+        }
+        inv.arg(r.charges.len())
+            .arg(r.tokens)
+            .arg(used_tokens)
+            .arg(i64::from(today != r.day));
         for (_, spec) in &r.charges {
             inv.arg(spec.tokens_per_minute.unwrap_or(0))
                 .arg(spec.tokens_per_day.unwrap_or(0));
@@ -521,5 +551,127 @@ impl Shared {
             Ok(_) => self.succeeded(),
             Err(e) => self.failed("a reconciliation", &e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The Redis reconciliation, against a real Redis (`PORTCULLIS_TEST_REDIS`; skipped
+    //! when it is not set). Time is passed in, so midnight is crossed without waiting.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn redis_limits() -> Option<(Limits, String, String)> {
+        let url = match std::env::var("PORTCULLIS_TEST_REDIS") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                eprintln!("PORTCULLIS_TEST_REDIS is not set: skipping the Redis tests");
+                return None;
+            }
+        };
+        let prefix = format!("pctest-{}", hex::encode(rand::random::<[u8; 6]>()));
+        let config = RedisConfig {
+            url: url.clone().into(),
+            on_unavailable: RedisFallback::FailClosed,
+            timeout: Duration::from_secs(2),
+            key_prefix: prefix.clone(),
+        };
+        Some((Limits::redis(&config).unwrap(), url, prefix))
+    }
+
+    /// Deletes every key of the test's prefix, as a Redis that lost its data would.
+    async fn forget_all(url: &str, prefix: &str) {
+        let mut c = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty());
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+
+    fn charges(spec: LimitSpec) -> Vec<(Subject, LimitSpec)> {
+        vec![
+            (Subject::Principal("p".into()), spec),
+            (Subject::Group("g".into()), spec),
+        ]
+    }
+
+    async fn fits(l: &Limits, c: &[(Subject, LimitSpec)], tokens: u64, at: i64) -> bool {
+        match l.reserve(c, tokens, at, || panic!("no fallback")).await {
+            Ok(_) => true,
+            Err(LimitError::Exceeded(_)) => false,
+            Err(LimitError::Unavailable) => panic!("redis unavailable"),
+        }
+    }
+
+    /// A day boundary a little ahead of the real clock, so keys expire as in service.
+    fn midnight() -> i64 {
+        (utc_day(unix_ms() / 1000) + 1) * DAY
+    }
+
+    #[tokio::test]
+    async fn usage_beyond_a_reservation_that_ends_after_midnight_counts_toward_the_new_day() {
+        let Some((l, _, _)) = redis_limits() else {
+            return;
+        };
+        let c = charges(LimitSpec {
+            tokens_per_day: Some(1000),
+            ..LimitSpec::default()
+        });
+        let m = midnight();
+        let held = l.reserve(&c, 100, m - 5, || {}).await.unwrap();
+        // 800 tokens beyond the reservation, spent after midnight.
+        l.reconcile(held, 900, m + 5).await;
+        assert!(!fits(&l, &c, 201, m + 6).await);
+        assert!(fits(&l, &c, 200, m + 6).await);
+        // A refund after midnight goes to the day it was taken from, not to today.
+        let m = m + 2 * DAY;
+        let held = l.reserve(&c, 900, m - 5, || {}).await.unwrap();
+        l.reconcile(held, 0, m + 5).await;
+        assert!(fits(&l, &c, 1000, m + 6).await);
+        assert!(!fits(&l, &c, 1, m + 6).await);
+    }
+
+    #[tokio::test]
+    async fn usage_beyond_a_reservation_whose_counters_are_gone_is_still_charged() {
+        let Some((l, url, prefix)) = redis_limits() else {
+            return;
+        };
+        // Per day: the day counter is lost mid-request.
+        let c = charges(LimitSpec {
+            tokens_per_day: Some(1000),
+            ..LimitSpec::default()
+        });
+        let now = midnight() - DAY / 2;
+        let held = l.reserve(&c, 100, now, || {}).await.unwrap();
+        forget_all(&url, &prefix).await;
+        l.reconcile(held, 900, now + 5).await;
+        assert!(!fits(&l, &c, 201, now + 6).await);
+        assert!(fits(&l, &c, 200, now + 6).await);
+        // Per minute: the state expired (here: deleted) before a long response ended.
+        let c = vec![(
+            Subject::Principal("q".into()),
+            LimitSpec {
+                tokens_per_minute: Some(1000),
+                ..LimitSpec::default()
+            },
+        )];
+        let held = l.reserve(&c, 100, now, || {}).await.unwrap();
+        forget_all(&url, &prefix).await;
+        l.reconcile(held, 1000, now + 5).await;
+        // The minute's 1000 tokens are spent: 200 more do not fit right after.
+        assert!(!fits(&l, &c, 200, now + 6).await);
     }
 }

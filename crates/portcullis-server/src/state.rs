@@ -273,7 +273,7 @@ impl AppState {
     /// Ends a failed request: refunds its tokens, counts it, records it.
     pub async fn finish_error(&self, ctx: &mut RequestCtx, err: &ApiError) {
         if let Some(r) = ctx.reservation.take() {
-            self.limits.reconcile(r, 0).await;
+            self.limits.reconcile(r, 0, unix_now()).await;
         }
         if let ApiError::RateLimited(e) = err {
             self.metrics
@@ -316,7 +316,9 @@ impl AppState {
         outcome: Option<&str>,
     ) {
         if let Some(r) = ctx.reservation.take() {
-            self.limits.reconcile(r, prompt + completion).await;
+            self.limits
+                .reconcile(r, prompt + completion, unix_now())
+                .await;
         }
         self.count(
             ctx.action,
