@@ -27,6 +27,8 @@ fn bench(c: &mut Criterion) {
             require_jwt: false,
             guards: "default".into(),
             registry: false,
+            default_max_tokens: 1024,
+            max_tokens_field: Default::default(),
         },
     );
     let text = std::fs::read_to_string(concat!(

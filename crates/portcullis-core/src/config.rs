@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::limits::LimitSpec;
+use crate::openai::CapField;
 
 /// A configuration error, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -448,6 +449,12 @@ pub struct RawModel {
     /// Served only while the model registry has an active version of it (approved by k
     /// of the `[integrity]` approvers, artifacts verified). Default: false.
     pub registry: Option<bool>,
+    /// The completion cap added to a chat request that has none (and reserved for each
+    /// completion); default: `[validation] default_max_tokens`.
+    pub default_max_tokens: Option<Spanned<u64>>,
+    /// The field that cap is written in: `max_completion_tokens` (default) or
+    /// `max_tokens`.
+    pub max_tokens_field: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -466,6 +473,9 @@ pub struct RawLimits {
 pub struct RawValidation {
     pub max_tokens_cap: Option<u64>,
     pub max_messages: Option<usize>,
+    /// The completion cap added to a chat request that has none, for every model
+    /// without its own.
+    pub default_max_tokens: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -598,6 +608,11 @@ pub struct Model {
     pub guards: String,
     /// Served only while the model registry has an active version of it.
     pub registry: bool,
+    /// The completion cap added to a chat request that gives none (and reserved for
+    /// each of its completions).
+    pub default_max_tokens: u64,
+    /// The field that cap is written in.
+    pub max_tokens_field: CapField,
 }
 
 /// `[integrity]`, validated: the gateway re-checks active registry versions with it.
@@ -1225,6 +1240,29 @@ impl Config {
 
         let guard_profiles = guard_profiles(&raw.guards, &at)?;
 
+        let max_tokens_cap = raw.validation.max_tokens_cap.unwrap_or(1_000_000);
+        if max_tokens_cap == 0 {
+            return Err(ConfigError::whole(
+                path,
+                "validation.max_tokens_cap must be at least 1",
+            ));
+        }
+        let max_messages = raw.validation.max_messages.unwrap_or(4096);
+        let cap_in_range = |v: &Spanned<u64>, what: String| -> Result<u64, ConfigError> {
+            let n = *v.get_ref();
+            if n == 0 || n > max_tokens_cap {
+                return Err(at(
+                    v.span(),
+                    format!("{what} must be between 1 and max_tokens_cap ({max_tokens_cap})"),
+                ));
+            }
+            Ok(n)
+        };
+        let default_max_tokens = match &raw.validation.default_max_tokens {
+            Some(v) => cap_in_range(v, "validation.default_max_tokens".into())?,
+            None => crate::tokens::DEFAULT_COMPLETION_RESERVATION.min(max_tokens_cap),
+        };
+
         let mut models = BTreeMap::new();
         for (name, spanned) in &raw.models {
             let m = spanned.get_ref();
@@ -1287,9 +1325,27 @@ impl Config {
                     ))
                 }
             };
+            let model_max_tokens = match &m.default_max_tokens {
+                Some(v) => cap_in_range(v, format!("model `{name}`: default_max_tokens"))?,
+                None => default_max_tokens,
+            };
+            let max_tokens_field = match &m.max_tokens_field {
+                None => CapField::default(),
+                Some(f) => CapField::parse(f.get_ref()).ok_or_else(|| {
+                    at(
+                        f.span(),
+                        format!(
+                            "model `{name}`: unknown max_tokens_field `{}` (expected `max_completion_tokens` or `max_tokens`)",
+                            f.get_ref()
+                        ),
+                    )
+                })?,
+            };
             models.insert(
                 name.clone(),
                 Model {
+                    default_max_tokens: model_max_tokens,
+                    max_tokens_field,
                     guards,
                     registry: m.registry.unwrap_or(false),
                     require_mtls,
@@ -1307,9 +1363,6 @@ impl Config {
                 },
             );
         }
-
-        let max_tokens_cap = raw.validation.max_tokens_cap.unwrap_or(1_000_000);
-        let max_messages = raw.validation.max_messages.unwrap_or(4096);
 
         let fixed = |d: RawDemoKey, what: &str| -> Result<FixedPrincipal, ConfigError> {
             crate::identity::validate_principal_name(&d.principal)
@@ -1915,6 +1968,71 @@ mod tests {
         let err = Config::parse(Path::new("c.toml"), text, &env(&[])).unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.reason.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn default_max_tokens_and_its_field() {
+        let base = "[upstreams.local]\nkind = \"mock\"\n[models.a]\nupstream = \"local\"\n";
+        let parse = |text: &str| Config::parse(Path::new("c.toml"), text, &env(&[]));
+        let c = parse(base).unwrap();
+        assert_eq!(c.models["a"].default_max_tokens, 1024);
+        assert_eq!(
+            c.models["a"].max_tokens_field,
+            CapField::MaxCompletionTokens
+        );
+        let c = parse(&format!(
+            "{base}default_max_tokens = 16384\nmax_tokens_field = \"max_tokens\"\n[models.b]\nupstream = \"local\"\n[validation]\ndefault_max_tokens = 256\n"
+        ))
+        .unwrap();
+        assert_eq!(c.models["a"].default_max_tokens, 16384);
+        assert_eq!(c.models["a"].max_tokens_field, CapField::MaxTokens);
+        assert_eq!(c.models["b"].default_max_tokens, 256);
+        // A cap below the default lowers it.
+        let c = parse(&format!("{base}[validation]\nmax_tokens_cap = 100\n")).unwrap();
+        assert_eq!(c.models["a"].default_max_tokens, 100);
+        let err = parse(&format!("{base}[validation]\nmax_tokens_cap = 0\n")).unwrap_err();
+        assert!(err.reason.contains("at least 1"), "{err}");
+        for (extra, line, want) in [
+            ("default_max_tokens = 0\n", 5, "between 1 and"),
+            ("default_max_tokens = -3\n", 5, "integer"),
+            (
+                "max_tokens_field = \"max_output_tokens\"\n",
+                5,
+                "unknown max_tokens_field",
+            ),
+            (
+                "[validation]\nmax_tokens_cap = 100\ndefault_max_tokens = 101\n",
+                7,
+                "between 1 and max_tokens_cap (100)",
+            ),
+            (
+                "default_max_tokens = 2000000\n",
+                5,
+                "between 1 and max_tokens_cap",
+            ),
+        ] {
+            let err = parse(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(err.line, line, "{extra}: {err}");
+            assert!(err.reason.contains(want), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_documented_default_max_tokens_example_parses() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let start = doc
+            .find("```toml\n[upstreams.openai]")
+            .expect("the example");
+        let block = &doc[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").unwrap()];
+        let c = Config::parse(Path::new("c.toml"), block, &env(&[])).unwrap();
+        assert_eq!(c.models["o3"].default_max_tokens, 16384);
+        assert_eq!(
+            c.models["o3"].max_tokens_field,
+            CapField::MaxCompletionTokens
+        );
+        assert_eq!(c.models["llama"].default_max_tokens, 1024);
+        assert_eq!(c.models["llama"].max_tokens_field, CapField::MaxTokens);
     }
 
     #[test]

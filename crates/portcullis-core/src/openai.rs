@@ -159,6 +159,30 @@ pub struct RequestLimits {
     pub max_messages: usize,
 }
 
+/// The field that carries the completion cap the gateway adds to a request that has
+/// none. OpenAI's reasoning models refuse `max_tokens`; every current OpenAI chat model
+/// takes `max_completion_tokens`, but some other OpenAI-compatible servers know only
+/// `max_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CapField {
+    /// `max_completion_tokens` (the default).
+    #[default]
+    MaxCompletionTokens,
+    /// `max_tokens`.
+    MaxTokens,
+}
+
+impl CapField {
+    /// Parses the configuration's name of the field.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "max_completion_tokens" => Some(Self::MaxCompletionTokens),
+            "max_tokens" => Some(Self::MaxTokens),
+            _ => None,
+        }
+    }
+}
+
 /// Most completions (`n`) one request may ask for (OpenAI's own limit).
 pub const MAX_CHOICES: u64 = 128;
 
@@ -293,9 +317,27 @@ impl ChatRequest {
             .clamp(1, MAX_CHOICES)
     }
 
-    /// The completion cap the caller asked for, if any.
+    /// The completion cap the caller asked for, if any: with both fields, the larger, as
+    /// an upstream may honour either.
     pub fn requested_max_tokens(&self) -> Option<u64> {
-        self.max_completion_tokens.or(self.max_tokens)
+        match (self.max_tokens, self.max_completion_tokens) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The completion cap in force: the caller's own (its field left as it chose), or,
+    /// when it gave none, `default` written into `field`, so the upstream cannot write
+    /// more per completion than the gateway reserves.
+    pub fn cap_completion(&mut self, default: u64, field: CapField) -> u64 {
+        if let Some(m) = self.requested_max_tokens() {
+            return m;
+        }
+        match field {
+            CapField::MaxCompletionTokens => self.max_completion_tokens = Some(default),
+            CapField::MaxTokens => self.max_tokens = Some(default),
+        }
+        default
     }
 
     /// Names of the function tools offered.
@@ -526,6 +568,13 @@ mod tests {
             (br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#, "unknown role"),
             (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":99999999}"#, "max_tokens"),
             (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#, "max_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "max_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":2.5}"#, "max_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":"64"}"#, "max_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":0}"#, "max_completion_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":1001}"#, "max_completion_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":-5}"#, "max_completion_tokens"),
+            (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":true}"#, "max_completion_tokens"),
             (br#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
             (br#"[1,2]"#, "invalid"),
             (br#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}"#, "`n`"),
@@ -542,6 +591,54 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn a_request_without_a_cap_gets_one_in_the_configured_field() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}"#;
+        for (field, name) in [
+            (CapField::MaxCompletionTokens, "max_completion_tokens"),
+            (CapField::MaxTokens, "max_tokens"),
+        ] {
+            let mut r = ChatRequest::parse(body, L).unwrap();
+            assert_eq!(r.requested_max_tokens(), None);
+            assert_eq!(r.cap_completion(300, field), 300);
+            let out = serde_json::to_value(&r).unwrap();
+            assert_eq!(out[name], 300, "{out}");
+            assert_eq!(
+                out.as_object().unwrap().len(),
+                4,
+                "only the cap added: {out}"
+            );
+            assert_eq!(CapField::parse(name), Some(field));
+        }
+        assert_eq!(CapField::parse("max_output_tokens"), None);
+    }
+
+    #[test]
+    fn the_callers_own_cap_and_field_are_kept() {
+        let m = |extra: &str| {
+            let body =
+                format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#);
+            ChatRequest::parse(body.as_bytes(), L).unwrap()
+        };
+        let mut r = m(r#","max_tokens":50"#);
+        assert_eq!(r.cap_completion(300, CapField::MaxCompletionTokens), 50);
+        let out = serde_json::to_value(&r).unwrap();
+        assert_eq!(out["max_tokens"], 50);
+        assert!(out.get("max_completion_tokens").is_none(), "{out}");
+        let mut r = m(r#","max_completion_tokens":70"#);
+        assert_eq!(r.cap_completion(300, CapField::MaxTokens), 70);
+        let out = serde_json::to_value(&r).unwrap();
+        assert!(out.get("max_tokens").is_none(), "{out}");
+        // Both given: an upstream may honour either, so the larger is what it may write.
+        let mut r = m(r#","max_tokens":900,"max_completion_tokens":70"#);
+        assert_eq!(r.cap_completion(300, CapField::MaxCompletionTokens), 900);
+        let mut r = m(r#","max_tokens":20,"max_completion_tokens":70"#);
+        assert_eq!(r.cap_completion(300, CapField::MaxCompletionTokens), 70);
+        // An explicit null is no cap.
+        let mut r = m(r#","max_tokens":null"#);
+        assert_eq!(r.cap_completion(300, CapField::MaxCompletionTokens), 300);
     }
 
     #[test]

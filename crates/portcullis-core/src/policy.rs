@@ -869,6 +869,8 @@ mod tests {
                     require_jwt: false,
                     guards: "default".into(),
                     registry: false,
+                    default_max_tokens: 1024,
+                    max_tokens_field: Default::default(),
                 },
             );
         }

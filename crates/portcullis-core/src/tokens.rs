@@ -6,7 +6,9 @@
 //! character, about one token each). Reservations are reconciled with the upstream's own
 //! `usage`, so the estimate only decides admission, never billing.
 
-/// Completion tokens reserved when the caller gives no `max_tokens`.
+/// Completion cap added to (and reserved for each completion of) a chat request that
+/// gives no `max_tokens` or `max_completion_tokens`, unless the configuration sets
+/// `default_max_tokens`.
 pub const DEFAULT_COMPLETION_RESERVATION: u64 = 1024;
 
 /// Estimated tokens in `n` bytes of text.

@@ -17,7 +17,7 @@ use portcullis_core::identity::{Principal, PrincipalKind};
 use portcullis_core::mock;
 use portcullis_core::openai::{ChatRequest, EmbeddingsRequest, RequestLimits, Usage};
 use portcullis_core::policy::{utc_hour_weekday, Action, GuardFacts, RequestFacts, Verdict};
-use portcullis_core::tokens::{estimate_bytes, DEFAULT_COMPLETION_RESERVATION};
+use portcullis_core::tokens::estimate_bytes;
 use serde_json::json;
 
 use crate::authn::authenticate;
@@ -311,9 +311,9 @@ async fn chat_inner(
     ctx.upstream = model.upstream.clone();
     ctx.stream = chat.is_stream();
     ctx.prompt_estimate = estimate_bytes(chat.prompt_text_bytes()) + 3;
-    let max_tokens = chat
-        .requested_max_tokens()
-        .unwrap_or(DEFAULT_COMPLETION_RESERVATION);
+    // A request without a cap gets the model's: the upstream then writes no more per
+    // completion than is reserved, streamed or not.
+    let max_tokens = chat.cap_completion(model.default_max_tokens, model.max_tokens_field);
     if let Some((_, incident)) = &posture.step_up {
         if !chat.tool_names().is_empty() {
             return Err(ApiError::Contained {

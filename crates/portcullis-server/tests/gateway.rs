@@ -866,6 +866,136 @@ async fn an_absurd_usage_report_from_the_upstream_is_capped_not_overflowed() {
 }
 
 #[tokio::test]
+async fn a_request_without_a_cap_is_forwarded_with_the_reserved_cap() {
+    let f = fixture(
+        "[models.legacy]\nupstream = \"remote\"\ndefault_max_tokens = 300\nmax_tokens_field = \"max_tokens\"\n",
+    )
+    .await;
+    let uncapped = |model: &str, stream: bool| {
+        json!({"model": model, "stream": stream,
+            "messages": [{"role": "user", "content": "hello there"}]})
+    };
+    // Streamed or not, the default cap goes in `max_completion_tokens` (which OpenAI's
+    // reasoning models take; they refuse `max_tokens`).
+    for stream in [false, true] {
+        let r = f
+            .post(
+                "/v1/chat/completions",
+                Some(&f.key),
+                &uncapped("standard", stream),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        let seen = f.mock.seen().pop().unwrap().body;
+        assert_eq!(seen["max_completion_tokens"], 1024, "{seen}");
+        assert!(seen.get("max_tokens").is_none(), "{seen}");
+        assert_eq!(seen["stream"], stream);
+    }
+    // A model's own cap, in the field its upstream knows.
+    let r = f
+        .post(
+            "/v1/chat/completions",
+            Some(&f.key),
+            &uncapped("legacy", true),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    let seen = f.mock.seen().pop().unwrap().body;
+    assert_eq!(seen["max_tokens"], 300, "{seen}");
+    assert!(seen.get("max_completion_tokens").is_none(), "{seen}");
+    // The caller's own cap and field are left as they are.
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let mut body = uncapped("standard", false);
+        body[field] = json!(77);
+        let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+        assert_eq!(r.status(), 200);
+        let seen = f.mock.seen().pop().unwrap().body;
+        assert_eq!(seen[field], 77, "{seen}");
+        assert_eq!(
+            seen.as_object().unwrap().len(),
+            body.as_object().unwrap().len(),
+            "{seen}"
+        );
+    }
+    // Bad caps are refused before anything is forwarded, in OpenAI's error shape.
+    let n = f.mock.seen().len();
+    for (field, v) in [
+        ("max_completion_tokens", json!(0)),
+        ("max_completion_tokens", json!(2_000_000)),
+        ("max_tokens", json!(-1)),
+        ("max_tokens", json!("64")),
+    ] {
+        let mut body = uncapped("standard", false);
+        body[field] = v;
+        let (status, e) = error_of(f.post("/v1/chat/completions", Some(&f.key), &body).await).await;
+        assert_eq!(
+            (status, e["error"]["param"].as_str()),
+            (400, Some(field)),
+            "{e}"
+        );
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+    }
+    assert_eq!(f.mock.seen().len(), n);
+}
+
+#[tokio::test]
+async fn usage_beyond_the_cap_is_charged_and_spends_the_budget() {
+    // An upstream that ignores the cap: 5000 completion tokens where 1024 were reserved
+    // (each uncapped request reserves 10 + 1024 here).
+    let f = fixture("[limits.groups.team]\ntokens_per_day = 11000\n").await;
+    let usage = json!({"prompt_tokens": 5, "completion_tokens": 5000, "total_tokens": 5005});
+    let uncapped = json!({"model": "standard",
+        "messages": [{"role": "user", "content": "hello there"}]});
+    for stream in [false, true] {
+        if stream {
+            let ev = json!({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "length"}],
+                "usage": usage});
+            f.mock.set(Behavior::Chunks(
+                vec![Bytes::from(format!("data: {ev}\n\ndata: [DONE]\n\n"))],
+                Duration::from_millis(1),
+            ));
+        } else {
+            f.mock.set(Behavior::Json(
+                json!({"id": "x", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "length",
+                    "message": {"role": "assistant", "content": "hi"}}],
+                "usage": usage}),
+            ));
+        }
+        let mut body = uncapped.clone();
+        body["stream"] = json!(stream);
+        let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+        assert_eq!(r.status(), 200, "stream={stream}");
+        let id = rid(&r);
+        r.bytes().await.unwrap();
+        let d = f.gw.decision(&id).await;
+        assert_eq!(
+            (d.prompt_tokens, d.completion_tokens),
+            (5, 5000),
+            "stream={stream}"
+        );
+    }
+    // 10010 of 11000 are spent: an uncapped request (1034) no longer fits, nor one of
+    // 10 + 1000; one of 10 + 900 does.
+    f.mock.set(Behavior::Normal);
+    let (status, e) = error_of(
+        f.post("/v1/chat/completions", Some(&f.key), &uncapped)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 429, "{e}");
+    let mut body = uncapped.clone();
+    body["max_tokens"] = json!(1000);
+    let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+    assert_eq!(r.status(), 429);
+    body["max_tokens"] = json!(900);
+    let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
 async fn the_reservation_covers_every_choice_of_n() {
     let f = fixture("[limits.groups.team]\ntokens_per_day = 1000\n").await;
     // 200 tokens for each of 8 choices is more than the whole budget: refused before
