@@ -462,10 +462,18 @@ pub struct RawModel {
 pub struct RawLimits {
     /// Limits applied to each principal that has no entry of its own.
     pub default: Option<LimitSpec>,
+    /// API-key principals by name (the anonymous principal too).
     #[serde(default)]
-    pub principals: BTreeMap<String, LimitSpec>,
+    pub principals: BTreeMap<String, Spanned<LimitSpec>>,
     #[serde(default)]
     pub groups: BTreeMap<String, LimitSpec>,
+    /// Users of an OIDC issuer: `[limits.users.ISSUER.NAME]`, ISSUER the name of an
+    /// `[auth.oidc.ISSUER]` section, NAME the token's principal claim.
+    #[serde(default)]
+    pub users: BTreeMap<String, Spanned<BTreeMap<String, LimitSpec>>>,
+    /// Workloads authenticated by mTLS alone, by SPIFFE ID.
+    #[serde(default)]
+    pub workloads: BTreeMap<String, Spanned<LimitSpec>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -785,7 +793,12 @@ pub struct Config {
     pub upstreams: BTreeMap<String, Upstream>,
     pub models: BTreeMap<String, Model>,
     pub default_limits: LimitSpec,
+    /// `[limits.principals.NAME]`: API-key principals only.
     pub principal_limits: BTreeMap<String, LimitSpec>,
+    /// `[limits.users.ISSUER.NAME]`: issuer name, then the user's name.
+    pub user_limits: BTreeMap<String, BTreeMap<String, LimitSpec>>,
+    /// `[limits.workloads."SPIFFE-ID"]`.
+    pub workload_limits: BTreeMap<String, LimitSpec>,
     pub group_limits: BTreeMap<String, LimitSpec>,
     pub max_tokens_cap: u64,
     pub max_messages: usize,
@@ -986,6 +999,87 @@ fn redact_strings(msg: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+type IdentityLimits = (
+    BTreeMap<String, LimitSpec>,
+    BTreeMap<String, BTreeMap<String, LimitSpec>>,
+    BTreeMap<String, LimitSpec>,
+);
+
+/// The per-identity entries of `[limits]`, each for one kind of identity:
+/// `principals` for API keys, `users.ISSUER` for one OIDC issuer's users, `workloads`
+/// for SPIFFE IDs. Entries that could be meant for another kind are refused rather than
+/// silently applied to the wrong identity (or to none).
+fn identity_limits(
+    raw: &RawLimits,
+    auth: &RawAuth,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<IdentityLimits, ConfigError> {
+    let mut principals = BTreeMap::new();
+    for (name, spec) in &raw.principals {
+        if name.starts_with("spiffe://") {
+            return Err(at(
+                spec.span(),
+                format!(
+                    "limits.principals.\"{name}\": [limits.principals] applies to API-key principals only, and this is a SPIFFE ID; for the workload write [limits.workloads.\"{name}\"]"
+                ),
+            ));
+        }
+        crate::identity::validate_principal_name(name)
+            .map_err(|e| at(spec.span(), format!("limits.principals: {e} ([limits.principals] applies to API-key principals only; for a user of an OIDC issuer write [limits.users.ISSUER.\"NAME\"])")))?;
+        principals.insert(name.clone(), *spec.get_ref());
+    }
+    let mut users = BTreeMap::new();
+    for (issuer, names) in &raw.users {
+        if !auth.oidc.contains_key(issuer) {
+            return Err(at(
+                names.span(),
+                format!(
+                    "limits.users.{issuer}: no [auth.oidc.{issuer}] issuer is configured; [limits.users.ISSUER.NAME] names an issuer of [auth.oidc]"
+                ),
+            ));
+        }
+        let entry: &mut BTreeMap<String, LimitSpec> = users.entry(issuer.clone()).or_default();
+        for (name, spec) in names.get_ref() {
+            if name.is_empty() {
+                return Err(at(
+                    names.span(),
+                    format!("limits.users.{issuer}: a user's name must not be empty"),
+                ));
+            }
+            entry.insert(name.clone(), *spec);
+        }
+    }
+    let mut workloads = BTreeMap::new();
+    for (id, spec) in &raw.workloads {
+        crate::identity::spiffe::SpiffeId::parse(id).map_err(|e| {
+            at(
+                spec.span(),
+                format!("limits.workloads.\"{id}\": not a SPIFFE ID: {e}"),
+            )
+        })?;
+        workloads.insert(id.clone(), *spec.get_ref());
+    }
+    Ok((principals, users, workloads))
+}
+
+impl Config {
+    /// The limits of one identity: its own entry of `[limits.principals]`,
+    /// `[limits.users.ISSUER]` or `[limits.workloads]`, by the kind of identity it is, or
+    /// `[limits.default]`. An entry for one kind never applies to another kind's identity
+    /// with the same name.
+    pub fn limits_for(&self, id: &crate::identity::IdentityKey) -> LimitSpec {
+        use crate::identity::IdentityKey;
+        let own = match id {
+            IdentityKey::ApiKey(name) => self.principal_limits.get(name),
+            IdentityKey::User { issuer, name } => {
+                self.user_limits.get(issuer).and_then(|u| u.get(name))
+            }
+            IdentityKey::Workload(id) => self.workload_limits.get(id),
+        };
+        own.copied().unwrap_or(self.default_limits)
+    }
 }
 
 /// Default body limit: 1 MiB.
@@ -1508,6 +1602,8 @@ impl Config {
                 refresh_cooldown: dur(&i.refresh_cooldown, Duration::from_secs(60))?,
             });
         }
+        let (principal_limits, user_limits, workload_limits) =
+            identity_limits(&raw.limits, &raw.auth, &at)?;
         if models.values().any(|m| m.require_jwt) && issuers.is_empty() {
             return Err(ConfigError::whole(
                 path,
@@ -1783,7 +1879,9 @@ impl Config {
             upstreams,
             models,
             default_limits: raw.limits.default.unwrap_or_default(),
-            principal_limits: raw.limits.principals,
+            principal_limits,
+            user_limits,
+            workload_limits,
             group_limits: raw.limits.groups,
             max_tokens_cap,
             max_messages,
@@ -2014,6 +2112,60 @@ mod tests {
             let err = parse(&format!("{base}{extra}")).unwrap_err();
             assert_eq!(err.line, line, "{extra}: {err}");
             assert!(err.reason.contains(want), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn identity_limits_by_kind_and_their_errors() {
+        use crate::identity::IdentityKey;
+        let base = "[upstreams.local]\nkind = \"mock\"\n[auth.oidc.corp]\nissuer = \"https://corp.example\"\naudiences = [\"p\"]\njwks_file = \"j.json\"\n";
+        let parse = |limits: &str| {
+            Config::parse(Path::new("c.toml"), &format!("{base}{limits}"), &env(&[]))
+        };
+        let c = parse(
+            "[limits.default]\nrequests_per_day = 1\n[limits.principals.alice]\nrequests_per_day = 2\n[limits.users.corp.alice]\nrequests_per_day = 3\n[limits.workloads.\"spiffe://a.example/alice\"]\nrequests_per_day = 4\n",
+        )
+        .unwrap();
+        let rpd = |id: IdentityKey| c.limits_for(&id).requests_per_day;
+        assert_eq!(rpd(IdentityKey::ApiKey("alice".into())), Some(2));
+        let user = |issuer: &str, name: &str| IdentityKey::User {
+            issuer: issuer.into(),
+            name: name.into(),
+        };
+        assert_eq!(rpd(user("corp", "alice")), Some(3));
+        assert_eq!(rpd(user("other", "alice")), Some(1));
+        assert_eq!(rpd(user("corp", "bob")), Some(1));
+        assert_eq!(
+            rpd(IdentityKey::Workload("spiffe://a.example/alice".into())),
+            Some(4)
+        );
+        assert_eq!(rpd(IdentityKey::Workload("alice".into())), Some(1));
+
+        for (limits, line, reason) in [
+            (
+                "\n[limits.users.nope.alice]\nrequests_per_day = 3\n",
+                8,
+                "no [auth.oidc.nope] issuer",
+            ),
+            (
+                "\n[limits.workloads.\"spiffe://A.example/x\"]\nrequests_per_day = 3\n",
+                9,
+                "not a SPIFFE ID",
+            ),
+            (
+                "\n[limits.principals.\"spiffe://a.example/x\"]\nrequests_per_day = 3\n",
+                9,
+                "[limits.workloads.\"spiffe://a.example/x\"]",
+            ),
+            (
+                "\n[limits.principals.\"auth0|123\"]\nrequests_per_day = 3\n",
+                9,
+                "[limits.users.ISSUER.\"NAME\"]",
+            ),
+        ] {
+            let err = parse(limits).unwrap_err();
+            assert!(err.reason.contains(reason), "{limits}: {err}");
+            assert!(err.line >= 8 && err.line <= line, "{limits}: {err}");
         }
     }
 

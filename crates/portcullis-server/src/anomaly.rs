@@ -39,6 +39,7 @@ use http::StatusCode;
 use parking_lot::{Mutex, RwLock};
 use portcullis_anomaly::config::{Action, AnomalyConfig, SecretSource, Severity};
 use portcullis_anomaly::{Alert, Decision, Detector, Event};
+use portcullis_core::identity::{IdentityKey, Principal};
 use rusqlite::{params, Connection, OptionalExtension};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -49,8 +50,13 @@ use crate::state::{AppState, RequestCtx};
 /// Who an incident contains.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
-    /// An authenticated principal.
+    /// An authenticated principal, by its identity key (`key:alice`, `oidc:corp:alice`,
+    /// `spiffe:spiffe://...`; see [`IdentityKey`]).
     Principal(String),
+    /// A principal by bare name, from an incident stored before identities were
+    /// qualified by their authenticator. Which identity it meant cannot be told, so it
+    /// contains every identity of that name until it ends or is released.
+    LegacyName(String),
     /// A client address (failed authentications).
     Ip(IpAddr),
 }
@@ -59,7 +65,7 @@ impl Subject {
     /// `principal` or `ip`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Subject::Principal(_) => "principal",
+            Subject::Principal(_) | Subject::LegacyName(_) => "principal",
             Subject::Ip(_) => "ip",
         }
     }
@@ -67,14 +73,17 @@ impl Subject {
     /// The principal's name or the address.
     pub fn name(&self) -> String {
         match self {
-            Subject::Principal(p) => p.clone(),
+            Subject::Principal(p) | Subject::LegacyName(p) => p.clone(),
             Subject::Ip(ip) => ip.to_string(),
         }
     }
 
     fn parse(kind: &str, name: &str) -> Option<Self> {
         match kind {
-            "principal" => Some(Subject::Principal(name.to_string())),
+            "principal" if IdentityKey::parse(name).is_some() => {
+                Some(Subject::Principal(name.to_string()))
+            }
+            "principal" => Some(Subject::LegacyName(name.to_string())),
             "ip" => name.parse().ok().map(Subject::Ip),
             _ => None,
         }
@@ -776,10 +785,16 @@ impl AnomalyEngine {
         &self,
         st: &AppState,
         ctx: &mut RequestCtx,
-        principal: &str,
+        id: &IdentityKey,
     ) -> Result<Posture, ApiError> {
         let now = now_ms();
-        let Some(c) = self.containment(&Subject::Principal(principal.to_string()), now) else {
+        let key = Subject::Principal(id.to_string());
+        let legacy = Subject::LegacyName(id.name().to_string());
+        let Some((subject, c)) = self
+            .containment(&key, now)
+            .map(|c| (key, c))
+            .or_else(|| self.containment(&legacy, now).map(|c| (legacy, c)))
+        else {
             return Ok(Posture::default());
         };
         match c.action {
@@ -793,18 +808,11 @@ impl AnomalyEngine {
                 step_up: Some((self.cfg.step_up_profile.clone(), c.incident)),
             }),
             Action::Throttle => {
-                let per_min = st
-                    .config
-                    .principal_limits
-                    .get(principal)
-                    .copied()
-                    .unwrap_or(st.config.default_limits)
-                    .requests_per_minute
-                    .unwrap_or(60) as f64;
+                let per_min = st.config.limits_for(id).requests_per_minute.unwrap_or(60) as f64;
                 let rate = (per_min * self.cfg.throttle_factor).max(1.0);
                 let mut buckets = self.buckets.lock();
                 let t = Instant::now();
-                let (tokens, last) = buckets.entry(principal.to_string()).or_insert((rate, t));
+                let (tokens, last) = buckets.entry(subject.name()).or_insert((rate, t));
                 *tokens = (*tokens + t.duration_since(*last).as_secs_f64() * rate / 60.0).min(rate);
                 *last = t;
                 if *tokens >= 1.0 {
@@ -844,7 +852,9 @@ impl AnomalyEngine {
         let ip = ctx.client.ip().to_string();
         let ev = Event {
             ts: ctx.ts_ms,
-            principal: principal.map_or("", |p| p.name.as_str()).into(),
+            principal: principal
+                .map_or_else(String::new, Principal::identity_key)
+                .into(),
             ip: ip.as_str().into(),
             user_agent: ctx.user_agent.as_str().into(),
             model: ctx.model.as_str().into(),
@@ -1087,8 +1097,8 @@ impl AnomalyEngine {
         {
             let contained = self.contained.read();
             self.buckets.lock().retain(|p, _| {
-                contained
-                    .get(&Subject::Principal(p.clone()))
+                Subject::parse("principal", p)
+                    .and_then(|s| contained.get(&s))
                     .is_some_and(|c| c.action == Action::Throttle)
             });
         }

@@ -48,7 +48,7 @@ use arc_swap::ArcSwap;
 use axum::routing::{get, post};
 use axum::Router;
 use portcullis_core::config::{Config, ConfigError};
-use portcullis_core::identity::{generate_key, KeyRecord};
+use portcullis_core::identity::{generate_key, IdentityKey, KeyRecord};
 use portcullis_core::limits::{utc_day, Subject};
 use portcullis_core::policy::PolicyEngine;
 use portcullis_store::Store;
@@ -119,11 +119,12 @@ impl Gateway {
         let mut restore = Vec::new();
         for (subject, used) in store.day_usage(today)? {
             let spec = match &subject {
-                Subject::Principal(p) => config
-                    .principal_limits
-                    .get(p)
-                    .copied()
-                    .unwrap_or(config.default_limits),
+                // A bare name is usage counted before identities were qualified by their
+                // authenticator: it cannot be told whose it is, so it is not restored.
+                Subject::Principal(p) => match IdentityKey::parse(p) {
+                    Some(id) => config.limits_for(&id),
+                    None => continue,
+                },
                 Subject::Group(g) => config.group_limits.get(g).copied().unwrap_or_default(),
             };
             if spec.tokens_per_day.is_some() {

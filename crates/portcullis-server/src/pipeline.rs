@@ -510,8 +510,8 @@ fn anomaly_admit(
             a.admit_ip(ctx).map(|()| Default::default())
         }
         (Some(_), Some(p)) => {
-            let name = p.name.clone();
-            a.admit(st, ctx, &name)
+            let id = p.identity();
+            a.admit(st, ctx, &id)
         }
         (Some(p), None) => Ok(p),
     }

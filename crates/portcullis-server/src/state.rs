@@ -188,8 +188,13 @@ impl RequestCtx {
         prompt: u64,
         completion: u64,
     ) -> DecisionRecord {
-        let (principal, groups, key_id) = match &self.principal {
-            Some(p) => (p.name.clone(), p.groups.clone(), p.key_id.clone()),
+        let (principal, groups, key_id, identity) = match &self.principal {
+            Some(p) => (
+                p.name.clone(),
+                p.groups.clone(),
+                p.key_id.clone(),
+                p.identity_key(),
+            ),
             None => Default::default(),
         };
         // Guard findings go into the record as types and counts, never values.
@@ -213,6 +218,7 @@ impl RequestCtx {
             principal,
             groups,
             key_id,
+            identity,
             action: self.action.as_str().into(),
             model: self.model.clone(),
             upstream: self.upstream.clone(),
@@ -254,14 +260,12 @@ impl RequestCtx {
 
 impl AppState {
     /// The limits charged for a principal: its own (or the default) and each group's.
+    /// The principal is counted by its identity (authenticator, issuer and name), so
+    /// callers of the same name from different authenticators never share a counter.
     pub fn charges(&self, p: &Principal) -> Vec<(Subject, LimitSpec)> {
-        let own = self
-            .config
-            .principal_limits
-            .get(&p.name)
-            .copied()
-            .unwrap_or(self.config.default_limits);
-        let mut out = vec![(Subject::Principal(p.name.clone()), own)];
+        let id = p.identity();
+        let own = self.config.limits_for(&id);
+        let mut out = vec![(Subject::Principal(id.to_string()), own)];
         for g in &p.groups {
             if let Some(spec) = self.config.group_limits.get(g) {
                 out.push((Subject::Group(g.clone()), *spec));

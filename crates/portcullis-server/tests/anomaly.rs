@@ -183,7 +183,7 @@ async fn stolen_key_is_quarantined_then_released_by_an_operator() {
         .json()
         .await
         .unwrap();
-    assert_eq!(inc["subject"], "alice");
+    assert_eq!(inc["subject"], "key:alice");
     assert_eq!(inc["subject_kind"], "principal");
     assert_eq!(inc["status"], "open");
     assert_eq!(inc["action"], "quarantine");

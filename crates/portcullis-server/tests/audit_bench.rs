@@ -59,6 +59,7 @@ fn request(i: usize) -> (DecisionRecord, RequestAudit) {
         principal: format!("user-{}", i % 50),
         groups: vec!["research".into(), "bench".into()],
         key_id: "0123456789abcdef".into(),
+        identity: "key:bench".into(),
         action: "chat.completions".into(),
         model: "mock-model".into(),
         upstream: "mock".into(),

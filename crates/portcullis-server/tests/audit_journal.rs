@@ -29,6 +29,7 @@ fn request(i: usize) -> (DecisionRecord, RequestAudit) {
         principal: format!("user-{}", i % 7),
         groups: vec!["team".into()],
         key_id: "k".into(),
+        identity: "key:p".into(),
         action: "chat.completions".into(),
         model: "local".into(),
         upstream: "builtin".into(),

@@ -73,6 +73,12 @@ pub struct DecisionRecord {
     pub groups: Vec<String>,
     /// API key id; empty when authentication failed.
     pub key_id: String,
+    /// The identity the principal's usage is counted under: its authenticator, issuer
+    /// and name (`key:alice`, `oidc:corp:alice`, `spiffe:spiffe://...`); empty when
+    /// authentication failed. A record written before this field existed has it empty
+    /// and is counted under the bare principal name, which no identity uses any more.
+    #[serde(default)]
+    pub identity: String,
     /// `chat.completions`, `embeddings`, `models.list`.
     pub action: String,
     /// Public model name as resolved by the gateway; empty when none.
@@ -93,6 +99,18 @@ pub struct DecisionRecord {
     pub latency_us: u64,
     /// Whether the response streamed.
     pub stream: bool,
+}
+
+impl DecisionRecord {
+    /// The principal subject its usage is counted under: [`DecisionRecord::identity`],
+    /// or the bare name for a record written before identities were qualified.
+    pub fn usage_identity(&self) -> &str {
+        if self.identity.is_empty() {
+            &self.principal
+        } else {
+            &self.identity
+        }
+    }
 }
 
 /// A leaf to append to the audit log.

@@ -844,7 +844,7 @@ async fn write_batch(
             if d.decision == "allow" && !d.principal.is_empty() {
                 let tokens = to_i64(d.prompt_tokens.saturating_add(d.completion_tokens))?;
                 let day = utc_day(d.ts_ms.div_euclid(1000));
-                let subjects = std::iter::once(("principal", d.principal.as_str()))
+                let subjects = std::iter::once(("principal", d.usage_identity()))
                     .chain(d.groups.iter().map(|g| ("group", g.as_str())));
                 for (kind, subject) in subjects {
                     let e = sums.entry((day, kind, subject)).or_default();
@@ -1074,6 +1074,7 @@ impl Store for PostgresStore {
                         principal: r.try_get(2).map_err(pg_err)?,
                         groups: r.try_get(3).map_err(pg_err)?,
                         key_id: r.try_get(4).map_err(pg_err)?,
+                        identity: String::new(),
                         action: r.try_get(5).map_err(pg_err)?,
                         model: r.try_get(6).map_err(pg_err)?,
                         upstream: r.try_get(7).map_err(pg_err)?,

@@ -454,6 +454,7 @@ impl Store for SqliteStore {
                             principal: r.get(2)?,
                             groups: vec![],
                             key_id: r.get(4)?,
+                            identity: String::new(),
                             action: r.get(5)?,
                             model: r.get(6)?,
                             upstream: r.get(7)?,
@@ -532,7 +533,7 @@ impl Store for SqliteStore {
                 let tokens = (d.prompt_tokens + d.completion_tokens) as i64;
                 if d.decision == "allow" && !d.principal.is_empty() {
                     let day = utc_day(d.ts_ms.div_euclid(1000));
-                    let subjects = std::iter::once(("principal", d.principal.as_str()))
+                    let subjects = std::iter::once(("principal", d.usage_identity()))
                         .chain(d.groups.iter().map(|g| ("group", g.as_str())));
                     for (kind, subject) in subjects {
                         let e = sums.entry((day, kind, subject)).or_default();
@@ -800,6 +801,7 @@ mod tests {
             principal: "alice".into(),
             groups: vec![],
             key_id: "k".into(),
+            identity: "key:p".into(),
             action: "chat.completions".into(),
             model: "m".into(),
             upstream: "u".into(),

@@ -207,6 +207,7 @@ fn decisions_feed_usage(b: &dyn Backend) {
         principal: "alice".into(),
         groups: vec!["eng".into()],
         key_id: "k1".into(),
+        identity: "oidc:corp:alice".into(),
         action: "chat.completions".into(),
         model: "m".into(),
         upstream: "u".into(),
@@ -227,23 +228,47 @@ fn decisions_feed_usage(b: &dyn Backend) {
         groups: vec!["zeta".into(), "alpha".into(), "mid".into()],
         ..d.clone()
     };
+    // Another identity of the same name (an API key `alice`), and a record from before
+    // identities were qualified (counted under the bare name).
+    let key_alice = DecisionRecord {
+        identity: "key:alice".into(),
+        prompt_tokens: 1,
+        completion_tokens: 0,
+        groups: vec![],
+        ..d.clone()
+    };
+    let legacy = DecisionRecord {
+        identity: String::new(),
+        prompt_tokens: 2,
+        completion_tokens: 0,
+        groups: vec![],
+        ..d.clone()
+    };
     s.record_decisions(&[d.clone(), d.clone(), denied.clone()])
         .unwrap();
+    s.record_decisions(&[key_alice, legacy]).unwrap();
     s.record_decisions(&[]).unwrap();
     let mut u = s.day_usage(3).unwrap();
     u.sort();
     assert_eq!(
         u,
         vec![
-            (Subject::Principal("alice".into()), 30),
+            (Subject::Principal("alice".into()), 2),
+            (Subject::Principal("key:alice".into()), 1),
+            (Subject::Principal("oidc:corp:alice".into()), 30),
             (Subject::Group("eng".into()), 30)
         ]
     );
     assert!(s.day_usage(4).unwrap().is_empty());
     let recent = s.recent_decisions(10).unwrap();
+    // Every field but the identity, which only the usage counters keep.
+    let stored = |r: &DecisionRecord| DecisionRecord {
+        identity: String::new(),
+        ..r.clone()
+    };
     assert_eq!(
-        recent,
-        vec![denied, d.clone(), d],
+        recent[2..],
+        [stored(&denied), stored(&d), stored(&d)],
         "newest first, every field"
     );
     assert_eq!(s.recent_decisions(1).unwrap().len(), 1);

@@ -73,6 +73,110 @@ impl Principal {
     }
 }
 
+/// An identity as limits, budgets and anomaly detection count it: the authenticator, the
+/// issuer for OIDC users, and the name. Two callers are the same identity only when all
+/// three agree, so an API key `alice`, the user `alice` of one OIDC issuer and the user
+/// `alice` of another never share a counter, a quota or a containment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdentityKey {
+    /// An API-key principal (also the anonymous principal): `key:<name>`.
+    ApiKey(String),
+    /// A user of an OIDC issuer: `oidc:<issuer>:<name>`, the issuer being its name in
+    /// the configuration with `%` and `:` written `%25` and `%3A`.
+    User {
+        /// The issuer's name in the configuration.
+        issuer: String,
+        /// The token's principal claim.
+        name: String,
+    },
+    /// A workload authenticated by mTLS alone: `spiffe:<SPIFFE ID>`.
+    Workload(String),
+}
+
+impl IdentityKey {
+    /// Reads a key written by [`IdentityKey`]'s `Display`; `None` for anything else
+    /// (e.g. a bare name stored before identities were qualified).
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some(name) = s.strip_prefix("key:") {
+            return Some(IdentityKey::ApiKey(name.into()));
+        }
+        if let Some(id) = s.strip_prefix("spiffe:") {
+            return Some(IdentityKey::Workload(id.into()));
+        }
+        let rest = s.strip_prefix("oidc:")?;
+        let (issuer, name) = rest.split_once(':')?;
+        Some(IdentityKey::User {
+            issuer: unescape_issuer(issuer)?,
+            name: name.into(),
+        })
+    }
+
+    /// The name, without the authenticator.
+    pub fn name(&self) -> &str {
+        match self {
+            IdentityKey::ApiKey(n) | IdentityKey::Workload(n) => n,
+            IdentityKey::User { name, .. } => name,
+        }
+    }
+}
+
+impl std::fmt::Display for IdentityKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentityKey::ApiKey(n) => write!(f, "key:{n}"),
+            IdentityKey::User { issuer, name } => {
+                f.write_str("oidc:")?;
+                for c in issuer.chars() {
+                    match c {
+                        '%' => f.write_str("%25")?,
+                        ':' => f.write_str("%3A")?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                write!(f, ":{name}")
+            }
+            IdentityKey::Workload(id) => write!(f, "spiffe:{id}"),
+        }
+    }
+}
+
+fn unescape_issuer(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        match rest.get(i..i + 3)? {
+            "%25" => out.push('%'),
+            "%3A" => out.push(':'),
+            _ => return None,
+        }
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+impl Principal {
+    /// Who this is for limits, budgets and anomaly detection.
+    pub fn identity(&self) -> IdentityKey {
+        match &self.kind {
+            PrincipalKind::ApiKey => IdentityKey::ApiKey(self.name.clone()),
+            PrincipalKind::User { issuer } => IdentityKey::User {
+                issuer: issuer.clone(),
+                name: self.name.clone(),
+            },
+            PrincipalKind::Workload => IdentityKey::Workload(self.name.clone()),
+        }
+    }
+
+    /// [`Principal::identity`] written as a string (`key:alice`, `oidc:corp:alice`,
+    /// `spiffe:spiffe://prod.example.com/ns/ai/sa/summarizer`): what counters are
+    /// stored under.
+    pub fn identity_key(&self) -> String {
+        self.identity().to_string()
+    }
+}
+
 /// A newly generated key: the full key (shown once) and what is stored.
 pub struct GeneratedKey {
     /// The public id.
@@ -247,6 +351,36 @@ mod tests {
         assert_eq!(r.verify(&other.key, 50), Err(KeyError::Mismatch));
         r.revoked_at = Some(10);
         assert_eq!(r.verify(&g.key, 50), Err(KeyError::Revoked));
+    }
+
+    #[test]
+    fn identity_keys_are_distinct_and_round_trip() {
+        let user = |issuer: &str, name: &str| IdentityKey::User {
+            issuer: issuer.into(),
+            name: name.into(),
+        };
+        let ids = [
+            IdentityKey::ApiKey("alice".into()),
+            user("corp", "alice"),
+            user("partner", "alice"),
+            IdentityKey::Workload("spiffe://a.example/alice".into()),
+            // Names and issuers that try to forge another identity's key.
+            IdentityKey::ApiKey("oidc:corp:alice".into()),
+            user("corp:alice", "x"),
+            user("corp", "alice:x"),
+            user("co%3Arp", "x"),
+            user("co:rp", "x"),
+            IdentityKey::ApiKey("spiffe:spiffe://a.example/alice".into()),
+        ];
+        let keys: std::collections::HashSet<String> = ids.iter().map(|i| i.to_string()).collect();
+        assert_eq!(keys.len(), ids.len(), "{keys:?}");
+        for i in &ids {
+            assert_eq!(IdentityKey::parse(&i.to_string()).as_ref(), Some(i), "{i}");
+        }
+        assert_eq!(user("corp", "alice").to_string(), "oidc:corp:alice");
+        assert_eq!(user("a:b%c", "n").to_string(), "oidc:a%3Ab%25c:n");
+        assert_eq!(IdentityKey::parse("alice"), None);
+        assert_eq!(IdentityKey::parse("oidc:bad%zz:n"), None);
     }
 
     #[test]
