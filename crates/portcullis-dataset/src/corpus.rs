@@ -407,35 +407,54 @@ pub fn common_ngrams(
             .sum()
     };
     let count = |part: &[&[u32]]| -> Vec<Vec<(u32, u32)>> {
-        // The group's n-gram lists end to end, sorted, then counted as runs: a radix sort
-        // touches each n-gram a few times in order, where a counting map probed a random
-        // slot per n-gram (a sixth of the scan's CPU on the 50,000-record set).
-        let mut all: Vec<u32> = Vec::new();
-        let mut tmp: Vec<u32> = Vec::new();
+        // Two passes over the group's n-gram lists, read in place. The first adds each
+        // n-gram to a small table of saturating counters indexed by its hash (a
+        // count-min sketch with one row: a slot's count is at least the count of every
+        // n-gram in it); the second keeps the n-grams whose slot reached `min_support`,
+        // which are then counted exactly. Almost every n-gram of a group is carried by one
+        // or two of its records: sorting them all (the previous method) spent most of
+        // the backdoor search on n-grams that could not qualify.
+        let floor = u8::try_from(min_support).unwrap_or(u8::MAX);
+        let mut table: Vec<u8> = Vec::new();
+        let mut cand: Vec<u32> = Vec::new();
         part.iter()
             .map(|recs| {
-                if work(recs) > SORT_COUNT_MAX {
+                let volume = work(recs);
+                if volume > SORT_COUNT_MAX {
                     return count_by_map(stats, recs, min_support);
                 }
-                all.clear();
-                for &i in recs.iter() {
-                    if let Some(s) = stats.get(i as usize) {
-                        all.extend_from_slice(&s.ngrams);
+                let lists = || recs.iter().filter_map(|&i| stats.get(i as usize));
+                // About four slots per n-gram: few slots shared by chance.
+                let slots = (volume * 4).next_power_of_two().max(64);
+                let shift = 32 - slots.trailing_zeros();
+                let slot = |g: u32| (g.wrapping_mul(0x9e37_79b1) >> shift) as usize;
+                table.clear();
+                table.resize(slots, 0);
+                for s in lists() {
+                    for &g in &s.ngrams {
+                        if let Some(c) = table.get_mut(slot(g)) {
+                            *c = c.saturating_add(1);
+                        }
                     }
                 }
-                radix_sort(&mut all, &mut tmp);
+                cand.clear();
+                for s in lists() {
+                    cand.extend(
+                        s.ngrams
+                            .iter()
+                            .copied()
+                            .filter(|&g| table.get(slot(g)).is_some_and(|&c| c >= floor)),
+                    );
+                }
+                cand.sort_unstable();
                 let mut common: Vec<(u32, u32)> = Vec::new();
-                let mut k = 0;
-                while let Some(&g) = all.get(k) {
-                    let mut e = k + 1;
-                    while all.get(e) == Some(&g) {
-                        e += 1;
-                    }
-                    let c = (e - k) as u32;
+                for run in cand.chunk_by(|a, b| a == b) {
+                    let c = run.len() as u32;
                     if c >= min_support {
-                        common.push((g, c));
+                        if let Some(&g) = run.first() {
+                            common.push((g, c));
+                        }
                     }
-                    k = e;
                 }
                 common
             })
@@ -476,8 +495,9 @@ pub fn common_ngrams(
     })
 }
 
-/// Most n-grams of a group counted by sorting (4 bytes each, twice): larger groups (a
-/// common target on a very large file) use a map, whose size is the distinct n-grams.
+/// Most n-grams of a group counted with a table of 4 one-byte slots per n-gram: larger
+/// groups (a common target on a very large file) use a map, whose size is the distinct
+/// n-grams.
 const SORT_COUNT_MAX: usize = 1 << 22;
 
 /// [`common_ngrams`] for one group, with a counting map.
@@ -496,45 +516,6 @@ fn count_by_map(stats: &[Stats], recs: &[u32], min_support: u32) -> Vec<(u32, u3
         .collect();
     common.sort_unstable();
     common
-}
-
-/// Sorts `v` (least significant byte first; `tmp` is scratch). Byte positions where every
-/// value agrees are skipped.
-fn radix_sort(v: &mut Vec<u32>, tmp: &mut Vec<u32>) {
-    let n = v.len();
-    if n < 512 {
-        v.sort_unstable();
-        return;
-    }
-    let mut hist = [[0u32; 256]; 4];
-    for &x in v.iter() {
-        for (b, h) in hist.iter_mut().enumerate() {
-            h[((x >> (8 * b)) & 0xff) as usize] += 1;
-        }
-    }
-    tmp.clear();
-    tmp.resize(n, 0);
-    for (b, h) in hist.iter().enumerate() {
-        if h.iter().any(|&c| c as usize == n) {
-            continue;
-        }
-        let mut at = [0u32; 256];
-        let mut acc = 0u32;
-        for (a, &c) in at.iter_mut().zip(h.iter()) {
-            *a = acc;
-            acc += c;
-        }
-        for &x in v.iter() {
-            let slot = &mut at[((x >> (8 * b)) & 0xff) as usize];
-            // In range: the slots of a byte value end at the sum of the counts before it
-            // and its own, at most `n`.
-            if let Some(t) = tmp.get_mut(*slot as usize) {
-                *t = x;
-            }
-            *slot += 1;
-        }
-        std::mem::swap(v, tmp);
-    }
 }
 
 /// Targets of the backdoor search that have exactly the same records, and the n-grams
@@ -935,23 +916,66 @@ mod tests {
         assert!(common_ngrams(&stats, &[], 5, 2).is_empty());
     }
 
-    #[test]
-    fn radix_sort_sorts() {
-        let mut x = 3u64;
-        let mut tmp = Vec::new();
-        for n in [0usize, 1, 5, 511, 512, 513, 3000, 70_000] {
-            for spread in [u32::MAX, 1000, 0xff00, 7] {
-                let mut v: Vec<u32> = (0..n)
-                    .map(|_| {
-                        x = text::mix(x);
-                        ((x >> 7) as u32) % spread.max(1)
-                    })
-                    .collect();
-                let mut want = v.clone();
-                want.sort_unstable();
-                radix_sort(&mut v, &mut tmp);
-                assert_eq!(v, want, "n = {n}, spread = {spread}");
-            }
+    /// Brute-force [`common_ngrams`]: each group's n-grams counted in a map.
+    fn common_reference(stats: &[Stats], groups: &[&[u32]], min: u32) -> Vec<Vec<(u32, u32)>> {
+        groups
+            .iter()
+            .map(|g| {
+                let mut c = std::collections::BTreeMap::<u32, u32>::new();
+                for &i in g.iter() {
+                    for &n in &stats[i as usize].ngrams {
+                        *c.entry(n).or_default() += 1;
+                    }
+                }
+                c.into_iter().filter(|&(_, k)| k >= min).collect()
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// The counting table only pre-selects: whatever the hash values (a few common
+        /// ones among many rare, full 32-bit range), the group sizes (counts past the
+        /// table's 255 ceiling included) and `min_support`, the result is the exact count.
+        #[test]
+        fn common_ngrams_are_exact(
+            seed in proptest::prelude::any::<u64>(),
+            records in 1usize..700,
+            common in 1u32..40,
+            min in proptest::sample::select(vec![1u32, 2, 5, 7, 256, 300]),
+        ) {
+            let mut x = seed;
+            let mut next = || {
+                x = text::mix(x.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                x
+            };
+            let recs: Vec<Vec<u32>> = (0..records)
+                .map(|_| {
+                    (0..(next() % 60))
+                        .map(|_| {
+                            let r = next();
+                            if r % 3 == 0 {
+                                (r >> 40) as u32 % common
+                            } else {
+                                (r >> 32) as u32
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[u32]> = recs.iter().map(Vec::as_slice).collect();
+            let stats = stats_with_ngrams(&refs);
+            let all: Vec<u32> = (0..records as u32).collect();
+            let groups: Vec<Vec<u32>> = (0..8)
+                .map(|_| {
+                    let keep = next() % 4;
+                    all.iter().copied().filter(|_| next() % 4 >= keep).collect()
+                })
+                .collect();
+            let mut groups: Vec<&[u32]> = groups.iter().map(Vec::as_slice).collect();
+            groups.push(&all);
+            let want = common_reference(&stats, &groups, min);
+            proptest::prop_assert_eq!(common_ngrams(&stats, &groups, min, 2), want);
         }
     }
 
