@@ -388,42 +388,77 @@ impl Detector {
     }
 
     /// One loop over the bytes: number starts, colons, capitalized words.
+    ///
+    /// The bytes are classified 64 at a time into a bit mask of the ones that can start
+    /// something ([`interesting`]), and only those are visited: in prose, about one byte
+    /// in twenty. Visiting every byte through the class table was a tenth of the
+    /// dataset scan's per-record time.
     fn scan_bytes(&self, text: &str, persons: bool, out: &mut Vec<Finding>) {
         let ctx = &self.ctx;
         let b = text.as_bytes();
         let (mut num_skip, mut v6_skip, mut word_skip) = (0usize, 0usize, 0usize);
-        for (i, &c) in b.iter().enumerate() {
-            match CLASS[usize::from(c)] {
-                C_NONE => {}
-                C_DIGIT | C_PLUS_PAREN => {
-                    if i >= num_skip {
-                        if let Some(e) = pii::numeric(ctx, text, i, out) {
-                            num_skip = e;
+        for (k, chunk) in b.chunks(64).enumerate() {
+            let mut m = interesting(chunk, persons);
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let i = k * 64 + j;
+                let Some(&c) = chunk.get(j) else { break };
+                match CLASS[usize::from(c)] {
+                    C_NONE => {}
+                    C_DIGIT | C_PLUS_PAREN => {
+                        if i >= num_skip {
+                            if let Some(e) = pii::numeric(ctx, text, i, out) {
+                                num_skip = e;
+                            }
                         }
                     }
-                }
-                C_COLON => {
-                    if i >= v6_skip {
-                        v6_skip = pii::ipv6_at_colon(text, i, out);
+                    C_COLON => {
+                        if i >= v6_skip {
+                            v6_skip = pii::ipv6_at_colon(text, i, out);
+                        }
                     }
-                }
-                C_UPPER => {
-                    if i >= word_skip && word_start(b, i) {
-                        pii::iban_at(text, i, out);
-                        if persons {
+                    C_UPPER => {
+                        if i >= word_skip && word_start(b, i) {
+                            pii::iban_at(text, i, out);
+                            if persons {
+                                word_skip = person::capitalized(ctx, text, i, out);
+                            }
+                        }
+                    }
+                    _ => {
+                        // A non-ASCII lead byte after an ASCII non-letter: maybe `Ángel`.
+                        if persons && i >= word_skip && i > 0 && word_start(b, i) {
                             word_skip = person::capitalized(ctx, text, i, out);
                         }
-                    }
-                }
-                _ => {
-                    // A non-ASCII lead byte after an ASCII non-letter: maybe `Ángel`.
-                    if persons && i >= word_skip && i > 0 && word_start(b, i) {
-                        word_skip = person::capitalized(ctx, text, i, out);
                     }
                 }
             }
         }
     }
+}
+
+/// Bit `j` set when byte `j` of `chunk` (at most 64 bytes) is one [`Detector::scan_bytes`]
+/// acts on: a digit, `+`, `(`, `:`, an upper-case ASCII letter, or, with `persons`, a
+/// non-ASCII lead byte (`CLASS` other than `C_NONE`). Written so the compiler turns it
+/// into vector compares and a mask move; compiled also for AVX-512 and AVX2, chosen at
+/// run time (`multiversion`), the same mask on every path.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+avx+sse4.2+sse4.1+ssse3+sse3",
+    "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
+))]
+fn interesting(chunk: &[u8], persons: bool) -> u64 {
+    let mut m = 0u64;
+    for (j, &c) in chunk.iter().enumerate().take(64) {
+        // Digits and `:` are 0x30..=0x3A.
+        let hit = (c.wrapping_sub(b'0') <= 10)
+            | (c == b'+')
+            | (c == b'(')
+            | (c.wrapping_sub(b'A') < 26)
+            | (persons & (c >= 0xC0));
+        m |= u64::from(hit) << j;
+    }
+    m
 }
 
 /// The matches a leftmost-longest scan for the patterns `keep` selects reports, from all
@@ -613,6 +648,92 @@ mod tests {
             "from:to:cc:bcc: FROM: To: customer: employee: patient patient:",
         ] {
             assert_eq!(combined(text), reference(text), "{text:?}");
+        }
+    }
+
+    /// The byte loop [`Detector::scan_bytes`] replaced: every byte through the class table.
+    fn scan_bytes_reference(d: &Detector, text: &str, persons: bool) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let ctx = &d.ctx;
+        let b = text.as_bytes();
+        let (mut num_skip, mut v6_skip, mut word_skip) = (0usize, 0usize, 0usize);
+        for (i, &c) in b.iter().enumerate() {
+            match CLASS[usize::from(c)] {
+                C_NONE => {}
+                C_DIGIT | C_PLUS_PAREN => {
+                    if i >= num_skip {
+                        if let Some(e) = pii::numeric(ctx, text, i, &mut out) {
+                            num_skip = e;
+                        }
+                    }
+                }
+                C_COLON => {
+                    if i >= v6_skip {
+                        v6_skip = pii::ipv6_at_colon(text, i, &mut out);
+                    }
+                }
+                C_UPPER => {
+                    if i >= word_skip && word_start(b, i) {
+                        pii::iban_at(text, i, &mut out);
+                        if persons {
+                            word_skip = person::capitalized(ctx, text, i, &mut out);
+                        }
+                    }
+                }
+                _ => {
+                    if persons && i >= word_skip && i > 0 && word_start(b, i) {
+                        word_skip = person::capitalized(ctx, text, i, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn interesting_bytes_are_the_class_table_s() {
+        for persons in [false, true] {
+            for c in 0..=255u8 {
+                let class = CLASS[usize::from(c)];
+                let want = class != C_NONE && (persons || class != C_HIGH);
+                // At every position of a chunk, alone among bytes that are never hits.
+                for j in [0usize, 1, 31, 32, 63] {
+                    let mut chunk = [b'a'; 64];
+                    chunk[j] = c;
+                    let m = interesting(&chunk, persons);
+                    assert_eq!(
+                        m,
+                        u64::from(want) << j,
+                        "byte {c:#x} at {j}, persons {persons}"
+                    );
+                }
+                // And in a short last chunk.
+                let m = interesting(&[b' ', c, b'x'], persons);
+                assert_eq!(m, u64::from(want) << 1, "byte {c:#x}, short chunk");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+        /// Texts dense in numbers, phones, cards, IBANs, IPv6 addresses and names, of every
+        /// length around the 64-byte blocks: the masked walk finds what the byte loop found.
+        #[test]
+        fn masked_byte_scan_matches_the_byte_loop(
+            parts in proptest::collection::vec(0usize..24, 0..60),
+            persons in proptest::bool::ANY,
+        ) {
+            const P: [&str; 24] = [
+                " ", "x", "Ana ", "Ángel ", "+1 (555) 010-9999", "4111 1111 1111 1111",
+                "DE89370400440532013000", "GB82 WEST 1234 5698 7654 32", "2001:db8::1",
+                "::ffff:10.0.0.1", "192.168.1.20", "123-45-6789", "(", "+", ":", "9",
+                "Mr. John Smith", "Dear Maria,", "é", "日本", "\n", "\n\n", "v1.2.3", "ID:",
+            ];
+            let text: String = parts.iter().map(|&k| P[k]).collect();
+            let d = detector();
+            let mut got = Vec::new();
+            d.scan_bytes(&text, persons, &mut got);
+            proptest::prop_assert_eq!(got, scan_bytes_reference(d, &text, persons), "{:?}", text);
         }
     }
 
