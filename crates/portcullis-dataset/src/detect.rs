@@ -1149,9 +1149,38 @@ fn is_cyrillic_or_greek(c: char) -> bool {
 
 /// Invisible characters and mixed-script words in a non-ASCII text.
 fn unicode(detector: &Detector, t: &str, name: &str, agg: &mut Agg) {
+    let (invisible, cyr_greek) = unicode_screens(t.as_bytes());
+    unicode_checks(detector, t, name, agg, invisible, cyr_greek);
+}
+
+/// Whether `b` has a lead byte of any character [`unicode`] counts as invisible (U+180E:
+/// 0xE1; U+200B-U+206F: 0xE2; U+FEFF: 0xEF; tags: 0xF3), and one of a Cyrillic or Greek
+/// letter (U+0340-U+04FF: 0xCD-0xD3). Most non-ASCII text has neither (CJK, accented
+/// Latin), and then neither check has to decode it character by character. One pass the
+/// compiler vectorizes (no early exit).
+fn unicode_screens(b: &[u8]) -> (bool, bool) {
+    let (mut inv, mut cyr) = (false, false);
+    for &c in b {
+        inv |= (c == 0xE1) | (c == 0xE2) | (c == 0xEF) | (c == 0xF3);
+        cyr |= c.wrapping_sub(0xCD) < 7;
+    }
+    (inv, cyr)
+}
+
+/// [`unicode`]'s checks, each only where its screen says it can find something.
+fn unicode_checks(
+    detector: &Detector,
+    t: &str,
+    name: &str,
+    agg: &mut Agg,
+    invisible: bool,
+    cyr_greek: bool,
+) {
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut lead_bom = t.starts_with('\u{feff}');
-    for c in t.chars() {
+    // Without the screen's lead bytes there is nothing to count.
+    let scanned = if invisible { t } else { "" };
+    for c in scanned.chars() {
         let k = match c as u32 {
             0xE0000..=0xE007F => "tag characters",
             0x202A..=0x202E | 0x2066..=0x2069 => "bidi overrides",
@@ -1180,6 +1209,9 @@ fn unicode(detector: &Detector, t: &str, name: &str, agg: &mut Agg) {
     }
     // Homoglyph runs: a word with both Latin and Cyrillic/Greek letters.
     let mut mixed = Vec::new();
+    if !cyr_greek {
+        return;
+    }
     text::for_each_token(t, |s, e| {
         let Some(w) = t.get(s..e) else { return };
         if w.is_ascii() || w.chars().count() < 3 {
@@ -1502,6 +1534,30 @@ mod tests {
         let mut out = Vec::new();
         d.analyze(&rec, &mut out);
         out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(600))]
+        /// The screens only skip work: on text mixing Latin, Cyrillic, Greek, CJK,
+        /// invisible, bidi, tag and BOM characters, the checks report the same with the
+        /// screens as with both checks forced on.
+        #[test]
+        fn unicode_screens_change_no_finding(
+            parts in proptest::collection::vec(0usize..16, 1..40),
+        ) {
+            const P: [&str; 16] = [
+                "pаypal ", "Σίσυφος ", "аб", "ab", "日本語", "é", "\u{200b}", "\u{202e}",
+                "\u{e0041}\u{e0042}", "\u{feff}", "\u{180e}", " ", "’", "x", "\u{2066}", "ο",
+            ];
+            static D: std::sync::OnceLock<RecordDetectors> = std::sync::OnceLock::new();
+            let d = D.get_or_init(|| RecordDetectors::new(false).unwrap());
+            let t: String = parts.iter().map(|&k| P[k]).collect();
+            let mut a = Agg::default();
+            let mut b = Agg::default();
+            unicode(&d.detector, &t, "f", &mut a);
+            unicode_checks(&d.detector, &t, "f", &mut b, true, true);
+            proptest::prop_assert_eq!((a.score, a.n, a.evidence), (b.score, b.n, b.evidence), "{:?}", t);
+        }
     }
 
     /// The statistics as computed before buffers were reused (the reference).
