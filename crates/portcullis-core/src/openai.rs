@@ -350,9 +350,16 @@ impl ChatRequest {
     }
 
     /// Every text of the request the input guards read, mutable so they can rewrite it:
-    /// each message's content (a string, or the `text` of each part), and the arguments
-    /// of tool calls and legacy function calls in the assistant history (model-visible
-    /// text too).
+    /// each message's content (a string, or the `text` of each part), the arguments of
+    /// tool calls and legacy function calls in the assistant history (model-visible text
+    /// too), then the tool definitions offered: of each function tool in `tools` (and
+    /// each entry of the legacy `functions`), its `description` and every string under a
+    /// `description` key anywhere in its `parameters` schema. A tool description is
+    /// instructions the model reads, so it is an injection vector of its own ("tool
+    /// poisoning"). Names, property keys, `enum` values and other schema keywords are not
+    /// returned: they are identifiers policy and the caller's code rely on, and rewriting
+    /// them would break the tool. Messages come first, so the tools do not change how a
+    /// message's placeholders are numbered.
     pub fn texts_mut(&mut self) -> Vec<&mut String> {
         let mut out = Vec::new();
         for m in &mut self.messages {
@@ -384,6 +391,26 @@ impl ChatRequest {
                             out.push(a);
                         }
                     }
+                    _ => {}
+                }
+            }
+        }
+        let tools = self
+            .tools
+            .iter_mut()
+            .flatten()
+            .filter_map(|t| t.function.as_mut())
+            .map(|f| &mut f.extra);
+        // The legacy form: `functions` holds the function objects themselves.
+        let functions = match self.extra.get_mut("functions") {
+            Some(Value::Array(fs)) => fs.iter_mut().filter_map(Value::as_object_mut).collect(),
+            _ => Vec::new(),
+        };
+        for f in tools.chain(functions) {
+            for (key, v) in f.iter_mut() {
+                match (key.as_str(), v) {
+                    ("description", Value::String(d)) => out.push(d),
+                    ("parameters", schema) => schema_descriptions(schema, &mut out),
                     _ => {}
                 }
             }
@@ -445,6 +472,34 @@ impl ChatRequest {
             n += serde_json::to_string(tools).map_or(0, |s| s.len());
         }
         n
+    }
+}
+
+/// Pushes every string under a `description` key anywhere in `schema` (a tool's JSON
+/// Schema: the root, `properties`, `items`, `anyOf`, `$defs`, ... at any depth). An explicit
+/// stack, not recursion: a hostile, deeply nested schema can neither overflow the stack
+/// nor hide a description below a depth cap. The work is linear in the schema's size,
+/// which the body limit bounds.
+fn schema_descriptions<'a>(schema: &'a mut Value, out: &mut Vec<&'a mut String>) {
+    let mut stack = vec![schema];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    match (key.as_str(), child) {
+                        ("description", Value::String(d)) => out.push(d),
+                        (_, c @ (Value::Object(_) | Value::Array(_))) => stack.push(c),
+                        _ => {}
+                    }
+                }
+            }
+            Value::Array(items) => stack.extend(
+                items
+                    .iter_mut()
+                    .filter(|c| matches!(c, Value::Object(_) | Value::Array(_))),
+            ),
+            _ => {}
+        }
     }
 }
 
@@ -668,6 +723,167 @@ mod tests {
         assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":""}"#).is_err());
         assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":[]}"#).is_err());
         assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":{"a":1}}"#).is_err());
+    }
+
+    fn sorted(texts: Vec<&mut String>) -> Vec<String> {
+        let mut v: Vec<String> = texts.into_iter().map(|t| t.clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// A request offering two tools; every model-visible description is a distinct string.
+    fn with_tools() -> ChatRequest {
+        let body = serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "sys text"},
+                {"role": "user", "content": "user text"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "tool result text"}
+            ],
+            "tools": [
+                {"type": "function", "function": {
+                    "name": "get_weather",
+                    "description": "tool one description",
+                    "parameters": {
+                        "type": "object",
+                        "description": "schema root description",
+                        "properties": {
+                            "city": {"type": "string", "description": "city description"},
+                            "unit": {"type": "string", "enum": ["celsius", "description"]},
+                            // A property named `description` is a key, not text; its own
+                            // description is text.
+                            "description": {"type": "string", "description": "property named description"},
+                            "when": {"type": "object", "properties": {
+                                "day": {"type": "string", "description": "nested object description"}
+                            }}
+                        },
+                        "required": ["city", "description"]
+                    }
+                }},
+                {"type": "function", "function": {
+                    "name": "search_files",
+                    "description": "tool two description",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "paths": {"type": "array", "items": {"type": "string", "description": "items description"}},
+                            "filter": {"anyOf": [
+                                {"type": "string", "description": "anyOf first description"},
+                                {"type": "object", "properties": {
+                                    "glob": {"type": "string", "description": "anyOf nested description"}
+                                }}
+                            ]},
+                            "limit": {"type": "integer", "description": 5}
+                        }
+                    }
+                }},
+                // A tool of another type, and a function tool without a description.
+                {"type": "web_search", "description": "not a function tool"},
+                {"type": "function", "function": {"name": "noop"}}
+            ]
+        });
+        ChatRequest::parse(body.to_string().as_bytes(), L).unwrap()
+    }
+
+    #[test]
+    fn texts_include_tool_descriptions_but_not_names_or_keys() {
+        let mut r = with_tools();
+        let mut want = vec![
+            "sys text",
+            "user text",
+            "{\"city\":\"Paris\"}",
+            "tool result text",
+            "tool one description",
+            "schema root description",
+            "city description",
+            "property named description",
+            "nested object description",
+            "tool two description",
+            "items description",
+            "anyOf first description",
+            "anyOf nested description",
+        ];
+        want.sort_unstable();
+        assert_eq!(sorted(r.texts_mut()), want);
+        // Messages come first, so placeholders are numbered as before.
+        let texts = r.texts_mut();
+        assert_eq!(*texts[0], "sys text");
+        assert_eq!(*texts[3], "tool result text");
+    }
+
+    #[test]
+    fn rewriting_a_tool_description_changes_only_that_string() {
+        let mut r = with_tools();
+        for t in r.texts_mut() {
+            if t.contains("description") {
+                *t = t.replace("description", "REWRITTEN");
+            }
+        }
+        let out = serde_json::to_value(&r).unwrap();
+        let f = &out["tools"][0]["function"];
+        assert_eq!(f["name"], "get_weather");
+        assert_eq!(f["description"], "tool one REWRITTEN");
+        let props = &f["parameters"]["properties"];
+        assert_eq!(props["city"]["description"], "city REWRITTEN");
+        assert_eq!(
+            props["description"]["description"],
+            "property named REWRITTEN"
+        );
+        assert_eq!(props["unit"]["enum"][1], "description");
+        assert_eq!(f["parameters"]["required"][1], "description");
+        let p2 = &out["tools"][1]["function"]["parameters"]["properties"];
+        assert_eq!(p2["paths"]["items"]["description"], "items REWRITTEN");
+        assert_eq!(
+            p2["filter"]["anyOf"][1]["properties"]["glob"]["description"],
+            "anyOf nested REWRITTEN"
+        );
+        assert_eq!(p2["limit"]["description"], 5);
+        assert_eq!(out["tools"][2]["description"], "not a function tool");
+    }
+
+    #[test]
+    fn legacy_functions_descriptions_are_texts_too() {
+        let body = serde_json::json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "functions": [{"name": "f", "description": "legacy description",
+                "parameters": {"type": "object", "properties": {
+                    "x": {"type": "string", "description": "legacy param description"}}}}]
+        });
+        let mut r = ChatRequest::parse(body.to_string().as_bytes(), L).unwrap();
+        assert_eq!(
+            sorted(r.texts_mut()),
+            ["hi", "legacy description", "legacy param description"]
+        );
+    }
+
+    #[test]
+    fn a_deeply_nested_schema_is_walked_without_recursion() {
+        // Far deeper than serde_json's parse limit (128): the walk must neither overflow
+        // the stack nor stop early and leave a description unread.
+        let mut schema =
+            serde_json::json!({"type": "string", "description": "deepest description"});
+        for _ in 0..100_000 {
+            // Built by hand: `json!` would copy `schema` through a (recursive) serializer.
+            let props = Map::from_iter([("x".to_string(), schema)]);
+            schema = Value::Object(Map::from_iter([
+                ("type".to_string(), Value::from("object")),
+                ("properties".to_string(), Value::Object(props)),
+            ]));
+        }
+        let mut r = with_tools();
+        let f = r.tools.as_mut().unwrap()[1].function.as_mut().unwrap();
+        f.extra.insert("parameters".into(), schema);
+        let texts = sorted(r.texts_mut());
+        assert!(
+            texts.iter().any(|t| t == "deepest description"),
+            "{texts:?}"
+        );
+        assert!(!texts.iter().any(|t| t == "items description"));
+        // Dropping a Value this deep recurses: leak it rather than risk the test's stack.
+        std::mem::forget(r);
     }
 
     proptest::proptest! {
