@@ -361,6 +361,12 @@ impl ChatRequest {
     /// them would break the tool. Messages come first, so the tools do not change how a
     /// message's placeholders are numbered.
     pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        self.texts_mut_split().0
+    }
+
+    /// [`ChatRequest::texts_mut`] and the index of its first tool-definition text (the
+    /// texts before it are the messages'): the input guards weigh the two differently.
+    pub fn texts_mut_split(&mut self) -> (Vec<&mut String>, usize) {
         let mut out = Vec::new();
         for m in &mut self.messages {
             match &mut m.content {
@@ -395,6 +401,7 @@ impl ChatRequest {
                 }
             }
         }
+        let tools_from = out.len();
         let tools = self
             .tools
             .iter_mut()
@@ -415,7 +422,7 @@ impl ChatRequest {
                 }
             }
         }
-        out
+        (out, tools_from)
     }
 
     /// Appends `note` to the first system (or developer) message, or adds a system
@@ -811,6 +818,16 @@ mod tests {
         let texts = r.texts_mut();
         assert_eq!(*texts[0], "sys text");
         assert_eq!(*texts[3], "tool result text");
+        // The split point is the first tool-definition text: every text before it is a
+        // message's, every one from it on a definition's.
+        let (texts, tools_from) = r.texts_mut_split();
+        assert_eq!(tools_from, 4);
+        assert!(texts[..tools_from]
+            .iter()
+            .all(|t| !t.contains("description")));
+        assert!(texts[tools_from..]
+            .iter()
+            .all(|t| t.contains("description")));
     }
 
     #[test]

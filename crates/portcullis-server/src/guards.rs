@@ -131,12 +131,20 @@ impl GuardEngine {
         self.policies.get(profile).and_then(Option::as_ref)
     }
 
-    /// Runs the input guards over `texts` (rewritten in place) for `profile`; `None` when
+    /// Runs the input guards over `texts` (rewritten in place) for `profile`; the texts
+    /// from `tools_from` on are tool definitions ([`Guards::check_request`]). `None` when
     /// the profile is disabled.
-    pub fn check(&self, profile: &str, texts: &mut [&mut String]) -> Option<RequestGuard> {
+    pub fn check(
+        &self,
+        profile: &str,
+        texts: &mut [&mut String],
+        tools_from: usize,
+    ) -> Option<RequestGuard> {
         let policy = self.policy(profile)?.clone();
         let mut pseudo = Pseudonymizer::new();
-        let verdict = self.guards.check_input(&policy, texts, &mut pseudo);
+        let verdict = self
+            .guards
+            .check_request(&policy, texts, tools_from, &mut pseudo);
         Some(RequestGuard {
             guards: self.guards.clone(),
             canary: policy.canary.then(Canary::random),
@@ -729,7 +737,7 @@ pub(crate) mod tests {
             .unwrap();
         let mut t = format!("Write to {EMAIL} please.");
         let g = engine
-            .check(if strict { "strict" } else { "default" }, &mut [&mut t])
+            .check(if strict { "strict" } else { "default" }, &mut [&mut t], 1)
             .unwrap();
         assert!(t.contains("[EMAIL_1]"), "{t}");
         g

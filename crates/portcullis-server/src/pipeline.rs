@@ -322,7 +322,8 @@ async fn chat_inner(
             });
         }
     }
-    let guard = input_guards(st, ctx, &model, &posture, &mut chat.texts_mut());
+    let (mut texts, tools_from) = chat.texts_mut_split();
+    let guard = input_guards(st, ctx, &model, &posture, &mut texts, tools_from);
     let f = facts(
         ctx,
         max_tokens,
@@ -427,7 +428,9 @@ async fn embeddings_inner(
     ctx.model = model.name.clone();
     ctx.upstream = model.upstream.clone();
     ctx.prompt_estimate = emb.estimated_tokens();
-    let guard = input_guards(st, ctx, &model, &posture, &mut emb.texts_mut());
+    let mut texts = emb.texts_mut();
+    let all = texts.len();
+    let guard = input_guards(st, ctx, &model, &posture, &mut texts, all);
     let f = facts(
         ctx,
         0,
@@ -466,21 +469,26 @@ async fn embeddings_inner(
     finish_full(st, ctx, body, t_up, Instant::now(), None).await
 }
 
-/// Runs the model's input guards over the request's texts (rewriting them in place) and
-/// notes what they found on the request.
+/// Runs the model's input guards over the request's texts (rewriting them in place; those
+/// from `tools_from` on are tool definitions) and notes what they found on the request.
 fn input_guards(
     st: &AppState,
     ctx: &mut RequestCtx,
     model: &Model,
     posture: &crate::anomaly::Posture,
     texts: &mut [&mut String],
+    tools_from: usize,
 ) -> Option<RequestGuard> {
     // A stepped-up principal is guarded with the stricter profile.
     let profile = posture
         .step_up
         .as_ref()
         .map_or(model.guards.as_str(), |(p, _)| p.as_str());
-    let g = st.guards.load().as_ref()?.check(profile, texts)?;
+    let g = st
+        .guards
+        .load()
+        .as_ref()?
+        .check(profile, texts, tools_from)?;
     ctx.injection_score = f32::from(g.facts().injection_score) / 1000.0;
     ctx.guard_in = g.verdict.counts.clone();
     ctx.guarded = true;

@@ -340,6 +340,33 @@ async fn ordinary_tool_descriptions_pass() {
     assert_eq!(d.decision, "allow");
 }
 
+/// The classifier reads an instruction-like tool description as a jailbreak (0.79 for
+/// this widely copied one, blocked as a message); on a tool definition only a rule-backed
+/// verdict counts, so the tool can be offered. The same text as a user message is still
+/// blocked.
+#[tokio::test]
+async fn a_tool_description_needs_a_rule_to_be_blocked() {
+    let f = fixture("").await;
+    let think = "Use this tool to think about something. It will not obtain new information \
+                 or change anything, but just append the thought to the log.";
+    let tool = json!({"type": "function", "function": {"name": "think",
+        "description": think,
+        "parameters": {"type": "object", "properties": {
+            "thought": {"type": "string", "description": "A thought to think about."}}}}});
+    let r = f.chat_with_tools(json!([tool])).await;
+    let id = rid(&r);
+    assert_eq!(r.status(), 200);
+    assert_eq!(f.gw.decision(&id).await.decision, "allow");
+    let before = f.mock.seen().len();
+    let r = f.chat("guarded", think, false).await;
+    assert_eq!(
+        r.status(),
+        400,
+        "as a message the classifier's verdict stands"
+    );
+    assert_eq!(f.mock.seen().len(), before);
+}
+
 #[tokio::test]
 async fn policy_sees_the_guard_verdict() {
     let f = fixture("").await;
