@@ -202,21 +202,29 @@ async fn injection_is_blocked_before_the_upstream() {
             false,
         )
         .await;
-    let id = rid(&r);
-    assert_eq!(r.status(), 400);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "content_blocked");
-    assert_eq!(
-        f.mock.seen().len(),
-        before,
-        "the upstream must not be called"
-    );
-    let d = f.gw.decision(&id).await;
-    assert_eq!(d.decision, "deny");
-    assert!(d.reason.starts_with("guard:input:"), "{}", d.reason);
+    f.assert_blocked_before_upstream(r, before).await;
 }
 
 impl Fixture {
+    /// Asserts that `r` is the input guards' refusal (400 `content_blocked`), that the
+    /// upstream was not called since it had seen `before` requests, and that the
+    /// decision record says the guards denied it.
+    async fn assert_blocked_before_upstream(&self, r: reqwest::Response, before: usize) {
+        let id = rid(&r);
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "content_blocked");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            self.mock.seen().len(),
+            before,
+            "the upstream must not be called"
+        );
+        let d = self.gw.decision(&id).await;
+        assert_eq!(d.decision, "deny");
+        assert!(d.reason.starts_with("guard:input:"), "{}", d.reason);
+    }
+
     /// A chat request offering `tools`, with an ordinary conversation.
     async fn chat_with_tools(&self, tools: Value) -> reqwest::Response {
         self.http
@@ -252,19 +260,7 @@ async fn injection_in_a_tool_description_is_blocked_before_the_upstream() {
         "The city.",
     );
     let r = f.chat_with_tools(json!([poisoned])).await;
-    let id = rid(&r);
-    assert_eq!(r.status(), 400);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "content_blocked");
-    assert_eq!(v["error"]["type"], "invalid_request_error");
-    assert_eq!(
-        f.mock.seen().len(),
-        before,
-        "the upstream must not be called"
-    );
-    let d = f.gw.decision(&id).await;
-    assert_eq!(d.decision, "deny");
-    assert!(d.reason.starts_with("guard:input:"), "{}", d.reason);
+    f.assert_blocked_before_upstream(r, before).await;
 
     // The same text nested in a parameter's schema (`items` of an array) is read too.
     let nested = json!({"type": "function", "function": {
