@@ -354,7 +354,8 @@ impl ChatRequest {
     /// tool calls and legacy function calls in the assistant history (model-visible text
     /// too), then the tool definitions offered: of each function tool in `tools` (and
     /// each entry of the legacy `functions`), its `description` and every string under a
-    /// `description` key anywhere in its `parameters` schema. A tool description is
+    /// `description` key anywhere in its `parameters` schema; of each custom tool, its
+    /// `custom.description`. A tool description is
     /// instructions the model reads, so it is an injection vector of its own ("tool
     /// poisoning"). Names, property keys, `enum` values and other schema keywords are not
     /// returned: they are identifiers policy and the caller's code rely on, and rewriting
@@ -402,12 +403,15 @@ impl ChatRequest {
             }
         }
         let tools_from = out.len();
-        let tools = self
-            .tools
-            .iter_mut()
-            .flatten()
-            .filter_map(|t| t.function.as_mut())
-            .map(|f| &mut f.extra);
+        // Function tools, and custom tools (`{"type": "custom", "custom": {"name",
+        // "description", "format"}}`): their descriptions are model-visible alike.
+        let tools = self.tools.iter_mut().flatten().filter_map(|t| {
+            match (t.function.as_mut(), t.kind.as_str()) {
+                (Some(f), _) => Some(&mut f.extra),
+                (None, "custom") => t.extra.get_mut("custom").and_then(Value::as_object_mut),
+                _ => None,
+            }
+        });
         // The legacy form: `functions` holds the function objects themselves.
         let functions = match self.extra.get_mut("functions") {
             Some(Value::Array(fs)) => fs.iter_mut().filter_map(Value::as_object_mut).collect(),
@@ -788,6 +792,9 @@ mod tests {
                 }},
                 // A tool of another type, and a function tool without a description.
                 {"type": "web_search", "description": "not a function tool"},
+                // A custom tool: its description is read, its grammar is not.
+                {"type": "custom", "custom": {"name": "run_sql", "description": "custom tool description",
+                    "format": {"type": "grammar", "syntax": "lark", "definition": "start: QUERY"}}},
                 {"type": "function", "function": {"name": "noop"}}
             ]
         });
@@ -811,6 +818,7 @@ mod tests {
             "items description",
             "anyOf first description",
             "anyOf nested description",
+            "custom tool description",
         ];
         want.sort_unstable();
         assert_eq!(sorted(r.texts_mut()), want);
