@@ -1266,6 +1266,7 @@ struct StatsScratch {
     long_out: Vec<u64>,
     ngrams: Vec<u32>,
     targets: Vec<u64>,
+    overlap: OverlapTable,
 }
 
 thread_local! {
@@ -1312,6 +1313,7 @@ fn stats_with(rec: &Record, scratch: &mut StatsScratch) -> Stats {
         long_out,
         ngrams,
         targets,
+        overlap: table,
     } = scratch;
     let input = joined(&rec.prompts, ibuf);
     let response = joined(&rec.responses, rbuf);
@@ -1376,29 +1378,14 @@ fn stats_with(rec: &Record, scratch: &mut StatsScratch) -> Stats {
     st.relatedness = if response.is_empty() {
         1.0
     } else {
-        overlap(long_in, long_out)
+        table.share(long_in, long_out)
     };
     st
 }
 
-/// Share of the distinct `input` hashes (at most 20 counted) found in `response`.
-///
-/// Set membership in [`OverlapTable`], an open-addressing table of the record's hashes
-/// that a new round empties without clearing: sorting both lists for a binary search was
-/// a few percent of the per-record statistics.
-fn overlap(input: &[u64], response: &[u64]) -> f32 {
-    if input.is_empty() {
-        return 1.0;
-    }
-    let (distinct, shared) = OVERLAP.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut t) => t.count(input, response),
-        Err(_) => OverlapTable::default().count(input, response),
-    });
-    shared as f32 / distinct.min(20) as f32
-}
-
-/// The table of [`overlap`]: per slot a key, the round that wrote it, and whether the key
-/// is in the response (bit 0) and was counted for the input (bit 1).
+/// The table of [`OverlapTable::share`]: per slot a key, the round that wrote it, and
+/// whether the key is in the response (bit 0) and was counted for the input (bit 1). A
+/// new round empties it without clearing.
 #[derive(Default)]
 struct OverlapTable {
     round: u32,
@@ -1407,12 +1394,19 @@ struct OverlapTable {
     flags: Vec<u8>,
 }
 
-thread_local! {
-    static OVERLAP: std::cell::RefCell<OverlapTable> =
-        std::cell::RefCell::new(OverlapTable::default());
-}
-
 impl OverlapTable {
+    /// Share of the distinct `input` hashes (at most 20 counted) found in `response`.
+    ///
+    /// Set membership in this open-addressing table of the record's hashes: sorting both
+    /// lists for a binary search was a few percent of the per-record statistics.
+    fn share(&mut self, input: &[u64], response: &[u64]) -> f32 {
+        if input.is_empty() {
+            return 1.0;
+        }
+        let (distinct, shared) = self.count(input, response);
+        shared as f32 / distinct.min(20) as f32
+    }
+
     /// (distinct input hashes, how many of them occur in `response`).
     fn count(&mut self, input: &[u64], response: &[u64]) -> (usize, usize) {
         // At most half full.
@@ -1643,7 +1637,7 @@ mod tests {
         }
     }
 
-    /// [`overlap`] by sorting and binary search (the reference).
+    /// [`OverlapTable::share`] by sorting and binary search (the reference).
     fn overlap_reference(input: &[u64], response: &[u64]) -> f32 {
         let mut input = input.to_vec();
         input.sort_unstable();
@@ -1664,7 +1658,7 @@ mod tests {
         /// Repeats, shared values, colliding low bits and lists of every size (the table
         /// grows and is reused across rounds): the same share as the reference.
         #[test]
-        fn overlap_is_the_reference(
+        fn overlap_share_is_the_reference(
             lists in proptest::collection::vec(
                 (proptest::collection::vec(0u64..300, 0..120),
                  proptest::collection::vec(0u64..300, 0..400),
@@ -1672,13 +1666,14 @@ mod tests {
                 1..6,
             ),
         ) {
+            let mut table = OverlapTable::default();
             for (a, b, spread) in lists {
                 // Values that share their low bits (`<< 32`), or spread ones.
                 let f = |v: &Vec<u64>| -> Vec<u64> {
                     v.iter().map(|&x| if spread { text::mix(x) } else { x << 32 }).collect()
                 };
                 let (a, b) = (f(&a), f(&b));
-                proptest::prop_assert_eq!(overlap(&a, &b), overlap_reference(&a, &b));
+                proptest::prop_assert_eq!(table.share(&a, &b), overlap_reference(&a, &b));
             }
         }
     }
@@ -1741,7 +1736,7 @@ mod tests {
         st.relatedness = if response.is_empty() {
             1.0
         } else {
-            overlap(&long_in, &long_out)
+            OverlapTable::default().share(&long_in, &long_out)
         };
         st
     }
