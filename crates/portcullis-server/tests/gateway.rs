@@ -92,6 +92,26 @@ fn chat(model: &str) -> Value {
 }
 
 impl Fixture {
+    /// The mock answers "hi" with `finish` and reports `usage`, as one JSON completion or
+    /// (`stream`) as one SSE chunk followed by `[DONE]`.
+    fn answer_hi_with_usage(&self, usage: &Value, finish: &str, stream: bool) {
+        if stream {
+            let ev = json!({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": finish}],
+                "usage": usage});
+            self.mock.set(Behavior::Chunks(
+                vec![Bytes::from(format!("data: {ev}\n\ndata: [DONE]\n\n"))],
+                Duration::from_millis(1),
+            ));
+        } else {
+            self.mock.set(Behavior::Json(
+                json!({"id": "x", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": finish,
+                    "message": {"role": "assistant", "content": "hi"}}],
+                "usage": usage}),
+            ));
+        }
+    }
+
     async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
         let mut r = self
             .http
@@ -828,21 +848,7 @@ async fn an_absurd_usage_report_from_the_upstream_is_capped_not_overflowed() {
     let max = u64::MAX;
     for stream in [false, true] {
         let usage = json!({"prompt_tokens": max, "completion_tokens": max});
-        if stream {
-            let ev = json!({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
-                "usage": usage});
-            f.mock.set(Behavior::Chunks(
-                vec![Bytes::from(format!("data: {ev}\n\ndata: [DONE]\n\n"))],
-                Duration::from_millis(1),
-            ));
-        } else {
-            f.mock.set(Behavior::Json(
-                json!({"id": "x", "object": "chat.completion",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": "hi"}}],
-                "usage": usage}),
-            ));
-        }
+        f.answer_hi_with_usage(&usage, "stop", stream);
         let mut body = chat("standard");
         body["stream"] = json!(stream);
         let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;
@@ -949,21 +955,7 @@ async fn usage_beyond_the_cap_is_charged_and_spends_the_budget() {
     let uncapped = json!({"model": "standard",
         "messages": [{"role": "user", "content": "hello there"}]});
     for stream in [false, true] {
-        if stream {
-            let ev = json!({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "length"}],
-                "usage": usage});
-            f.mock.set(Behavior::Chunks(
-                vec![Bytes::from(format!("data: {ev}\n\ndata: [DONE]\n\n"))],
-                Duration::from_millis(1),
-            ));
-        } else {
-            f.mock.set(Behavior::Json(
-                json!({"id": "x", "object": "chat.completion",
-                "choices": [{"index": 0, "finish_reason": "length",
-                    "message": {"role": "assistant", "content": "hi"}}],
-                "usage": usage}),
-            ));
-        }
+        f.answer_hi_with_usage(&usage, "length", stream);
         let mut body = uncapped.clone();
         body["stream"] = json!(stream);
         let r = f.post("/v1/chat/completions", Some(&f.key), &body).await;

@@ -13,6 +13,18 @@ const POLICIES: &str = r#"
 permit (principal, action, resource);
 "#;
 
+/// The start of every configuration here: the built-in mock model, guards off.
+const BASE: &str = r#"
+[upstreams.builtin]
+kind = "mock"
+
+[models.m]
+upstream = "builtin"
+
+[guards]
+enabled = false
+"#;
+
 fn issuer(name: &str, iss: &str, jwks_file: &str) -> String {
     format!(
         r#"
@@ -68,16 +80,7 @@ async fn same_name_never_shares_limits(extra: &str) {
     let corp = TestIssuer::new("https://corp.example", "c1");
     let partner = TestIssuer::new("https://partner.example", "p1");
     let config = format!(
-        r#"
-[upstreams.builtin]
-kind = "mock"
-
-[models.m]
-upstream = "builtin"
-
-[guards]
-enabled = false
-
+        r#"{BASE}
 [limits.default]
 requests_per_day = 1
 
@@ -173,16 +176,7 @@ async fn wait_status(gw: &TestGateway, bearer: &str, status: u16) {
 async fn containing_one_identity_leaves_another_of_the_same_name_alone() {
     let corp = TestIssuer::new("https://corp.example", "c1");
     let config = format!(
-        r#"
-[upstreams.builtin]
-kind = "mock"
-
-[models.m]
-upstream = "builtin"
-
-[guards]
-enabled = false
-
+        r#"{BASE}
 [guards.profiles.strict]
 enabled = false
 
