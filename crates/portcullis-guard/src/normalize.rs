@@ -569,7 +569,7 @@ fn decode_payloads(text: &str, out: &mut Normalized, track: bool) {
 /// Cheap precheck for [`scan_runs`]: a `%` or `\\` byte, or a run of base64/hex
 /// characters long enough to decode. Ordinary prose fails it in one tight pass.
 fn may_have_runs(bytes: &[u8]) -> bool {
-    if memchr::memchr2(b'%', b'\\', bytes).is_some() {
+    if may_have_escapes(bytes) {
         return true;
     }
     // A run of NEED run bytes starting anywhere in `i..i + NEED` covers byte
@@ -598,6 +598,38 @@ fn may_have_runs(bytes: &[u8]) -> bool {
         }
         // No run of NEED starts at or before `e`'s run break.
         i = e + 1;
+    }
+    false
+}
+
+/// Whether `bytes` holds an escape sequence [`scan_runs`] could decode: a `\xHH` escape,
+/// or a run of URL characters (base64 characters, `%` and `.`) with three or more `%`.
+/// Fewer `%` in a run, or `\x` without two hex digits, never decode, so text such as
+/// "50% of the cost" or a Windows path is not sent through the decoders (nor, by callers
+/// that screen with this, through normalization) for them.
+pub fn may_have_escapes(bytes: &[u8]) -> bool {
+    let hex_escape = memchr::memmem::find_iter(bytes, b"\\x").any(|i| {
+        bytes
+            .get(i + 2..i + 4)
+            .is_some_and(|p| p.iter().all(u8::is_ascii_hexdigit))
+    });
+    if hex_escape {
+        return true;
+    }
+    // Cheap count first: most text with a `%` has one or two.
+    if memchr::memchr_iter(b'%', bytes).nth(2).is_none() {
+        return false;
+    }
+    let mut pct = 0usize;
+    for &b in bytes {
+        if b == b'%' {
+            pct += 1;
+            if pct >= 3 {
+                return true;
+            }
+        } else if !(is_b64(b) || b == b'.') {
+            pct = 0;
+        }
     }
     false
 }
@@ -1081,6 +1113,32 @@ mod tests {
             let mut got = String::new();
             fold_ascii(&t, &mut got);
             assert_eq!(got, want, "{t:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The escape screen answers like its definition (a `\\xHH` escape, or three `%` in
+        /// one run of URL characters), and the decoders find nothing in text it and the
+        /// long-run screen both reject: skipping them on such text loses no segment.
+        #[test]
+        fn may_have_escapes_is_exact_for_the_decoders(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "%", "%4", "%41", "%2F", "\\", "\\x", "\\x4", "\\x41", "\\xZZ", "x", ".", " ",
+                "a", "B", "7", "+", "=", "-", "_", "50% ", "\n", "é", "ab%20cd",
+            ]), 0..40),
+        ) {
+            let t = parts.concat();
+            let b = t.as_bytes();
+            let hex = regex::bytes::Regex::new(r"\\x[0-9A-Fa-f]{2}").unwrap();
+            let run = regex::bytes::Regex::new(r"[A-Za-z0-9+/=_.%-]+").unwrap();
+            let want = hex.is_match(b)
+                || run.find_iter(b).any(|m| m.as_bytes().iter().filter(|&&c| c == b'%').count() >= 3);
+            proptest::prop_assert_eq!(may_have_escapes(b), want, "{:?}", t);
+            if !may_have_runs(b) {
+                let mut found = Vec::new();
+                scan_runs(b, &mut found);
+                proptest::prop_assert!(found.is_empty(), "{:?} decodes to {:?}", t, found);
+            }
         }
     }
 
