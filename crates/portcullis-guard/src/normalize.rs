@@ -480,32 +480,41 @@ fn is_mixed(w: &str) -> bool {
 /// character, map the leet characters to letters. One byte to one byte, so the span map
 /// is unchanged.
 fn fold_leet(buf: &mut String, from: usize) {
-    let mut bytes = std::mem::take(buf).into_bytes();
+    // Words to rewrite are rare: find them in one pass over the bytes (counting as it
+    // goes) and rewrite only those in place. A word's bytes are ASCII, so its ends are
+    // character boundaries and the rewrite (ASCII for ASCII) keeps the string valid; the
+    // text is neither copied nor validated again (that was a sixth of normalizing text
+    // with digits).
+    let mut fix: Vec<(usize, usize)> = Vec::new();
+    let bytes = buf.as_bytes();
     let n = bytes.len();
     let mut i = from;
     while i < n {
-        if !is_leet_word_byte(bytes[i]) {
+        if !bytes.get(i).copied().is_some_and(is_leet_word_byte) {
             i += 1;
             continue;
         }
         let s = i;
-        while i < n && is_leet_word_byte(bytes[i]) {
+        let (mut letters, mut leets) = (0usize, 0usize);
+        while let Some(&b) = bytes.get(i).filter(|&&b| is_leet_word_byte(b)) {
+            letters += usize::from(b.is_ascii_lowercase());
+            leets += usize::from(leet(b).is_some());
             i += 1;
         }
-        let w = &bytes[s..i];
-        let letters = w.iter().filter(|b| b.is_ascii_lowercase()).count();
-        let leets = w.iter().filter(|b| leet(**b).is_some()).count();
         // "mp3", "h2o", "b2b": one digit next to letters is usually a real token, so
         // require the word to be mostly letters with leet, and at least two letters.
-        if letters >= 2 && leets >= 1 && w.len() >= 4 {
-            for b in &mut bytes[s..i] {
-                if let Some(l) = leet(*b) {
-                    *b = l;
-                }
-            }
+        if letters >= 2 && leets >= 1 && i - s >= 4 {
+            fix.push((s, i));
         }
     }
-    *buf = String::from_utf8(bytes).unwrap_or_default();
+    for (s, e) in fix {
+        let Some(word) = buf.get(s..e) else { continue };
+        let folded: String = word
+            .bytes()
+            .map(|b| char::from(leet(b).unwrap_or(b)))
+            .collect();
+        buf.replace_range(s..e, &folded);
+    }
 }
 
 fn is_leet_word_byte(b: u8) -> bool {
@@ -594,7 +603,15 @@ fn may_have_runs(bytes: &[u8]) -> bool {
             e += 1;
         }
         if e - s >= NEED {
-            return true;
+            // Only a run with a letter or digit can decode (hex is all digits and
+            // letters; base64 must mix cases): markdown rules (`|-----|`) and `====`
+            // underlines cannot.
+            while e < n && is_run(bytes[e]) {
+                e += 1;
+            }
+            if bytes[s..e].iter().any(u8::is_ascii_alphanumeric) {
+                return true;
+            }
         }
         // No run of NEED starts at or before `e`'s run break.
         i = e + 1;
@@ -1146,23 +1163,15 @@ mod tests {
     #[test]
     fn may_have_runs_matches_byte_scan() {
         fn reference(bytes: &[u8]) -> bool {
-            let mut run = 0usize;
-            for &b in bytes {
-                if b == b'%' || b == b'\\' {
-                    return true;
-                }
-                if is_b64(b) {
-                    run += 1;
-                    if run >= MIN_B64.min(MIN_HEX) {
-                        return true;
-                    }
-                } else {
-                    run = 0;
-                }
+            if may_have_escapes(bytes) {
+                return true;
             }
-            false
+            // Maximal runs of base64 characters, long enough and with a letter or digit.
+            bytes
+                .split(|&b| !is_b64(b))
+                .any(|r| r.len() >= MIN_B64.min(MIN_HEX) && r.iter().any(u8::is_ascii_alphanumeric))
         }
-        let alphabet = b"aZ9+/=-_ .,;!\n\xc3";
+        let alphabet = b"aZ9+/=-_ .,;!\n\xc3-----";
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             x ^= x << 13;
