@@ -115,34 +115,22 @@ pub struct RecordDetectors {
     cfg: DetectConfig,
 }
 
-impl std::fmt::Debug for RecordDetectors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordDetectors")
-            .field("cfg", &self.cfg)
-            .finish_non_exhaustive()
-    }
+/// What [`RecordDetectors::new`] builds beside the injection scanner.
+struct Patterns {
+    prescan: Prescan,
+    detector: std::sync::Arc<Detector>,
+    exfil: ExfilScanner,
+    shell: regex::Regex,
+    shell_pre: regex::Regex,
+    injection_pre: regex::Regex,
+    overrides: regex::Regex,
+    pii_extra: regex::Regex,
 }
 
-impl RecordDetectors {
-    /// Builds the guards' engines and the shell pattern.
-    pub fn new(person_names: bool) -> Result<Self, crate::DatasetError> {
-        // The two engines compile independently: on two threads, start-up takes the
-        // longer of the two instead of their sum.
+impl Patterns {
+    fn new() -> Result<Self, crate::DatasetError> {
         let prescan = Prescan::new()?;
-        let watch = &prescan.exact_lits;
-        let (detector, injection) = std::thread::scope(|scope| {
-            let det = scope.spawn(move || Detector::with_watch(watch));
-            // A dataset is a stream of distinct texts: per-rule matching (same hits).
-            let inj = InjectionScanner::new().map(|s| s.with_per_rule_matching(true));
-            let det = det.join().unwrap_or_else(|_| {
-                Err(portcullis_guard::GuardError::Model(
-                    "the detector's build thread failed".into(),
-                ))
-            });
-            (det, inj)
-        });
-        let (detector, injection) = (std::sync::Arc::new(detector?), injection?);
-        let th = injection.thresholds();
+        let detector = std::sync::Arc::new(Detector::with_watch(&prescan.exact_lits)?);
         let exfil = ExfilScanner::new(std::iter::empty::<&str>())?;
         // Fetch-and-run: a download piped or substituted into an interpreter.
         let shell = regex::Regex::new(
@@ -158,6 +146,64 @@ impl RecordDetectors {
             .map_err(|e| crate::DatasetError::Config(format!("injection prefilter: {e}")))?;
         let overrides = regex::Regex::new(OVERRIDE)
             .map_err(|e| crate::DatasetError::Config(format!("override pattern: {e}")))?;
+        // Structured personal numbers the guards confirm only with context words (a
+        // phone, SSN or card number alone in a response is still personal data in a
+        // training set): NANP phones, SSNs, 13-19 digit card numbers.
+        let pii_extra = regex::Regex::new(
+            r"(?-u)\([0-9]{3}\) ?[0-9]{3}-[0-9]{4}\b|\b[0-9]{3}-[0-9]{3}-[0-9]{4}\b|\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{4}(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}\b",
+        )
+        .map_err(|e| crate::DatasetError::Config(format!("PII pattern: {e}")))?;
+        Ok(Self {
+            prescan,
+            detector,
+            exfil,
+            shell,
+            shell_pre,
+            injection_pre,
+            overrides,
+            pii_extra,
+        })
+    }
+}
+
+impl std::fmt::Debug for RecordDetectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordDetectors")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordDetectors {
+    /// Builds the guards' engines and the shell pattern.
+    pub fn new(person_names: bool) -> Result<Self, crate::DatasetError> {
+        // Two threads build at once, so start-up takes the longer of the two instead of
+        // their sum: the injection scanner's rules on this one, everything else (the
+        // detector and the scan's own patterns) on the other. The scan cannot start
+        // before both are done, and the other core was idle for most of the build.
+        let (own, injection) = std::thread::scope(|scope| {
+            let own = scope.spawn(Patterns::new);
+            // A dataset is a stream of distinct texts: per-rule matching (same hits).
+            let inj = InjectionScanner::new_per_rule();
+            let own = own.join().unwrap_or_else(|_| {
+                Err(crate::DatasetError::Config(
+                    "the detectors' build thread failed".into(),
+                ))
+            });
+            (own, inj)
+        });
+        let (own, injection) = (own?, injection?);
+        let Patterns {
+            prescan,
+            detector,
+            exfil,
+            shell,
+            shell_pre,
+            injection_pre,
+            overrides,
+            pii_extra,
+        } = own;
+        let th = injection.thresholds();
         // Rules the guards' model itself weighs heavily (at least STRONG_RULE logits for
         // their head). Structural markdown headers are left out: benign documents use them.
         let m = injection.model();
@@ -174,13 +220,6 @@ impl RecordDetectors {
                 (w >= STRONG_RULE && info.id != "role.markdown_header").then_some(w)
             })
             .collect();
-        // Structured personal numbers the guards confirm only with context words (a
-        // phone, SSN or card number alone in a response is still personal data in a
-        // training set): NANP phones, SSNs, 13-19 digit card numbers.
-        let pii_extra = regex::Regex::new(
-            r"(?-u)\([0-9]{3}\) ?[0-9]{3}-[0-9]{4}\b|\b[0-9]{3}-[0-9]{3}-[0-9]{4}\b|\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{4}(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}\b",
-        )
-        .map_err(|e| crate::DatasetError::Config(format!("PII pattern: {e}")))?;
         Ok(Self {
             prescan,
             strong_rules,

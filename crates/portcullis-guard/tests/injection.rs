@@ -96,12 +96,17 @@ fn corrupt_model_bytes_error() {
 
 /// `scan_normalized` on the caller's normalization gives exactly `scan_detail`'s scores,
 /// logits and rule hits (the dataset scanner relies on it to normalize once), and so does
-/// per-rule matching.
+/// per-rule matching, however the scanner was built.
 #[test]
 fn scan_normalized_matches_scan_detail() {
     use portcullis_guard::normalize::{normalize, normalize_text};
     let s = scanner();
     let per_rule = scanner().with_per_rule_matching(true);
+    // Built for per-rule matching (no `RegexSet`), and the same switched back to the set.
+    let built_per_rule = portcullis_guard::injection::InjectionScanner::new_per_rule().unwrap();
+    let switched_back = portcullis_guard::injection::InjectionScanner::new_per_rule()
+        .unwrap()
+        .with_per_rule_matching(false);
     for t in [
         "",
         "Summarize the water cycle in two sentences.",
@@ -122,6 +127,8 @@ fn scan_normalized_matches_scan_detail() {
             (normalize_text(t), &s),
             (normalize(t), &s),
             (normalize_text(t), &per_rule),
+            (normalize_text(t), &built_per_rule),
+            (normalize_text(t), &switched_back),
         ] {
             let b = scanner.scan_normalized(n);
             assert_eq!(a.normalized.text, b.normalized.text, "{t:?}");

@@ -139,9 +139,19 @@ impl InjectionScanner {
         Self::from_model_bytes(EMBEDDED_MODEL)
     }
 
+    /// The embedded model with per-rule matching from the start (see
+    /// [`InjectionScanner::with_per_rule_matching`]), for streams of distinct texts such as
+    /// a dataset: it never compiles the rules' `RegexSet`, so it is ready sooner.
+    pub fn new_per_rule() -> Result<Self, GuardError> {
+        Self::with_rules(Rules::new_per_rule()?, EMBEDDED_MODEL)
+    }
+
     /// Builds a scanner from a model file's bytes (validated; never panics).
     pub fn from_model_bytes(bytes: &[u8]) -> Result<Self, GuardError> {
-        let rules = Rules::new()?;
+        Self::with_rules(Rules::new()?, bytes)
+    }
+
+    fn with_rules(rules: Rules, bytes: &[u8]) -> Result<Self, GuardError> {
         let model = Model::from_bytes(bytes, rules.fingerprint())?;
         if let Some(d) = &model.deep {
             if d.rules() != rules.infos().len() {
