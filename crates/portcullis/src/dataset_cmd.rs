@@ -180,6 +180,7 @@ pub fn run(command: DatasetCommand) -> Result<()> {
                 ..ScanConfig::default()
             };
             let built = std::time::Instant::now();
+            crate::keep_freed_memory();
             let scanner = Scanner::new(cfg)?;
             let build_secs = built.elapsed().as_secs_f64();
             let out = scanner.scan_path(&file)?;

@@ -25,6 +25,24 @@ pub(crate) fn release_startup_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
+/// Keeps freed memory for reuse instead of returning it to the operating system, for a
+/// one-shot batch command (`dataset scan`) that frees and reallocates as it streams and
+/// exits when done: mimalloc's delayed purges (`madvise` calls, and page faults when the
+/// pages are touched again) were about 1.5 % of a 50,000-record scan. The peak resident
+/// size is unchanged (freed memory is reused either way). Not for the gateway, whose idle
+/// memory must go back to the system.
+#[allow(unsafe_code)]
+pub(crate) fn keep_freed_memory() {
+    // `mi_option_purge_delay` is not exported by libmimalloc-sys; in mimalloc v2 and v3
+    // alike it is the option just before `mi_option_use_numa_nodes` (the enum keeps
+    // deprecated entries so positions do not move).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
+        libmimalloc_sys::mi_option_use_numa_nodes - 1;
+    // SAFETY: `mi_option_set` takes two integers, no pointers, and only changes the value
+    // of one of mimalloc's options; -1 means "never purge".
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Turns transparent huge pages off for this process (the default;
 /// `PORTCULLIS_ALLOW_THP=1` keeps them). mimalloc asks for huge pages on the arenas it
 /// commits (`madvise`), so with THP in `madvise` mode (the common default) every touched
