@@ -99,8 +99,17 @@ pub struct DetectConfig {
 
 /// The per-record detectors, built once and shared by the worker threads.
 pub struct RecordDetectors {
-    detector: std::sync::Arc<Detector>,
+    pat: Patterns,
     injection: InjectionScanner,
+    /// Per rule index: the guards' model weight of the rule for its own head, if strong.
+    strong_rules: Vec<Option<f32>>,
+    cfg: DetectConfig,
+}
+
+/// The detectors [`RecordDetectors::new`] builds beside the injection scanner (on a
+/// thread of their own).
+struct Patterns {
+    detector: std::sync::Arc<Detector>,
     exfil: ExfilScanner,
     shell: regex::Regex,
     shell_pre: regex::Regex,
@@ -109,21 +118,6 @@ pub struct RecordDetectors {
     overrides: regex::Regex,
     /// One literal scan for the three patterns above (see [`Prescan`]).
     prescan: Prescan,
-    /// Per rule index: the guards' model weight of the rule for its own head, if strong.
-    strong_rules: Vec<Option<f32>>,
-    pii_extra: regex::Regex,
-    cfg: DetectConfig,
-}
-
-/// What [`RecordDetectors::new`] builds beside the injection scanner.
-struct Patterns {
-    prescan: Prescan,
-    detector: std::sync::Arc<Detector>,
-    exfil: ExfilScanner,
-    shell: regex::Regex,
-    shell_pre: regex::Regex,
-    injection_pre: regex::Regex,
-    overrides: regex::Regex,
     pii_extra: regex::Regex,
 }
 
@@ -192,17 +186,7 @@ impl RecordDetectors {
             });
             (own, inj)
         });
-        let (own, injection) = (own?, injection?);
-        let Patterns {
-            prescan,
-            detector,
-            exfil,
-            shell,
-            shell_pre,
-            injection_pre,
-            overrides,
-            pii_extra,
-        } = own;
+        let (pat, injection) = (own?, injection?);
         let th = injection.thresholds();
         // Rules the guards' model itself weighs heavily (at least STRONG_RULE logits for
         // their head). Structural markdown headers are left out: benign documents use them.
@@ -221,21 +205,14 @@ impl RecordDetectors {
             })
             .collect();
         Ok(Self {
-            prescan,
+            pat,
             strong_rules,
-            pii_extra,
-            injection_pre,
-            overrides,
-            detector,
             cfg: DetectConfig {
                 person_names,
                 injection_threshold: th.injection,
                 jailbreak_threshold: th.jailbreak,
             },
             injection,
-            exfil,
-            shell,
-            shell_pre,
         })
     }
 
@@ -247,7 +224,7 @@ impl RecordDetectors {
     /// `s` with every PII and secret value the guards find replaced by its mask, for
     /// evidence that quotes text.
     pub fn mask_str(&self, s: &str) -> String {
-        let found = self.detector.detect(s);
+        let found = self.pat.detector.detect(s);
         masked(s, &found)
     }
 
@@ -275,10 +252,11 @@ impl RecordDetectors {
             // PII and secrets; the same pass over the bytes finds the literals of the
             // injection gate, the override pattern and the shell prefilter (`raw_pre`).
             let mut raw_pre = 0u8;
-            let bits = &self.prescan.exact_bits;
+            let bits = &self.pat.prescan.exact_bits;
             // Person names only when reported: otherwise they are not looked for.
             let persons = self.cfg.person_names;
-            self.detector
+            self.pat
+                .detector
                 .detect_into_watching(t, persons, &mut found, |i| {
                     raw_pre |= bits.get(i).copied().unwrap_or(0);
                 });
@@ -309,7 +287,10 @@ impl RecordDetectors {
             // "ignoring all prior rules"): decisive alone in training data. Matched on the
             // same lower-case (or normalized) text as the gate, where its vocabulary occurs.
             let ovr = if pre & P_OVERRIDE != 0 {
-                self.overrides.find(&low).map(|m| m.as_str().to_string())
+                self.pat
+                    .overrides
+                    .find(&low)
+                    .map(|m| m.as_str().to_string())
             } else {
                 None
             };
@@ -399,7 +380,7 @@ impl RecordDetectors {
             }
             // Context-free structured PII the guards leave to context words.
             if found.iter().all(|f| !f.kind.is_pii()) && digit_count(t.as_bytes()) >= 9 {
-                for m in self.pii_extra.find_iter(t) {
+                for m in self.pat.pii_extra.find_iter(t) {
                     if let Some((kind, score)) = structured_pii(m.as_str()) {
                         pii.add(
                             score,
@@ -411,7 +392,7 @@ impl RecordDetectors {
             // The exfiltration scanner only flags absolute (`//host`) URLs.
             let has_url = memchr::memmem::find(t.as_bytes(), b"//").is_some();
             let exfil = if has_url {
-                self.exfil.scan(t)
+                self.pat.exfil.scan(t)
             } else {
                 Vec::new()
             };
@@ -434,8 +415,8 @@ impl RecordDetectors {
                 }
             }
             // The prefilter runs on the lower-case text (a literal scan).
-            if let Some(m) = (pre & P_SHELL != 0 && self.shell_pre.is_match(&low))
-                .then(|| self.shell.find(t))
+            if let Some(m) = (pre & P_SHELL != 0 && self.pat.shell_pre.is_match(&low))
+                .then(|| self.pat.shell.find(t))
                 .flatten()
             {
                 let host = text::urls(m.as_str())
@@ -454,7 +435,7 @@ impl RecordDetectors {
             }
             // Unicode smuggling.
             if !t.is_ascii() {
-                unicode(&self.detector, t, name, &mut uni);
+                unicode(&self.pat.detector, t, name, &mut uni);
             }
         }
         // A response that repeats the quoted payload of an injected prompt complies; so
@@ -534,7 +515,7 @@ impl RecordDetectors {
             return (low, None, hit, pre);
         }
         let norm = portcullis_guard::normalize::normalize_text(t);
-        let pre = self.prescan.scan(&norm.text);
+        let pre = self.pat.prescan.scan(&norm.text);
         let hit = !norm.segments.is_empty() || self.gate_hit(&norm.text, pre);
         (norm.text.clone(), Some(norm), hit, pre)
     }
@@ -542,7 +523,7 @@ impl RecordDetectors {
     /// `injection_pre.is_match(low)` from the prescan's verdict `pre` on `low`: the gate's
     /// vocabulary is literal apart from the word-bounded `dan`, which the pattern checks.
     fn gate_hit(&self, low: &str, pre: u8) -> bool {
-        pre & P_GATE != 0 || (pre & P_GATE_VERIFY != 0 && self.injection_pre.is_match(low))
+        pre & P_GATE != 0 || (pre & P_GATE_VERIFY != 0 && self.pat.injection_pre.is_match(low))
     }
 }
 
@@ -1683,8 +1664,8 @@ mod tests {
             let t: String = parts.iter().map(|&k| P[k]).collect();
             let mut a = Agg::default();
             let mut b = Agg::default();
-            unicode(&d.detector, &t, "f", &mut a);
-            unicode_checks(&d.detector, &t, "f", &mut b, true, true);
+            unicode(&d.pat.detector, &t, "f", &mut a);
+            unicode_checks(&d.pat.detector, &t, "f", &mut b, true, true);
             proptest::prop_assert_eq!((a.score, a.n, a.evidence), (b.score, b.n, b.evidence), "{:?}", t);
         }
     }
@@ -2492,7 +2473,8 @@ mod profile {
                 for (f, _) in rec.fields() {
                     // As the scan calls it: names only when reported.
                     let persons = d.cfg.person_names;
-                    d.detector
+                    d.pat
+                        .detector
                         .detect_into_watching(&f.text, persons, &mut found, |_| {});
                     black_box(&found);
                 }
@@ -2500,9 +2482,10 @@ mod profile {
         });
         let raw_pre = |t: &str| {
             let mut raw = 0u8;
-            d.detector
+            d.pat
+                .detector
                 .detect_into_watching(t, false, &mut Vec::new(), |i| {
-                    raw |= d.prescan.exact_bits[i]
+                    raw |= d.pat.prescan.exact_bits[i]
                 });
             raw
         };
@@ -2581,7 +2564,7 @@ mod profile {
             for rec in &recs {
                 for (f, _) in rec.fields() {
                     if memchr::memmem::find(f.text.as_bytes(), b"//").is_some() {
-                        black_box(d.exfil.scan(&f.text));
+                        black_box(d.pat.exfil.scan(&f.text));
                     }
                 }
             }
@@ -2591,7 +2574,7 @@ mod profile {
                 for (f, _) in rec.fields() {
                     if !f.text.is_ascii() {
                         let mut a = Agg::default();
-                        unicode(&d.detector, &f.text, "x", &mut a);
+                        unicode(&d.pat.detector, &f.text, "x", &mut a);
                         black_box(a.n);
                     }
                 }
