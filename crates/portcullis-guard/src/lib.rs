@@ -15,6 +15,8 @@
 //! * [`secrets`]: provider keys (AWS, GitHub, Slack, Stripe, OpenAI, Anthropic, Google,
 //!   SendGrid, Twilio), JWTs, PEM private keys, connection-string credentials and
 //!   high-entropy values behind a keyword (`password = ...`).
+//! * [`tool_poison`]: hidden instructions in tool definitions ("tool poisoning": conceal
+//!   from the user, read a secret file, smuggle it through a parameter, steer another tool).
 //! * [`gen`]: a deterministic labeled generator (positives and near-miss decoys) used by
 //!   the evaluation test.
 
@@ -30,6 +32,7 @@ pub mod pii;
 pub mod pseudo;
 pub mod secrets;
 pub mod stream;
+pub mod tool_poison;
 
 pub use detector::Detector;
 pub use guard::{GuardPolicy, Guards};
