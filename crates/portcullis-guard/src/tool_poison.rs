@@ -37,7 +37,7 @@
 //! automaton passes. Spans are mapped back to the original bytes.
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::Regex;
+use regex::bytes::Regex;
 
 use crate::normalize::{normalize, normalize_text};
 use crate::{Finding, FindingKind, GuardError};
@@ -302,7 +302,7 @@ const MARKER: &[&str] = &[
     r"(?-u:\b)system\s+note(?-u:\b)",
     r"(?-u:\b)hidden\s+(?:requirement|instruction|step|rule)s?(?-u:\b)",
     r"\((?:hidden|secret)\)",
-    r"\x{26a0}\s*important",
+    r"\xE2\x9A\xA0\s*important",
 ];
 
 /// Instructions about how a different tool must behave.
@@ -361,13 +361,13 @@ impl ToolPoisonScanner {
             (Signal::Exfil, EXFIL),
         ] {
             for pattern in patterns {
-                regexes.push((signal, Regex::new(&format!("(?xi){pattern}"))?));
+                regexes.push((signal, Regex::new(&format!("(?xi-u){pattern}"))?));
             }
         }
         Ok(Self {
             anchors,
             regexes,
-            verbs: Regex::new(&format!("(?i){VERBS}"))?,
+            verbs: Regex::new(&format!("(?i-u){VERBS}"))?,
         })
     }
 
@@ -465,9 +465,9 @@ impl ToolPoisonScanner {
             if mask & signal.bit() == 0 {
                 continue;
             }
-            for m in re.find_iter(text) {
+            for m in re.find_iter(text.as_bytes()) {
                 if *signal == Signal::Sensitive {
-                    if !is_template_env(m.as_str()) {
+                    if !is_template_env(m.as_bytes()) {
                         terms.push((m.start(), m.end()));
                     }
                 } else {
@@ -491,7 +491,7 @@ impl ToolPoisonScanner {
     ) {
         let verbs: Vec<(usize, usize)> = self
             .verbs
-            .find_iter(text)
+            .find_iter(text.as_bytes())
             .map(|m| (m.start(), m.end()))
             .collect();
         for &(s, e) in terms {
@@ -510,11 +510,11 @@ impl ToolPoisonScanner {
 }
 
 /// `.env.example`, `.env.sample` ...: files that hold no secrets by convention.
-fn is_template_env(m: &str) -> bool {
+fn is_template_env(m: &[u8]) -> bool {
     let m = m.to_ascii_lowercase();
     [".example", ".sample", ".template", ".dist", ".defaults"]
         .iter()
-        .any(|suffix| m.starts_with(".env") && m.ends_with(suffix))
+        .any(|suffix| m.starts_with(b".env") && m.ends_with(suffix.as_bytes()))
 }
 
 fn mask_of(hits: &[(Signal, usize, usize)]) -> u8 {
