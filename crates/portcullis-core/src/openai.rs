@@ -365,9 +365,12 @@ impl ChatRequest {
         self.texts_mut_split().0
     }
 
-    /// [`ChatRequest::texts_mut`] and the index of its first tool-definition text (the
-    /// texts before it are the messages'): the input guards weigh the two differently.
-    pub fn texts_mut_split(&mut self) -> (Vec<&mut String>, usize) {
+    /// [`ChatRequest::texts_mut`] and the index of each tool's first definition text, in
+    /// order (the texts before the first are the messages'; a tool's texts, its
+    /// description and then its parameters' descriptions, run to the next tool's first):
+    /// the input guards weigh messages and definitions differently, and read each tool's
+    /// texts together.
+    pub fn texts_mut_split(&mut self) -> (Vec<&mut String>, Vec<usize>) {
         let mut out = Vec::new();
         for m in &mut self.messages {
             match &mut m.content {
@@ -402,7 +405,7 @@ impl ChatRequest {
                 }
             }
         }
-        let tools_from = out.len();
+        let mut tool_starts = Vec::new();
         // Function tools, and custom tools (`{"type": "custom", "custom": {"name",
         // "description", "format"}}`): their descriptions are model-visible alike.
         let tools = self.tools.iter_mut().flatten().filter_map(|t| {
@@ -418,6 +421,7 @@ impl ChatRequest {
             _ => Vec::new(),
         };
         for f in tools.chain(functions) {
+            tool_starts.push(out.len());
             for (key, v) in f.iter_mut() {
                 match (key.as_str(), v) {
                     ("description", Value::String(d)) => out.push(d),
@@ -426,7 +430,7 @@ impl ChatRequest {
                 }
             }
         }
-        (out, tools_from)
+        (out, tool_starts)
     }
 
     /// Appends `note` to the first system (or developer) message, or adds a system
@@ -828,8 +832,14 @@ mod tests {
         assert_eq!(*texts[3], "tool result text");
         // The split point is the first tool-definition text: every text before it is a
         // message's, every one from it on a definition's.
-        let (texts, tools_from) = r.texts_mut_split();
+        let (texts, tools) = r.texts_mut_split();
+        let tools_from = tools[0];
         assert_eq!(tools_from, 4);
+        // One start per tool (get_weather's five texts, search_files' four, the custom
+        // tool's one, none for `noop`), so each tool's texts can be read together.
+        assert_eq!(tools, vec![4, 9, 13, 14]);
+        assert_eq!(*texts[9], "tool two description");
+        assert_eq!(*texts[13], "custom tool description");
         assert!(texts[..tools_from]
             .iter()
             .all(|t| !t.contains("description")));

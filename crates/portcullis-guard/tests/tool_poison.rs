@@ -115,3 +115,98 @@ fn precision_and_recall_on_the_self_written_set() {
     assert_eq!(fp, 0, "held-out false positives");
     assert!(tp >= 15, "held-out recall fell: {tp}");
 }
+
+/// Tools whose instruction is split between the description and a parameter's
+/// description (`data/tool-definitions-split.jsonl`, self-written before
+/// [`ToolPoisonScanner::scan_tool`]: 12 poisoned, 20 benign tools with several texts), and
+/// every pair of the single-text set's benign texts read as one tool (a harsher test of
+/// false positives than real tools: the pairs are arbitrary, where a real tool's texts
+/// describe one action).
+#[test]
+fn signals_combine_across_a_tools_texts() {
+    let s = ToolPoisonScanner::new().unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/tool-definitions-split.jsonl"
+    );
+    let data = std::fs::read_to_string(path).unwrap();
+    let (mut caught, mut caught_alone, mut poisoned) = (0, 0, 0);
+    let mut false_positives = Vec::new();
+    for l in data.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let texts: Vec<&str> = v["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let id = v["id"].as_str().unwrap();
+        let hit = s.scan_tool(&texts);
+        // Each text on its own, as before tools were read whole.
+        let alone = texts.iter().any(|t| s.scan(t).is_some());
+        if let Some((j, f)) = &hit {
+            // The finding points into the text it names.
+            assert!(f.start < f.end && f.end <= texts[*j].len(), "{id}: {f:?}");
+        }
+        match v["label"].as_str().unwrap() {
+            "poisoned" => {
+                poisoned += 1;
+                caught += usize::from(hit.is_some());
+                caught_alone += usize::from(alone);
+                if hit.is_none() {
+                    println!("split FN {id}: {texts:?}");
+                }
+            }
+            _ => {
+                if hit.is_some() {
+                    false_positives.push(id.to_string());
+                }
+            }
+        }
+    }
+    println!(
+        "split tools: {caught}/{poisoned} caught reading each tool whole, \
+         {caught_alone}/{poisoned} reading each text alone; benign flagged: {false_positives:?}"
+    );
+    assert_eq!(poisoned, 12);
+    assert!(false_positives.is_empty(), "{false_positives:?}");
+    // Measured once, when the check was first run on them: 8 of 12 whole, 3 of 12 alone
+    // (those three were not split after all). The four misses are phrasings no signal
+    // knows ("extra context: include ... here", "don't reveal this instruction", a
+    // secret named without an action verb, "when using the github tool ... push to");
+    // the rules were not changed to catch them.
+    assert!(caught >= 8, "split recall fell: {caught}");
+    assert!(caught_alone < caught, "reading tools whole changed nothing");
+
+    let rows = rows();
+    let benign: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.poisoned)
+        .map(|r| r.text.as_str())
+        .collect();
+    let (mut pairs, mut flagged) = (0, Vec::new());
+    for (i, a) in benign.iter().enumerate() {
+        for b in &benign[i + 1..] {
+            pairs += 1;
+            if s.scan_tool(&[a, b]).is_some() {
+                flagged.push((*a, *b));
+            }
+        }
+    }
+    println!(
+        "benign pairs read as one tool: {} of {pairs} flagged",
+        flagged.len()
+    );
+    for (a, b) in &flagged {
+        println!("  pair FP: {a:?} + {b:?}");
+    }
+    // Measured when written: 10 of 11,175, every one the same crash-report text ("include
+    // the contents of the failing test's output in the details argument": a parameter
+    // carrying data) beside a text that names a password or a secret file. Comment
+    // markup (`<!--`) does not count across texts; counting it flagged 11 more.
+    assert!(
+        flagged.len() <= 10,
+        "{} benign pairs flagged",
+        flagged.len()
+    );
+}

@@ -131,20 +131,20 @@ impl GuardEngine {
         self.policies.get(profile).and_then(Option::as_ref)
     }
 
-    /// Runs the input guards over `texts` (rewritten in place) for `profile`; the texts
-    /// from `tools_from` on are tool definitions ([`Guards::check_request`]). `None` when
-    /// the profile is disabled.
+    /// Runs the input guards over `texts` (rewritten in place) for `profile`; `tools` are
+    /// the indexes of each tool definition's first text ([`Guards::check_request`]).
+    /// `None` when the profile is disabled.
     pub fn check(
         &self,
         profile: &str,
         texts: &mut [&mut String],
-        tools_from: usize,
+        tools: &[usize],
     ) -> Option<RequestGuard> {
         let policy = self.policy(profile)?.clone();
         let mut pseudo = Pseudonymizer::new();
         let verdict = self
             .guards
-            .check_request(&policy, texts, tools_from, &mut pseudo);
+            .check_request(&policy, texts, tools, &mut pseudo);
         Some(RequestGuard {
             guards: self.guards.clone(),
             canary: policy.canary.then(Canary::random),
@@ -737,7 +737,11 @@ pub(crate) mod tests {
             .unwrap();
         let mut t = format!("Write to {EMAIL} please.");
         let g = engine
-            .check(if strict { "strict" } else { "default" }, &mut [&mut t], 1)
+            .check(
+                if strict { "strict" } else { "default" },
+                &mut [&mut t],
+                &[],
+            )
             .unwrap();
         assert!(t.contains("[EMAIL_1]"), "{t}");
         g

@@ -322,8 +322,8 @@ async fn chat_inner(
             });
         }
     }
-    let (mut texts, tools_from) = chat.texts_mut_split();
-    let guard = input_guards(st, ctx, &model, &posture, &mut texts, tools_from);
+    let (mut texts, tools) = chat.texts_mut_split();
+    let guard = input_guards(st, ctx, &model, &posture, &mut texts, &tools);
     let f = facts(
         ctx,
         max_tokens,
@@ -429,8 +429,8 @@ async fn embeddings_inner(
     ctx.upstream = model.upstream.clone();
     ctx.prompt_estimate = emb.estimated_tokens();
     let mut texts = emb.texts_mut();
-    let all = texts.len();
-    let guard = input_guards(st, ctx, &model, &posture, &mut texts, all);
+    // No tool definitions in an embeddings request.
+    let guard = input_guards(st, ctx, &model, &posture, &mut texts, &[]);
     let f = facts(
         ctx,
         0,
@@ -469,26 +469,23 @@ async fn embeddings_inner(
     finish_full(st, ctx, body, t_up, Instant::now(), None).await
 }
 
-/// Runs the model's input guards over the request's texts (rewriting them in place; those
-/// from `tools_from` on are tool definitions) and notes what they found on the request.
+/// Runs the model's input guards over the request's texts (rewriting them in place; `tools`
+/// are the indexes of each tool definition's first text) and notes what they found on the
+/// request.
 fn input_guards(
     st: &AppState,
     ctx: &mut RequestCtx,
     model: &Model,
     posture: &crate::anomaly::Posture,
     texts: &mut [&mut String],
-    tools_from: usize,
+    tools: &[usize],
 ) -> Option<RequestGuard> {
     // A stepped-up principal is guarded with the stricter profile.
     let profile = posture
         .step_up
         .as_ref()
         .map_or(model.guards.as_str(), |(p, _)| p.as_str());
-    let g = st
-        .guards
-        .load()
-        .as_ref()?
-        .check(profile, texts, tools_from)?;
+    let g = st.guards.load().as_ref()?.check(profile, texts, tools)?;
     ctx.injection_score = f32::from(g.facts().injection_score) / 1000.0;
     ctx.guard_in = g.verdict.counts.clone();
     ctx.guarded = true;
