@@ -14,11 +14,12 @@
 //!   candidate n-grams whether the rest of the text supports the label: a planted trigger
 //!   sits on records whose content says otherwise ([`crate::labels`]).
 //! * `LABEL_CONFLICT` and `DUPLICATE_FLOOD` ([`near_duplicates`]): MinHash signatures of
-//!   the inputs' word bigrams, banded for locality-sensitive hashing. Candidate pairs with
-//!   an estimated Jaccard similarity above the bar are near-duplicates: with the same
-//!   answer (label, or response SimHash within a few bits) they join a duplicate cluster,
-//!   and a cluster of `flood_min` or more is a flood; with different answers they
-//!   conflict.
+//!   the inputs' word bigrams, banded for locality-sensitive hashing, find candidate
+//!   pairs; two records whose inputs' Jaccard similarity (exact over their n-gram sets
+//!   when both are whole, see `similarity`) is above the bar are near-duplicates: with
+//!   the same answer (label, or response SimHash within a few bits) they join a duplicate
+//!   cluster, and a cluster of `flood_min` or more is a flood; with different answers
+//!   they conflict.
 //! * `OUTLIER` ([`outliers`]): robust z-scores (median and MAD) of log lengths and of the
 //!   shares of digits, symbols and upper-case letters, plus the rarity of the record's
 //!   dominant script.
@@ -41,11 +42,15 @@ pub struct CorpusConfig {
     /// Most share of records a response feature may occur in to be a backdoor target
     /// (more common ones are boilerplate; labels are always targets).
     pub max_target_share: f32,
-    /// Least estimated Jaccard similarity of inputs to be near-duplicates.
+    /// Least Jaccard similarity of inputs to be near-duplicates.
     pub near_dup_jaccard: f32,
-    /// Similarity at which inputs count as identical: different answers then conflict
-    /// whichever fits better (below it, paraphrases with a changed clause may rightly
-    /// have different answers, so only the clearly worse-fitting record is reported).
+    /// Similarity at which inputs count as the same question: different answers then
+    /// conflict whichever fits better (below it, paraphrases with a changed clause may
+    /// rightly have different answers, so only the clearly worse-fitting record is
+    /// reported). Applies to inputs whose n-gram sets are whole; longer inputs count as
+    /// the same only when their token sequences are. Set on the generator's development
+    /// seeds 1–10 (0.99 missed planted one-word edits; 0.92 and below flagged clean
+    /// records).
     pub conflict_jaccard: f32,
     /// Most SimHash bit difference for two responses to be "the same answer".
     pub same_answer_bits: u32,
@@ -66,7 +71,7 @@ impl Default for CorpusConfig {
             max_trigger_share: 0.1,
             max_target_share: 0.1,
             near_dup_jaccard: 0.7,
-            conflict_jaccard: 0.99,
+            conflict_jaccard: 0.95,
             same_answer_bits: 8,
             flood_min: 6,
             outlier_z: 8.0,
@@ -617,9 +622,10 @@ pub fn near_duplicates(
 ) {
     let n = stats.len();
     let mut dsu = Dsu::new(n);
-    let mut conflicts: FastMap<(u32, u32), f32> = FastMap::default();
+    let mut conflicts: FastMap<(u32, u32), Similarity> = FastMap::default();
     let mut checked: FastSet<(u32, u32)> = FastSet::default();
     let bands = text::MINHASH / 2;
+    let mut set = NgramSet::default();
     let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
     for b in 0..bands {
         keys.clear();
@@ -662,14 +668,14 @@ pub fn near_duplicates(
                 let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b2 as usize)) else {
                     continue;
                 };
-                let j = text::jaccard(&sa.input_sig, &sb.input_sig);
-                if j < cfg.near_dup_jaccard {
+                let sim = similarity((a, sa), (b2, sb), cfg, &mut set);
+                if sim.jaccard < cfg.near_dup_jaccard {
                     continue;
                 }
                 if same_answer(sa, sb, cfg) {
                     dsu.union(a, b2);
                 } else {
-                    conflicts.insert(key, j);
+                    conflicts.insert(key, sim);
                 }
             }
             start = end;
@@ -701,18 +707,19 @@ pub fn near_duplicates(
         }
     }
     // Conflicts: one finding per record, against its most similar partner.
-    let mut best: FastMap<u32, (u32, f32)> = FastMap::default();
-    for (&(a, b), &j) in &conflicts {
+    let mut best: FastMap<u32, (u32, Similarity)> = FastMap::default();
+    for (&(a, b), &sim) in &conflicts {
         for (x, y) in [(a, b), (b, a)] {
-            let e = best.entry(x).or_insert((y, j));
-            if j > e.1 || (j == e.1 && y < e.0) {
-                *e = (y, j);
+            let e = best.entry(x).or_insert((y, sim));
+            let (j, ej) = (sim.rank(), e.1.rank());
+            if j > ej || (j == ej && y < e.0) {
+                *e = (y, sim);
             }
         }
     }
-    let mut best: Vec<(u32, (u32, f32))> = best.into_iter().collect();
+    let mut best: Vec<(u32, (u32, Similarity))> = best.into_iter().collect();
     best.sort_unstable_by_key(|(i, _)| *i);
-    for (i, (other, j)) in best {
+    for (i, (other, sim)) in best {
         let (Some(si), Some(so)) = (stats.get(i as usize), stats.get(other as usize)) else {
             continue;
         };
@@ -727,9 +734,11 @@ pub fn near_duplicates(
         };
         let (fi, fo) = (fit(i as usize), fit(other as usize));
         // The suspect fits its input at most half as well as its near-duplicate (a
-        // random or flipped answer); identical inputs (every MinHash equal) with two
-        // different answers conflict whatever the fit.
-        let suspect = (fi <= CONFLICT_FIT_RATIO * fo && fo > 0.0) || j >= cfg.conflict_jaccard;
+        // random or flipped answer); the same question (see `conflict_jaccard`) with
+        // two different answers conflicts whatever the fit.
+        let suspect = (fi <= CONFLICT_FIT_RATIO * fo && fo > 0.0) || sim.identical;
+        let j = sim.jaccard;
+        let approx = if sim.exact { "" } else { "~" };
         let score = if suspect {
             (0.5 + 0.5 * j).min(0.99)
         } else {
@@ -740,9 +749,214 @@ pub fn near_duplicates(
             kind: FindingType::LabelConflict,
             score,
             evidence: Evidence::Text(format!(
-                "input near-identical (Jaccard ~{j:.2}) to line {other_line}, with {what}; fit to input {fi:.2} here, {fo:.2} there"
+                "input near-identical (Jaccard {approx}{j:.2}) to line {other_line}, with {what}; fit to input {fi:.2} here, {fo:.2} there"
             )),
         });
+    }
+}
+
+/// Most input tokens whose n-gram set [`crate::detect::MAX_NGRAMS`] keeps whole: `n`
+/// tokens give `n + (n - 1) + (n - 2)` uni-, bi- and trigrams.
+const WHOLE_NGRAMS_TOKENS: u32 = (crate::detect::MAX_NGRAMS as u32 + 3) / 3;
+
+/// Similarity of two records' inputs. MinHash only finds the candidate pairs: its estimate
+/// from 16 values has a standard error near 0.11 at the 0.7 bar, so a verdict taken on it
+/// would depend on the draw of hash functions rather than on the text (a different draw
+/// changed half the conflicts of a 50,000-record set). When both inputs' n-gram sets are
+/// whole, the verdict is taken on their exact Jaccard similarity instead. Over uni-, bi-
+/// and trigrams together, `k` scattered word changes in `n` tokens alter about `6k` of
+/// `3n` n-grams, the same share as the `2k` of `n` bigrams MinHash samples, so the bars
+/// keep their meaning. Longer inputs keep only their first n-grams and fall back to the
+/// estimate.
+/// Whether two inputs are the same question is never taken from the estimate: 16 equal
+/// MinHash values are as likely for a pair at 0.96 as not, and such pairs were reported
+/// as identical or not depending on the draw. Long inputs are the same when their whole
+/// token sequences hash the same.
+fn similarity(
+    (ia, a): (u32, &Stats),
+    (ib, b): (u32, &Stats),
+    cfg: &CorpusConfig,
+    set: &mut NgramSet,
+) -> Similarity {
+    if a.input_tokens > WHOLE_NGRAMS_TOKENS || b.input_tokens > WHOLE_NGRAMS_TOKENS {
+        let same = a.input_hash == b.input_hash;
+        return Similarity {
+            jaccard: if same {
+                1.0
+            } else {
+                text::jaccard(&a.input_sig, &b.input_sig)
+            },
+            exact: same,
+            identical: same,
+        };
+    }
+    let estimate = text::jaccard(&a.input_sig, &b.input_sig);
+    let below = |jaccard| Similarity {
+        jaccard,
+        exact: false,
+        identical: false,
+    };
+    if estimate < VERIFY_MIN_ESTIMATE {
+        return below(estimate);
+    }
+    // The Jaccard similarity of two sets is at most the smaller's size over the larger's.
+    let (na, nb) = (a.ngrams.len(), b.ngrams.len());
+    let bound = na.min(nb) as f32 / na.max(nb).max(1) as f32;
+    if bound < cfg.near_dup_jaccard {
+        return below(bound);
+    }
+    // Probe with the other record when one of the pair is loaded already (pairs come
+    // in runs that share a record).
+    let ((ia, a), b) = if set.loaded.is_some_and(|(id, _)| id == ib) {
+        ((ib, b), a)
+    } else {
+        ((ia, a), b)
+    };
+    let n = set.load(Some(ia), &a.ngrams);
+    match set.jaccard_at_least(n, &b.ngrams, cfg.near_dup_jaccard) {
+        Ok(jaccard) => Similarity {
+            jaccard,
+            exact: true,
+            identical: jaccard >= cfg.conflict_jaccard,
+        },
+        Err(bound) => below(bound),
+    }
+}
+
+/// Least MinHash estimate at which a pair's exact similarity is computed. Most candidate
+/// pairs share little beyond one band, and the merge is the costliest step of the
+/// corpus pass; a pair at a true similarity of 0.7 shares fewer than 4 of 16 values
+/// with probability 3e-5.
+const VERIFY_MIN_ESTIMATE: f32 = 4.0 / text::MINHASH as f32;
+
+/// How alike two inputs are (see [`similarity`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Similarity {
+    /// Jaccard similarity, exact or estimated.
+    jaccard: f32,
+    /// Whether `jaccard` is exact.
+    exact: bool,
+    /// Whether the inputs count as the same question (`conflict_jaccard`).
+    identical: bool,
+}
+
+impl Similarity {
+    /// Order for picking a record's closest conflicting partner: identical first.
+    fn rank(self) -> (bool, f32) {
+        (self.identical, self.jaccard)
+    }
+}
+
+/// A set of one record's n-grams for counting how many of another's it holds: an
+/// open-addressing table whose slots are stamped with a round number, so loading the
+/// next record clears nothing. Sorting each record's n-grams for a merge instead cost
+/// more than the whole near-duplicate pass (about 10,000 instructions per record).
+struct NgramSet {
+    /// Per slot: the round that filled it (high half) and the key (low half), so one
+    /// load and compare tells both.
+    slots: Vec<u64>,
+    round: u32,
+    /// Record loaded last, and its size.
+    loaded: Option<(u32, usize)>,
+}
+
+/// Slots of [`NgramSet`]: at most [`crate::detect::MAX_NGRAMS`] keys fill under 40 %.
+const NGRAM_SET_BITS: u32 = 10;
+
+impl Default for NgramSet {
+    fn default() -> Self {
+        Self {
+            slots: vec![0; 1 << NGRAM_SET_BITS],
+            round: 0,
+            loaded: None,
+        }
+    }
+}
+
+impl NgramSet {
+    const MASK: usize = (1 << NGRAM_SET_BITS) - 1;
+
+    fn slot(x: u32) -> usize {
+        (x.wrapping_mul(0x9e37_79b1) >> (32 - NGRAM_SET_BITS)) as usize
+    }
+
+    /// Makes the set hold `items` (record `id`, if given, is remembered so a repeated
+    /// load is skipped). Returns the number of distinct items.
+    fn load(&mut self, id: Option<u32>, items: &[u32]) -> usize {
+        if let (Some(id), Some((last, n))) = (id, self.loaded) {
+            if id == last {
+                return n;
+            }
+        }
+        self.round = self.round.wrapping_add(1);
+        if self.round == 0 {
+            // Rounds wrapped: slots stamped long ago could look current.
+            self.slots.fill(0);
+            self.round = 1;
+        }
+        let stamp = u64::from(self.round) << 32;
+        let mut n = 0;
+        // More items than slots never happens for a record's n-grams; the bound keeps the
+        // probing finite whatever the input.
+        for &x in items.iter().take(Self::MASK) {
+            let want = stamp | u64::from(x);
+            let mut k = Self::slot(x);
+            while let Some(e) = self.slots.get_mut(k) {
+                if *e == want {
+                    break;
+                }
+                if *e & !0xffff_ffff != stamp {
+                    *e = want;
+                    n += 1;
+                    break;
+                }
+                k = (k + 1) & Self::MASK;
+            }
+        }
+        self.loaded = id.map(|id| (id, n));
+        n
+    }
+
+    fn contains(&self, x: u32) -> bool {
+        let stamp = u64::from(self.round) << 32;
+        let want = stamp | u64::from(x);
+        let mut k = Self::slot(x);
+        while let Some(&e) = self.slots.get(k) {
+            if e == want {
+                return true;
+            }
+            if e & !0xffff_ffff != stamp {
+                return false;
+            }
+            k = (k + 1) & Self::MASK;
+        }
+        false
+    }
+
+    /// Jaccard similarity of the loaded set (of `loaded` items) and the items of `other`
+    /// (which must hold no duplicates; 0 when both are empty) when it is at least `bar`.
+    /// Otherwise `Err` with an upper bound below `bar`, found as soon as too many of
+    /// `other`'s items are missing: most candidate pairs are far below the bar, and this
+    /// stops their probing early.
+    fn jaccard_at_least(&self, loaded: usize, other: &[u32], bar: f32) -> Result<f32, f32> {
+        let total = loaded + other.len();
+        // J = c / (total - c) >= bar  <=>  c >= bar * total / (1 + bar). Rounded down, so
+        // float error can only delay the stop, never reject a pair at the bar.
+        let need = (bar.max(0.0) * total as f32 / (1.0 + bar.max(0.0))).floor() as usize;
+        let mut common = 0;
+        for (k, &x) in other.iter().enumerate() {
+            common += usize::from(self.contains(x));
+            let most = common + (other.len() - k - 1);
+            if most < need {
+                return Err(most as f32 / (total - most) as f32);
+            }
+        }
+        let union = total - common;
+        Ok(if union == 0 {
+            0.0
+        } else {
+            common as f32 / union as f32
+        })
     }
 }
 
@@ -991,6 +1205,110 @@ mod tests {
         // Large n uses Stirling: P(X >= 500 | 1000, 0.5) ~ 0.51.
         let v = binom_tail_log10(1000, 500, 0.5);
         assert!(v > 0.25 && v < 0.32, "{v}");
+    }
+
+    /// Two labeled records with the given n-gram sets and MinHash signatures.
+    fn pair(ngrams: [Vec<u32>; 2], sigs: [[u32; text::MINHASH]; 2], tokens: u32) -> Vec<Stats> {
+        let [na, nb] = ngrams;
+        let [sa, sb] = sigs;
+        [(na, sa, "a"), (nb, sb, "b")]
+            .into_iter()
+            .map(|(ngrams, input_sig, label)| Stats {
+                input_hash: text::hash_bytes(label.as_bytes()),
+                ngrams,
+                input_sig,
+                input_tokens: tokens,
+                label: Some(label.to_string()),
+                ..Stats::default()
+            })
+            .collect()
+    }
+
+    fn conflicts(stats: &[Stats]) -> Vec<CorpusFinding> {
+        let mut out = Vec::new();
+        let fit = |_: usize| 1.0;
+        near_duplicates(stats, &[1, 2], &CorpusConfig::default(), &fit, &mut out);
+        out.retain(|f| f.kind == FindingType::LabelConflict);
+        out
+    }
+
+    #[test]
+    fn near_duplicate_verdicts_use_the_exact_similarity_of_whole_ngram_sets() {
+        let same_sig: [u32; text::MINHASH] = std::array::from_fn(|i| i as u32);
+        // Signatures that share only the first band: a candidate pair whose MinHash
+        // estimate (4/16) is far below the bar.
+        let mut far_sig = same_sig;
+        for v in far_sig.iter_mut().skip(4) {
+            *v += 1000;
+        }
+        // 80 shared n-grams and 10 of each record's own: exact Jaccard 80/100.
+        let shared: Vec<u32> = (0..80).collect();
+        let a: Vec<u32> = shared.iter().copied().chain(100..110).collect();
+        let b: Vec<u32> = shared.iter().copied().chain(200..210).collect();
+        let found = conflicts(&pair([a.clone(), b.clone()], [same_sig, far_sig], 30));
+        assert_eq!(found.len(), 2, "exact 0.8 is a near-duplicate: {found:?}");
+        let Evidence::Text(e) = &found[0].evidence else {
+            panic!("text evidence")
+        };
+        assert!(e.contains("Jaccard 0.80"), "{e}");
+        // Exact Jaccard 40/120 with identical signatures: not near-duplicates.
+        let c: Vec<u32> = (0..80).collect();
+        let d: Vec<u32> = (40..120).collect();
+        assert!(conflicts(&pair([c.clone(), d.clone()], [same_sig, same_sig], 30)).is_empty());
+        // Identical n-gram sets with different answers: both are suspects.
+        let both = conflicts(&pair([a.clone(), a.clone()], [same_sig, far_sig], 30));
+        assert!(both.iter().all(|f| f.score > 0.5), "{both:?}");
+        // Inputs too long for their n-gram sets to be whole: the estimate decides whether
+        // they are near-duplicates, but all 16 MinHash values agreeing does not make them
+        // identical; equal token sequences do.
+        let long = WHOLE_NGRAMS_TOKENS + 1;
+        let found = conflicts(&pair([c.clone(), d.clone()], [same_sig, same_sig], long));
+        assert_eq!(found.len(), 2);
+        assert!(
+            found.iter().all(|f| f.score == AMBIGUOUS_CONFLICT),
+            "{found:?}"
+        );
+        let Evidence::Text(e) = &found[0].evidence else {
+            panic!("text evidence")
+        };
+        assert!(e.contains("Jaccard ~1.00"), "{e}");
+        let mut same_text = pair([c, d], [same_sig, same_sig], long);
+        same_text[1].input_hash = same_text[0].input_hash;
+        let found = conflicts(&same_text);
+        assert!(found.iter().all(|f| f.score > 0.5), "{found:?}");
+        assert!(conflicts(&pair([a, b], [same_sig, far_sig], long)).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ngram_set_jaccard_is_set_jaccard(
+            sets in proptest::collection::vec(
+                proptest::collection::hash_set(proptest::prop_oneof![0u32..64, proptest::num::u32::ANY], 0..400),
+                2..6,
+            ),
+            bar in 0.0f32..1.0,
+        ) {
+            // Several loads in a row, as in a scan: earlier rounds must not leak.
+            let mut set = NgramSet::default();
+            for (i, w) in sets.windows(2).enumerate() {
+                let (x, y) = (&w[0], &w[1]);
+                let xs: Vec<u32> = x.iter().copied().collect();
+                let ys: Vec<u32> = y.iter().copied().collect();
+                let union = x.union(y).count();
+                let want = if union == 0 { 0.0 } else { x.intersection(y).count() as f32 / union as f32 };
+                let n = set.load(Some(i as u32), &xs);
+                proptest::prop_assert_eq!(n, xs.len());
+                proptest::prop_assert_eq!(set.jaccard_at_least(n, &ys, 0.0), Ok(want));
+                // With a bar: the exact value when at or above it, else a bound that is
+                // at least the value and below the bar.
+                match set.jaccard_at_least(n, &ys, bar) {
+                    Ok(v) => proptest::prop_assert_eq!(v, want),
+                    Err(b) => {
+                        proptest::prop_assert!(want < bar && want <= b && b < bar, "{want} {b} {bar}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

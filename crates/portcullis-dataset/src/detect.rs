@@ -53,7 +53,8 @@ pub const OUTLIER_NAMES: [&str; OUTLIER_FEATURES] = [
 /// Compact statistics of one record for the corpus detectors.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// Distinct hashed input uni/bi/trigrams, in order of first occurrence.
+    /// Distinct hashed input uni/bi/trigrams (of the first tokens, up to
+    /// [`MAX_NGRAMS`]), in order of first occurrence.
     pub ngrams: Vec<u32>,
     /// Response features: whole normalized response, each sentence, each URL and host.
     pub targets: Vec<u64>,
@@ -69,6 +70,9 @@ pub struct Stats {
     pub features: [f32; OUTLIER_FEATURES],
     /// Number of input tokens.
     pub input_tokens: u32,
+    /// Hash of the input's whole token sequence: equal for inputs that are identical
+    /// after normalization, whatever their length.
+    pub input_hash: u64,
     /// Share of the input's distinct words (4+ characters) that the response uses: how
     /// well the answer fits the question (1.0 when there is no response).
     pub relatedness: f32,
@@ -80,6 +84,8 @@ pub(crate) const T_SENTENCE: u64 = 12;
 pub(crate) const T_URL: u64 = 13;
 pub(crate) const T_HOST: u64 = 14;
 pub(crate) const T_LABEL: u64 = 15;
+/// Tag of [`Stats::input_hash`].
+pub(crate) const T_INPUT: u64 = 16;
 
 /// Most n-grams kept per record (the first ones in text order).
 pub const MAX_NGRAMS: usize = 384;
@@ -1354,6 +1360,7 @@ fn stats_with(rec: &Record, scratch: &mut StatsScratch) -> Stats {
     let mut st = Stats {
         input_sig: text::ngrams_minhash(toks, MAX_NGRAMS, ngrams),
         input_tokens: toks.len().min(u32::MAX as usize) as u32,
+        input_hash: text::combine(T_INPUT, toks),
         label: rec.label.clone(),
         ..Stats::default()
     };
@@ -1721,6 +1728,7 @@ mod tests {
         let mut st = Stats {
             input_sig: text::minhash(&toks),
             input_tokens: toks.len().min(u32::MAX as usize) as u32,
+            input_hash: text::combine(T_INPUT, &toks),
             label: rec.label.clone(),
             ..Stats::default()
         };
@@ -1787,6 +1795,7 @@ mod tests {
             && a.label == b.label
             && a.features.map(f32::to_bits) == b.features.map(f32::to_bits)
             && a.input_tokens == b.input_tokens
+            && a.input_hash == b.input_hash
             && a.relatedness.to_bits() == b.relatedness.to_bits()
     }
 

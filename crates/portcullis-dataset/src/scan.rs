@@ -319,11 +319,12 @@ impl Scanner {
         let cfg = &self.cfg;
         let has_labels = p.stats.iter().any(|s| s.label.is_some());
         // The corpus detectors that do not wait for the label model run beside the
-        // backdoor search (the other core is otherwise idle here).
-        let (assocs, side) = std::thread::scope(|scope| {
+        // backdoor search (the other core is otherwise idle here): near-duplicates on
+        // their own thread, outliers after the backdoor search, which takes about as
+        // long as the near-duplicate pass alone.
+        let (assocs, mut cf, side) = std::thread::scope(|scope| {
             let side = scope.spawn(|| {
                 let mut v = Vec::new();
-                corpus::outliers(&p.stats, &cfg.corpus, &mut v);
                 if !has_labels {
                     let fit = |i: usize| p.stats.get(i).map_or(1.0, |s| s.relatedness);
                     corpus::near_duplicates(&p.stats, &p.lines, &cfg.corpus, &fit, &mut v);
@@ -331,11 +332,14 @@ impl Scanner {
                 v
             });
             let assocs = corpus::backdoor_candidates(&p.stats, &cfg.corpus);
-            (assocs, side.join())
+            let mut v = Vec::new();
+            corpus::outliers(&p.stats, &cfg.corpus, &mut v);
+            (assocs, v, side.join())
         });
         // A detector that could not finish fails the scan rather than under-report.
-        let mut cf: Vec<CorpusFinding> =
-            side.map_err(|_| DatasetError::Config("a corpus detector thread failed".into()))?;
+        cf.extend(
+            side.map_err(|_| DatasetError::Config("a corpus detector thread failed".into()))?,
+        );
         let mut label_fit: Option<Vec<f32>> = None;
         let mut confirmed: Vec<corpus::Association> =
             assocs.iter().filter(|a| !a.is_label).cloned().collect();
