@@ -824,9 +824,9 @@ fn similarity(
 }
 
 /// Least MinHash estimate at which a pair's exact similarity is computed. Most candidate
-/// pairs share little beyond one band, and the merge is the costliest step of the
-/// corpus pass; a pair at a true similarity of 0.7 shares fewer than 4 of 16 values
-/// with probability 3e-5.
+/// pairs share little beyond one band, and the exact check is the costliest step of the
+/// near-duplicate pass; a pair at a true similarity of 0.7 shares fewer than 4 of 16
+/// values with probability 3e-5.
 const VERIFY_MIN_ESTIMATE: f32 = 4.0 / text::MINHASH as f32;
 
 /// How alike two inputs are (see [`similarity`]).
