@@ -606,6 +606,12 @@ const CONFLICT_FIT_RATIO: f32 = 0.5;
 /// Minimum input tokens for near-duplicate checks (shorter inputs collide by chance).
 const MIN_DUP_TOKENS: u32 = 4;
 
+/// Bucket size above which a near-duplicate bucket pairs only with its first member.
+const BIG_BUCKET: usize = 32;
+
+// `near_duplicates` keeps one bit per band in a byte.
+const _: () = assert!(text::MINHASH / 2 <= 8);
+
 /// Label conflicts and duplicate floods (see the module docs). `lines` maps record index
 /// to line for the evidence. `fit(i)` says how well record `i`'s answer fits its input:
 /// the cross-validated probability of its label, or for instruction data the share of
@@ -623,65 +629,45 @@ pub fn near_duplicates(
     let n = stats.len();
     let mut dsu = Dsu::new(n);
     let mut conflicts: FastMap<(u32, u32), Similarity> = FastMap::default();
-    let mut checked: FastSet<(u32, u32)> = FastSet::default();
-    let bands = text::MINHASH / 2;
+    let mut verify: Vec<(u32, u32)> = Vec::new();
+    let mut record = |a: u32, b: u32, sim: Similarity| {
+        if sim.jaccard < cfg.near_dup_jaccard {
+            return;
+        }
+        let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
+            return;
+        };
+        if same_answer(sa, sb, cfg) {
+            dsu.union(a, b);
+        } else {
+            conflicts.insert((a.min(b), a.max(b)), sim);
+        }
+    };
+    candidate_pairs(stats, |a, b| {
+        let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
+            return;
+        };
+        match screen(sa, sb, cfg) {
+            Screen::Decided(sim) => record(a, b, sim),
+            Screen::Verify => verify.push((a.min(b), a.max(b))),
+        }
+    });
+    // The exact checks, ordered by their first record: it is loaded once for all its
+    // partners, and the n-gram lists are read in the order they lie in memory.
+    verify.sort_unstable();
     let mut set = NgramSet::default();
-    let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
-    for b in 0..bands {
-        keys.clear();
-        for (i, s) in stats.iter().enumerate() {
-            if s.input_tokens < MIN_DUP_TOKENS {
-                continue;
-            }
-            let (x, y) = (s.input_sig[2 * b], s.input_sig[2 * b + 1]);
-            keys.push((
-                text::combine(b as u64, &[u64::from(x), u64::from(y)]),
-                i as u32,
-            ));
+    for (t, &(a, b2)) in verify.iter().enumerate() {
+        // The lists of later pairs are scattered over the statistics (tens of MB): read
+        // the start of one a few pairs ahead so it is on its way while this pair is
+        // checked; a miss per list otherwise stalled the pass for most of its time.
+        if let Some(&(_, ahead)) = verify.get(t + LOOKAHEAD) {
+            touch(stats.get(ahead as usize));
         }
-        keys.sort_unstable();
-        let mut start = 0;
-        while start < keys.len() {
-            let mut end = start + 1;
-            while end < keys.len() && keys[end].0 == keys[start].0 {
-                end += 1;
-            }
-            let group = &keys[start..end];
-            // Small buckets: all pairs. Large ones (a flood): each member against the
-            // first, which bounds the work at linear per bucket.
-            let pairs: Vec<(u32, u32)> = if group.len() <= 32 {
-                let mut v = Vec::new();
-                for (a, x) in group.iter().enumerate() {
-                    for y in &group[a + 1..] {
-                        v.push((x.1, y.1));
-                    }
-                }
-                v
-            } else {
-                group[1..].iter().map(|y| (group[0].1, y.1)).collect()
-            };
-            for (a, b2) in pairs {
-                let key = (a.min(b2), a.max(b2));
-                if !checked.insert(key) {
-                    continue;
-                }
-                let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b2 as usize)) else {
-                    continue;
-                };
-                let sim = similarity((a, sa), (b2, sb), cfg, &mut set);
-                if sim.jaccard < cfg.near_dup_jaccard {
-                    continue;
-                }
-                if same_answer(sa, sb, cfg) {
-                    dsu.union(a, b2);
-                } else {
-                    conflicts.insert(key, sim);
-                }
-            }
-            start = end;
-        }
+        let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b2 as usize)) else {
+            continue;
+        };
+        record(a, b2, exact_similarity((a, sa), sb, cfg, &mut set));
     }
-    drop(checked);
     // Floods.
     let mut members: FastMap<u32, Vec<u32>> = FastMap::default();
     for i in 0..n as u32 {
@@ -755,6 +741,83 @@ pub fn near_duplicates(
     }
 }
 
+/// Calls `f` once for each candidate pair of near-duplicate inputs: records with at least
+/// [`MIN_DUP_TOKENS`] input tokens whose MinHash signatures agree on a band of two
+/// values (locality-sensitive hashing, 8 bands of 2). A bucket of more than
+/// [`BIG_BUCKET`] records pairs only with its first member, which bounds the work at
+/// linear per bucket (a flood).
+fn candidate_pairs(stats: &[Stats], mut f: impl FnMut(u32, u32)) {
+    let n = stats.len();
+    let bands = text::MINHASH / 2;
+    // A pair meets in every band where both signatures agree; it is emitted in the first
+    // band that pairs it, found from the signatures instead of a set of pairs seen (a
+    // hash-set insert per candidate, mostly cache misses, was a fifth of the pass).
+    // `big` marks, per record, the bands where its bucket was over `BIG_BUCKET`, and
+    // `big_first` names that bucket's first member.
+    let mut big = vec![0u8; n];
+    let mut big_first: FastMap<(u32, usize), u32> = FastMap::default();
+    let paired_before =
+        |a: u32, b: u32, band: usize, big: &[u8], big_first: &FastMap<(u32, usize), u32>| {
+            let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
+                return false;
+            };
+            (0..band).any(|j| {
+                sa.input_sig[2 * j] == sb.input_sig[2 * j]
+                    && sa.input_sig[2 * j + 1] == sb.input_sig[2 * j + 1]
+                    && (big.get(a as usize).is_none_or(|m| m & (1 << j) == 0)
+                        || big_first.get(&(a, j)).is_some_and(|&f| f == a || f == b))
+            })
+        };
+    let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for b in 0..bands {
+        keys.clear();
+        for (i, s) in stats.iter().enumerate() {
+            if s.input_tokens < MIN_DUP_TOKENS {
+                continue;
+            }
+            let (x, y) = (s.input_sig[2 * b], s.input_sig[2 * b + 1]);
+            keys.push((
+                text::combine(b as u64, &[u64::from(x), u64::from(y)]),
+                i as u32,
+            ));
+        }
+        keys.sort_unstable();
+        let mut start = 0;
+        while start < keys.len() {
+            let mut end = start + 1;
+            while end < keys.len() && keys[end].0 == keys[start].0 {
+                end += 1;
+            }
+            let group = &keys[start..end];
+            pairs.clear();
+            if group.len() <= BIG_BUCKET {
+                for (a, x) in group.iter().enumerate() {
+                    for y in &group[a + 1..] {
+                        pairs.push((x.1, y.1));
+                    }
+                }
+            } else {
+                pairs.extend(group[1..].iter().map(|y| (group[0].1, y.1)));
+            }
+            for &(a, b2) in &pairs {
+                if !paired_before(a, b2, b, &big, &big_first) {
+                    f(a, b2);
+                }
+            }
+            if group.len() > BIG_BUCKET {
+                for &(_, i) in group {
+                    if let Some(m) = big.get_mut(i as usize) {
+                        *m |= 1 << b;
+                    }
+                    big_first.insert((i, b), group[0].1);
+                }
+            }
+            start = end;
+        }
+    }
+}
+
 /// Most input tokens whose n-gram set [`crate::detect::MAX_NGRAMS`] keeps whole: `n`
 /// tokens give `n + (n - 1) + (n - 2)` uni-, bi- and trigrams.
 const WHOLE_NGRAMS_TOKENS: u32 = (crate::detect::MAX_NGRAMS as u32 + 3) / 3;
@@ -772,15 +835,21 @@ const WHOLE_NGRAMS_TOKENS: u32 = (crate::detect::MAX_NGRAMS as u32 + 3) / 3;
 /// MinHash values are as likely for a pair at 0.96 as not, and such pairs were reported
 /// as identical or not depending on the draw. Long inputs are the same when their whole
 /// token sequences hash the same.
-fn similarity(
-    (ia, a): (u32, &Stats),
-    (ib, b): (u32, &Stats),
-    cfg: &CorpusConfig,
-    set: &mut NgramSet,
-) -> Similarity {
+///
+/// [`screen`] decides what it can from the signatures and sizes; the rest go to
+/// [`exact_similarity`].
+enum Screen {
+    /// Decided without the n-gram sets.
+    Decided(Similarity),
+    /// Needs [`exact_similarity`].
+    Verify,
+}
+
+/// The first, cheap step of the similarity of two records' inputs (see [`Screen`]).
+fn screen(a: &Stats, b: &Stats, cfg: &CorpusConfig) -> Screen {
     if a.input_tokens > WHOLE_NGRAMS_TOKENS || b.input_tokens > WHOLE_NGRAMS_TOKENS {
         let same = a.input_hash == b.input_hash;
-        return Similarity {
+        return Screen::Decided(Similarity {
             jaccard: if same {
                 1.0
             } else {
@@ -788,30 +857,29 @@ fn similarity(
             },
             exact: same,
             identical: same,
-        };
+        });
     }
     let estimate = text::jaccard(&a.input_sig, &b.input_sig);
-    let below = |jaccard| Similarity {
-        jaccard,
-        exact: false,
-        identical: false,
-    };
     if estimate < VERIFY_MIN_ESTIMATE {
-        return below(estimate);
+        return Screen::Decided(Similarity::below(estimate));
     }
     // The Jaccard similarity of two sets is at most the smaller's size over the larger's.
     let (na, nb) = (a.ngrams.len(), b.ngrams.len());
     let bound = na.min(nb) as f32 / na.max(nb).max(1) as f32;
     if bound < cfg.near_dup_jaccard {
-        return below(bound);
+        return Screen::Decided(Similarity::below(bound));
     }
-    // Probe with the other record when one of the pair is loaded already (pairs come
-    // in runs that share a record).
-    let ((ia, a), b) = if set.loaded.is_some_and(|(id, _)| id == ib) {
-        ((ib, b), a)
-    } else {
-        ((ia, a), b)
-    };
+    Screen::Verify
+}
+
+/// The exact similarity of a pair that [`screen`] could not decide; `set` keeps the
+/// first record loaded for its next pair.
+fn exact_similarity(
+    (ia, a): (u32, &Stats),
+    b: &Stats,
+    cfg: &CorpusConfig,
+    set: &mut NgramSet,
+) -> Similarity {
     let n = set.load(Some(ia), &a.ngrams);
     match set.jaccard_at_least(n, &b.ngrams, cfg.near_dup_jaccard) {
         Ok(jaccard) => Similarity {
@@ -819,7 +887,23 @@ fn similarity(
             exact: true,
             identical: jaccard >= cfg.conflict_jaccard,
         },
-        Err(bound) => below(bound),
+        Err(bound) => Similarity::below(bound),
+    }
+}
+
+/// How many pairs ahead [`near_duplicates`] starts reading a record's n-grams.
+const LOOKAHEAD: usize = 4;
+
+/// Reads the first cache lines of a record's n-gram list, so the memory system starts
+/// fetching it (a safe stand-in for a prefetch instruction, which needs `unsafe`).
+fn touch(s: Option<&Stats>) {
+    if let Some(s) = s {
+        let g = &s.ngrams;
+        let x = g.first().copied().unwrap_or(0)
+            ^ g.get(16).copied().unwrap_or(0)
+            ^ g.get(32).copied().unwrap_or(0)
+            ^ g.get(48).copied().unwrap_or(0);
+        std::hint::black_box(x);
     }
 }
 
@@ -841,6 +925,15 @@ struct Similarity {
 }
 
 impl Similarity {
+    /// Below the bars, estimated or bounded.
+    fn below(jaccard: f32) -> Self {
+        Self {
+            jaccard,
+            exact: false,
+            identical: false,
+        }
+    }
+
     /// Order for picking a record's closest conflicting partner: identical first.
     fn rank(self) -> (bool, f32) {
         (self.identical, self.jaccard)
@@ -921,6 +1014,19 @@ impl NgramSet {
         let stamp = u64::from(self.round) << 32;
         let want = stamp | u64::from(x);
         let mut k = Self::slot(x);
+        // The first two slots decide almost every probe (the table is under 40 % full);
+        // deciding them without a branch on the answer saves the mispredictions of a
+        // set that holds about half of what is probed.
+        let (e0, e1) = (
+            self.slots.get(k).copied().unwrap_or(0),
+            self.slots.get((k + 1) & Self::MASK).copied().unwrap_or(0),
+        );
+        let hit = (e0 == want) | (e1 == want);
+        let open = (e0 & !0xffff_ffff != stamp) | (e1 & !0xffff_ffff != stamp);
+        if hit | open {
+            return hit;
+        }
+        k = (k + 2) & Self::MASK;
         while let Some(&e) = self.slots.get(k) {
             if e == want {
                 return true;
@@ -1010,28 +1116,20 @@ pub fn outliers(stats: &[Stats], cfg: &CorpusConfig, out: &mut Vec<CorpusFinding
             *c += 1;
         }
     }
+    /// Why a record is far out: a feature (index) or its rare script.
+    enum Why {
+        Feature(usize),
+        Script(usize, f32),
+    }
     for (i, s) in stats.iter().enumerate() {
-        let mut best = (0.0f32, String::new());
+        // Scores first, words only for the records reported: formatting the evidence of
+        // every record took longer than the detector itself.
+        let mut best: (f32, Option<Why>) = (0.0, None);
         for k in [0, 1, 3, 4, 5] {
             let (med, scale) = centers[k];
             let z = (s.features[k] - med).abs() / scale;
             if z > best.0 {
-                let shown = |v: f32| {
-                    if k < 2 {
-                        format!("{:.0} chars", v.exp() - 1.0)
-                    } else {
-                        format!("{v:.2}")
-                    }
-                };
-                best = (
-                    z,
-                    format!(
-                        "{} {} vs median {} (robust z {z:.1})",
-                        OUTLIER_NAMES[k],
-                        shown(s.features[k]),
-                        shown(med)
-                    ),
-                );
+                best = (z, Some(Why::Feature(k)));
             }
         }
         let script = s.features[2] as usize;
@@ -1040,24 +1138,41 @@ pub fn outliers(stats: &[Stats], cfg: &CorpusConfig, out: &mut Vec<CorpusFinding
             // As far out as the z bar itself, scaled by rarity.
             let z = cfg.outlier_z * (1.0 + (cfg.rare_script_share - share) / cfg.rare_script_share);
             if z > best.0 {
-                best = (
-                    z,
-                    format!(
-                        "dominant script {} is used by {:.2}% of records",
-                        SCRIPTS.get(script).copied().unwrap_or("other"),
-                        share * 100.0
-                    ),
-                );
+                best = (z, Some(Why::Script(script, share)));
             }
         }
-        if best.0 >= cfg.outlier_z * 0.5 {
-            out.push(CorpusFinding {
-                idx: i,
-                kind: FindingType::Outlier,
-                score: best.0 / (best.0 + cfg.outlier_z),
-                evidence: Evidence::Text(best.1),
-            });
+        let (z, Some(why)) = best else { continue };
+        if z < cfg.outlier_z * 0.5 {
+            continue;
         }
+        let evidence = match why {
+            Why::Feature(k) => {
+                let shown = |v: f32| {
+                    if k < 2 {
+                        format!("{:.0} chars", v.exp() - 1.0)
+                    } else {
+                        format!("{v:.2}")
+                    }
+                };
+                format!(
+                    "{} {} vs median {} (robust z {z:.1})",
+                    OUTLIER_NAMES[k],
+                    shown(s.features[k]),
+                    shown(centers[k].0)
+                )
+            }
+            Why::Script(script, share) => format!(
+                "dominant script {} is used by {:.2}% of records",
+                SCRIPTS.get(script).copied().unwrap_or("other"),
+                share * 100.0
+            ),
+        };
+        out.push(CorpusFinding {
+            idx: i,
+            kind: FindingType::Outlier,
+            score: z / (z + cfg.outlier_z),
+            evidence: Evidence::Text(evidence),
+        });
     }
 }
 
@@ -1308,6 +1423,60 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn candidate_pairs_are_each_band_pair_once(
+            sigs in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        proptest::prop_oneof![proptest::strategy::Just(0u32), 0u32..3],
+                        text::MINHASH,
+                    ),
+                    0u32..8,
+                ),
+                0..200,
+            ),
+        ) {
+            // Signature values from a tiny alphabet, mostly 0, so records share bands
+            // often and the all-zero buckets usually exceed `BIG_BUCKET`.
+            let stats: Vec<Stats> = sigs
+                .iter()
+                .map(|(sig, tokens)| Stats {
+                    input_sig: std::array::from_fn(|k| sig.get(k).copied().unwrap_or(0)),
+                    input_tokens: *tokens,
+                    ..Stats::default()
+                })
+                .collect();
+            // Reference: every band's buckets, all pairs (or the star of a big bucket),
+            // deduplicated with a set.
+            let mut want = std::collections::BTreeSet::new();
+            for b in 0..text::MINHASH / 2 {
+                let mut buckets: std::collections::BTreeMap<(u32, u32), Vec<u32>> = Default::default();
+                for (i, s) in stats.iter().enumerate() {
+                    if s.input_tokens >= MIN_DUP_TOKENS {
+                        buckets.entry((s.input_sig[2 * b], s.input_sig[2 * b + 1])).or_default().push(i as u32);
+                    }
+                }
+                for m in buckets.values() {
+                    for (k, &x) in m.iter().enumerate() {
+                        for &y in &m[k + 1..] {
+                            if m.len() <= BIG_BUCKET || k == 0 {
+                                want.insert((x.min(y), x.max(y)));
+                            }
+                        }
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            candidate_pairs(&stats, |a, b| got.push((a.min(b), a.max(b))));
+            let n = got.len();
+            let got: std::collections::BTreeSet<_> = got.into_iter().collect();
+            proptest::prop_assert_eq!(n, got.len(), "a pair was emitted twice");
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
