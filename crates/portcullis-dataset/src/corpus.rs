@@ -820,7 +820,7 @@ fn candidate_pairs(stats: &[Stats], mut f: impl FnMut(u32, u32)) {
 
 /// Most input tokens whose n-gram set [`crate::detect::MAX_NGRAMS`] keeps whole: `n`
 /// tokens give `n + (n - 1) + (n - 2)` uni-, bi- and trigrams.
-const WHOLE_NGRAMS_TOKENS: u32 = (crate::detect::MAX_NGRAMS as u32 + 3) / 3;
+pub(crate) const WHOLE_NGRAMS_TOKENS: u32 = (crate::detect::MAX_NGRAMS as u32 + 3) / 3;
 
 /// Similarity of two records' inputs. MinHash only finds the candidate pairs: its estimate
 /// from 16 values has a standard error near 0.11 at the 0.7 bar, so a verdict taken on it
@@ -848,7 +848,8 @@ enum Screen {
 /// The first, cheap step of the similarity of two records' inputs (see [`Screen`]).
 fn screen(a: &Stats, b: &Stats, cfg: &CorpusConfig) -> Screen {
     if a.input_tokens > WHOLE_NGRAMS_TOKENS || b.input_tokens > WHOLE_NGRAMS_TOKENS {
-        let same = a.input_hash == b.input_hash;
+        // Both long (the hash is kept only for long inputs) with the same tokens.
+        let same = a.input_tokens == b.input_tokens && a.input_hash == b.input_hash;
         return Screen::Decided(Similarity {
             jaccard: if same {
                 1.0
