@@ -630,6 +630,7 @@ pub fn near_duplicates(
     let mut dsu = Dsu::new(n);
     let mut conflicts: FastMap<(u32, u32), Similarity> = FastMap::default();
     let mut verify: Vec<(u32, u32)> = Vec::new();
+    let mut set = NgramSet::default();
     let mut record = |a: u32, b: u32, sim: Similarity| {
         if sim.jaccard < cfg.near_dup_jaccard {
             return;
@@ -643,26 +644,35 @@ pub fn near_duplicates(
             conflicts.insert((a.min(b), a.max(b)), sim);
         }
     };
+    // The exact checks, in batches ordered by their first record: it is loaded once for
+    // all its partners, and the first records' n-gram lists are read in the order they
+    // lie in memory. (Reading the partners' lists a few pairs ahead gained nothing
+    // measurable.) Batches bound the memory on files with millions of candidate pairs.
+    let mut check = |verify: &mut Vec<(u32, u32)>, record: &mut dyn FnMut(u32, u32, Similarity)| {
+        verify.sort_unstable();
+        for &(a, b) in verify.iter() {
+            let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
+                continue;
+            };
+            record(a, b, exact_similarity((a, sa), sb, cfg, &mut set));
+        }
+        verify.clear();
+    };
     candidate_pairs(stats, |a, b| {
         let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
             return;
         };
         match screen(sa, sb, cfg) {
             Screen::Decided(sim) => record(a, b, sim),
-            Screen::Verify => verify.push((a.min(b), a.max(b))),
+            Screen::Verify => {
+                verify.push((a.min(b), a.max(b)));
+                if verify.len() >= VERIFY_BATCH {
+                    check(&mut verify, &mut record);
+                }
+            }
         }
     });
-    // The exact checks, ordered by their first record: it is loaded once for all its
-    // partners, and the first records' n-gram lists are read in the order they lie in
-    // memory. (Reading the partners' lists a few pairs ahead gained nothing measurable.)
-    verify.sort_unstable();
-    let mut set = NgramSet::default();
-    for &(a, b2) in &verify {
-        let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b2 as usize)) else {
-            continue;
-        };
-        record(a, b2, exact_similarity((a, sa), sb, cfg, &mut set));
-    }
+    check(&mut verify, &mut record);
     // Floods.
     let mut members: FastMap<u32, Vec<u32>> = FastMap::default();
     for i in 0..n as u32 {
@@ -748,21 +758,32 @@ fn candidate_pairs(stats: &[Stats], mut f: impl FnMut(u32, u32)) {
     // band that pairs it, found from the signatures instead of a set of pairs seen (a
     // hash-set insert per candidate, mostly cache misses, was a fifth of the pass).
     // `big` marks, per record, the bands where its bucket was over `BIG_BUCKET`, and
-    // `big_first` names that bucket's first member.
+    // `big_first` names the first member of each such bucket (by its key: one entry per
+    // bucket, not per member, which on a million-record file was hundreds of MB).
     let mut big = vec![0u8; n];
-    let mut big_first: FastMap<(u32, usize), u32> = FastMap::default();
-    let paired_before =
-        |a: u32, b: u32, band: usize, big: &[u8], big_first: &FastMap<(u32, usize), u32>| {
-            let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
-                return false;
-            };
-            (0..band).any(|j| {
-                sa.input_sig[2 * j] == sb.input_sig[2 * j]
-                    && sa.input_sig[2 * j + 1] == sb.input_sig[2 * j + 1]
-                    && (big.get(a as usize).is_none_or(|m| m & (1 << j) == 0)
-                        || big_first.get(&(a, j)).is_some_and(|&f| f == a || f == b))
-            })
+    let mut big_first: FastMap<u64, u32> = FastMap::default();
+    let band_key = |s: &Stats, band: usize| {
+        text::combine(
+            band as u64,
+            &[
+                u64::from(s.input_sig[2 * band]),
+                u64::from(s.input_sig[2 * band + 1]),
+            ],
+        )
+    };
+    let paired_before = |a: u32, b: u32, band: usize, big: &[u8], big_first: &FastMap<u64, u32>| {
+        let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
+            return false;
         };
+        (0..band).any(|j| {
+            sa.input_sig[2 * j] == sb.input_sig[2 * j]
+                && sa.input_sig[2 * j + 1] == sb.input_sig[2 * j + 1]
+                && (big.get(a as usize).is_none_or(|m| m & (1 << j) == 0)
+                    || big_first
+                        .get(&band_key(sa, j))
+                        .is_some_and(|&f| f == a || f == b))
+        })
+    };
     let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     for b in 0..bands {
@@ -771,11 +792,7 @@ fn candidate_pairs(stats: &[Stats], mut f: impl FnMut(u32, u32)) {
             if s.input_tokens < MIN_DUP_TOKENS {
                 continue;
             }
-            let (x, y) = (s.input_sig[2 * b], s.input_sig[2 * b + 1]);
-            keys.push((
-                text::combine(b as u64, &[u64::from(x), u64::from(y)]),
-                i as u32,
-            ));
+            keys.push((band_key(s, b), i as u32));
         }
         keys.sort_unstable();
         let mut start = 0;
@@ -805,8 +822,8 @@ fn candidate_pairs(stats: &[Stats], mut f: impl FnMut(u32, u32)) {
                     if let Some(m) = big.get_mut(i as usize) {
                         *m |= 1 << b;
                     }
-                    big_first.insert((i, b), group[0].1);
                 }
+                big_first.insert(group[0].0, group[0].1);
             }
             start = end;
         }
@@ -886,6 +903,9 @@ fn exact_similarity(
         Err(bound) => Similarity::below(bound),
     }
 }
+
+/// Candidate pairs whose exact check [`near_duplicates`] batches (8 MB).
+const VERIFY_BATCH: usize = 1 << 20;
 
 /// Least MinHash estimate at which a pair's exact similarity is computed. Most candidate
 /// pairs share little beyond one band, and the exact check is the costliest step of the
