@@ -2658,6 +2658,22 @@ mod profile {
                 }
             }
         });
+        for (label, ascii) in [("  ASCII inputs", true), ("  non-ASCII inputs", false)] {
+            let texts: Vec<&str> = recs
+                .iter()
+                .map(|rec| rec.prompts[0].text.as_str())
+                .filter(|t| t.is_ascii() == ascii)
+                .collect();
+            let bytes: usize = texts.iter().map(|t| t.len()).sum();
+            println!("{label}: {} texts, {bytes} bytes", texts.len());
+            best(label, n, r, || {
+                let (mut toks, mut long) = (Vec::new(), Vec::new());
+                for t in &texts {
+                    text::token_hashes_long(t, &mut toks, &mut long);
+                    black_box(&toks);
+                }
+            });
+        }
         best("input tokens only", n, r, || {
             let (mut toks, mut long) = (Vec::new(), Vec::new());
             for rec in &recs {

@@ -3,8 +3,9 @@
 //! values for evidence strings.
 //!
 //! Hashes are computed, never stored as text: the first pass keeps only numbers per
-//! record, which is what bounds its memory. Every hash is a fixed function (FNV-1a plus a
-//! 64-bit finalizer), so results do not depend on the process or platform.
+//! record, which is what bounds its memory. Every hash is a fixed function (tokens: a
+//! 64-bit finalizer per eight bytes; other strings: FNV-1a plus that finalizer), so
+//! results do not depend on the process or platform.
 
 /// 64-bit finalizer (from SplitMix64): spreads FNV's weak low bits.
 #[inline]
@@ -171,58 +172,111 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(usize, usize)) {
     }
 }
 
-/// The hash of one token, case-folded (ASCII fast path; full lowercase otherwise).
+/// Seed of [`hash_lower`].
+const TOKEN_SEED: u64 = 0x6a09_e667_f3bc_c908;
+/// Multiplier of a token's length in [`hash_lower`] (odd: distinct lengths, distinct
+/// seeds).
+const LEN_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The hash of a token's lower-cased bytes `b`: the length, then one [`mix`] per eight
+/// bytes (little-endian words, the last one zero-padded). Most words fit one word, so a
+/// token costs one finalizer where FNV-1a took a multiply per byte; and the hashes of
+/// different tokens are independent, so the processor overlaps them (FNV's byte chain
+/// was serial, and found with a branch per byte, a mispredicted one at every token's
+/// end).
+#[inline]
+pub fn hash_lower(b: &[u8]) -> u64 {
+    let mut h = TOKEN_SEED ^ (b.len() as u64).wrapping_mul(LEN_MUL);
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        h = mix(h ^ word_le(w));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() || b.is_empty() {
+        h = mix(h ^ word_le(rest));
+    }
+    h
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded.
+#[inline]
+fn word_le(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// [`hash_lower`] of the lower-cased bytes `b[s..e]`, which must all be ASCII letters or
+/// digits: for those, setting bit 5 lower-cases a letter and keeps a digit, so a word of
+/// eight bytes is lower-cased at once. Eight bytes are loaded at a time wherever the
+/// text has them (the bytes past `e` are masked off).
+#[inline]
+fn ascii_token_hash(b: &[u8], s: usize, e: usize) -> u64 {
+    let len = e.saturating_sub(s);
+    let mut h = TOKEN_SEED ^ (len as u64).wrapping_mul(LEN_MUL);
+    let mut p = s;
+    loop {
+        let w = match b.get(p..p + 8) {
+            Some(x) => u64::from_le_bytes(<[u8; 8]>::try_from(x).unwrap_or_default()),
+            None => word_le(b.get(p..).unwrap_or_default()),
+        };
+        let left = e.saturating_sub(p);
+        if left > 8 {
+            h = mix(h ^ (w | 0x2020_2020_2020_2020));
+            p += 8;
+            continue;
+        }
+        let keep = if left == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * left)) - 1
+        };
+        return mix(h ^ ((w | 0x2020_2020_2020_2020) & keep));
+    }
+}
+
+/// The hash of one token, case-folded: [`hash_lower`] of its lower-case form.
 #[inline]
 pub fn token_hash(tok: &str) -> u64 {
-    if tok.is_ascii() {
-        // `hash_bytes` of the lower-cased bytes, folding case on the fly (no copy).
-        let mut h: u64 = FNV_OFFSET;
-        for &c in tok.as_bytes() {
-            h ^= u64::from(c.to_ascii_lowercase());
-            h = h.wrapping_mul(FNV_PRIME);
-        }
-        return mix(h);
+    if tok.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return ascii_token_hash(tok.as_bytes(), 0, tok.len());
     }
-    hash_bytes(tok.to_lowercase().as_bytes())
+    hash_lower(tok.to_lowercase().as_bytes())
 }
 
 /// Calls `f(start, end, hash)` for each token of `text` (the tokens of
-/// [`for_each_token`], each with its [`token_hash`]), in one pass: an ASCII token is
-/// hashed while it is found, instead of found first and its bytes read again (the
-/// tokenizer and the hash were a fifth of the per-record statistics). A token with a
-/// non-ASCII character takes [`token_hash`]'s full lowercase path, so every hash is the
-/// same as `token_hash` of the token.
+/// [`for_each_token`], each with its [`token_hash`]), in one pass. Runs of ASCII take
+/// [`ascii_tokens`]; a token with a non-ASCII character takes [`token_hash`]'s full
+/// lowercase path, so every hash is the same as `token_hash` of the token.
 #[inline]
 pub fn for_each_token_hash(text: &str, mut f: impl FnMut(usize, usize, u64)) {
     let b = text.as_bytes();
     let n = b.len();
+    if b.is_ascii() {
+        for_each_ascii_token_hash(b, f);
+        return;
+    }
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c < 0x80 {
-            if !c.is_ascii_alphanumeric() {
-                i += 1;
-                continue;
-            }
-            let s = i;
-            let mut h: u64 = FNV_OFFSET;
-            while let Some(&c) = b.get(i) {
-                if !c.is_ascii_alphanumeric() {
-                    break;
-                }
-                h ^= u64::from(c.to_ascii_lowercase());
-                h = h.wrapping_mul(FNV_PRIME);
-                i += 1;
-            }
-            if b.get(i).is_some_and(|&c| c >= 0x80) {
-                // The token may go on with non-ASCII letters or digits.
-                let e = alnum_end(text, i);
-                if e > i {
+            // An ASCII run: its tokens from masks, but the last one may go on with
+            // non-ASCII letters or digits.
+            let z = b
+                .get(i..)
+                .and_then(|r| r.iter().position(|&c| c >= 0x80))
+                .map_or(n, |k| i + k);
+            let from = i;
+            i = z;
+            if let Some(s) = ascii_tokens(b, from, z, &mut f) {
+                let e = alnum_end(text, z);
+                if e > z {
                     f(s, e, text.get(s..e).map_or(0, token_hash));
                     i = e;
-                    continue;
+                } else {
+                    f(s, z, ascii_token_hash(b, s, z));
                 }
             }
-            f(s, i, mix(h));
             continue;
         }
         let Some(ch) = text.get(i..).and_then(|t| t.chars().next()) else {
@@ -241,6 +295,69 @@ pub fn for_each_token_hash(text: &str, mut f: impl FnMut(usize, usize, u64)) {
         }
     }
     debug_assert!(i >= n);
+}
+
+/// [`for_each_token_hash`] of ASCII text.
+#[inline(always)]
+fn for_each_ascii_token_hash(b: &[u8], mut f: impl FnMut(usize, usize, u64)) {
+    if let Some(s) = ascii_tokens(b, 0, b.len(), &mut f) {
+        f(s, b.len(), ascii_token_hash(b, s, b.len()));
+    }
+}
+
+/// Calls `f(start, end, hash)` for the tokens of the ASCII bytes `b[from..to]`, which are
+/// exactly its runs of letters and digits, except a run that reaches `to`: its start is
+/// returned instead (the caller knows whether it ends there). The runs are found from
+/// 64-byte masks (vector compares), at the positions where the mask changes, instead of
+/// with a branch per byte.
+#[inline(always)]
+fn ascii_tokens(
+    b: &[u8],
+    from: usize,
+    to: usize,
+    mut f: impl FnMut(usize, usize, u64),
+) -> Option<usize> {
+    let mut start = from;
+    let mut prev = 0u64; // The last block's top bit: whether a token is open.
+    let part = b.get(from..to).unwrap_or_default();
+    for (k, chunk) in part.chunks(64).enumerate() {
+        let mut block = [0u8; 64];
+        block[..chunk.len()].copy_from_slice(chunk);
+        let m = alnum_mask(&block);
+        // Bit i set where byte i differs from the one before it (in or out of a token).
+        let mut t = m ^ ((m << 1) | prev);
+        // A change just past the end is the open run's end: left to the caller.
+        if chunk.len() < 64 {
+            t &= (1u64 << chunk.len()) - 1;
+        }
+        prev = (m >> (chunk.len() - 1)) & 1;
+        while t != 0 {
+            let j = t.trailing_zeros() as usize;
+            t &= t - 1;
+            let i = from + k * 64 + j;
+            if m & (1 << j) != 0 {
+                start = i;
+            } else {
+                f(start, i, ascii_token_hash(b, start, i));
+            }
+        }
+    }
+    (prev != 0).then_some(start)
+}
+
+/// Bit `i` set when `block[i]` is an ASCII letter or digit.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+avx+sse4.2+sse4.1+ssse3+sse3",
+    "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
+))]
+fn alnum_mask(block: &[u8; 64]) -> u64 {
+    let mut m = 0u64;
+    for (i, &c) in block.iter().enumerate() {
+        let l = c | 0x20;
+        let hit = (c.wrapping_sub(b'0') < 10) | (l.wrapping_sub(b'a') < 26);
+        m |= u64::from(hit) << i;
+    }
+    m
 }
 
 /// The end of the run of alphanumeric characters (ASCII or not) starting at byte `i`.
@@ -277,14 +394,7 @@ pub fn token_hashes(text: &str, out: &mut Vec<u64>) {
 /// Like [`token_hashes`], also collecting the hashes of tokens of 4+ characters (content
 /// words, for the answer-fit measure) into `long`.
 pub fn token_hashes_long(text: &str, out: &mut Vec<u64>, long: &mut Vec<u64>) {
-    out.clear();
-    long.clear();
-    for_each_token_hash(text, |s, e, h| {
-        out.push(h);
-        if is_long(text, s, e) {
-            long.push(h);
-        }
-    });
+    collect_tokens(text, out, None, long);
 }
 
 /// Like [`token_hashes_long`], also recording each token's byte start in `starts` (so
@@ -296,12 +406,46 @@ pub fn token_spans_long(
     starts: &mut Vec<usize>,
     long: &mut Vec<u64>,
 ) {
+    collect_tokens(text, out, Some(starts), long);
+}
+
+#[inline(always)]
+fn collect_tokens(
+    text: &str,
+    out: &mut Vec<u64>,
+    mut starts: Option<&mut Vec<usize>>,
+    long: &mut Vec<u64>,
+) {
     out.clear();
-    starts.clear();
     long.clear();
+    if let Some(v) = starts.as_deref_mut() {
+        v.clear();
+    }
+    let b = text.as_bytes();
+    if b.is_ascii() {
+        // Every hash is written to `long` and kept by advancing its length when the token
+        // has 4+ bytes, without a branch on it (a third of the tokens are short, in no
+        // pattern a predictor learns). Tokens are at most one per two bytes, plus one.
+        long.resize(b.len() / 2 + 1, 0);
+        let mut kept = 0;
+        for_each_ascii_token_hash(b, |s, e, h| {
+            out.push(h);
+            if let Some(v) = starts.as_deref_mut() {
+                v.push(s);
+            }
+            if let Some(x) = long.get_mut(kept) {
+                *x = h;
+            }
+            kept += usize::from(e - s >= 4);
+        });
+        long.truncate(kept);
+        return;
+    }
     for_each_token_hash(text, |s, e, h| {
         out.push(h);
-        starts.push(s);
+        if let Some(v) = starts.as_deref_mut() {
+            v.push(s);
+        }
         if is_long(text, s, e) {
             long.push(h);
         }
@@ -319,11 +463,31 @@ pub fn tokens(text: &str) -> Vec<&str> {
     v
 }
 
+/// Start of the n-gram hash chain ([`ngram_hash64`]).
+const NGRAM_SEED: u64 = 0x510e_527f_ade6_82d1;
+
+/// One step of the n-gram hash chain: the n-gram extended by the token hashed `t`.
+#[inline(always)]
+fn ngram_step(h: u64, t: u64) -> u64 {
+    mix(h ^ t).wrapping_add(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The 64-bit hash of the n-gram `toks`: a chain over its tokens, so a trigram's hash
+/// extends its first bigram's, which extends its first token's (one finalizer per
+/// n-gram of a text instead of one per token of each, half the multiplies). N-grams of
+/// different lengths need no tag to differ: the chain values are independent 64-bit
+/// hashes.
+#[inline]
+pub fn ngram_hash64(toks: &[u64]) -> u64 {
+    toks.iter().fold(NGRAM_SEED, |h, &t| ngram_step(h, t))
+}
+
 /// The hash of the n-gram `toks` (n = 1..=3), as used for backdoor triggers and label
-/// features. 32 bits: the first pass stores one per n-gram per record.
+/// features: the top half of [`ngram_hash64`]. 32 bits: the first pass stores one per
+/// n-gram per record.
 #[inline]
 pub fn ngram_hash(toks: &[u64]) -> u32 {
-    (combine(toks.len() as u64, toks) >> 32) as u32
+    (ngram_hash64(toks) >> 32) as u32
 }
 
 /// Distinct uni-, bi- and trigram hashes of the token sequence, each at its first
@@ -418,84 +582,70 @@ pub const MINHASH: usize = 16;
 /// An empty sequence gives all `u32::MAX`.
 pub fn minhash(toks: &[u64]) -> [u32; MINHASH] {
     let mut sig = [u32::MAX; MINHASH];
-    let mut add = |x: u64| {
-        for (i, s) in sig.iter_mut().enumerate() {
-            let h = (mix(x ^ SEEDS[i]) >> 32) as u32;
-            if h < *s {
-                *s = h;
-            }
-        }
-    };
-    if toks.len() == 1 {
-        add(toks[0]);
+    if let [t] = toks {
+        minhash_add(&mut sig, *t);
     }
     for w in toks.windows(2) {
-        add(combine(2, w));
+        minhash_add(&mut sig, ngram_hash64(w));
     }
     sig
 }
 
-const SEEDS: [u64; MINHASH] = [
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7344,
-    0xa409_3822_299f_31d0,
-    0x082e_fa98_ec4e_6c89,
-    0x4528_21e6_38d0_1377,
-    0xbe54_66cf_34e9_0c6c,
-    0xc0ac_29b7_c97c_50dd,
-    0x3f84_d5b5_b547_0917,
-    0x9216_d5d9_8979_fb1b,
-    0xd131_0ba6_98df_b5ac,
-    0x2ffd_72db_d01a_dfb7,
-    0xb8e1_afed_6a26_7e96,
-    0xba7c_9045_f12c_7f99,
-    0x24a1_9947_b391_6cf7,
-    0x0801_f2e2_858e_fc16,
-    0x6369_20d8_7157_1e25,
+/// One seed per MinHash function.
+const SEEDS: [u32; MINHASH] = [
+    0x243f_6a88,
+    0x85a3_08d3,
+    0x1319_8a2e,
+    0x0370_7344,
+    0xa409_3822,
+    0x299f_31d0,
+    0x082e_fa98,
+    0xec4e_6c89,
+    0x4528_21e6,
+    0x38d0_1377,
+    0xbe54_66cf,
+    0x34e9_0c6c,
+    0xc0ac_29b7,
+    0xc97c_50dd,
+    0x3f84_d5b5,
+    0xb547_0917,
 ];
 
-/// [`SEEDS`] after the first step of [`mix`] (see [`ngrams_minhash`]).
-const SEEDS_XS: [u64; MINHASH] = {
-    let mut t = [0u64; MINHASH];
-    let mut i = 0;
-    while i < MINHASH {
-        t[i] = SEEDS[i] ^ (SEEDS[i] >> 30);
-        i += 1;
-    }
-    t
-};
-
-/// [`mix`] without its first xor-shift.
-#[inline]
-fn mix_tail(mut x: u64) -> u64 {
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// MurmurHash3's 32-bit finalizer: a bijection with full avalanche.
+#[inline(always)]
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
 }
 
-/// Adds one bigram hash to a MinHash signature: `mix(x ^ seed)` for each seed, with its
-/// first step (an xor-shift, linear over GF(2)) taken out of the loop: `xs(x ^ seed) =
-/// xs(x) ^ xs(seed)`, the seeds' part precomputed.
+/// Adds one bigram hash to a MinHash signature: function `i` is `fmix32(x' ^ seed_i)`
+/// of the hash folded to 32 bits (`x'`; the bigram hashes are already uniform, so each
+/// function orders them as an independent random permutation would). The 16 functions
+/// are 32-bit lanes of one vector register on AVX-512 (two on AVX2): the 64-bit
+/// SplitMix finalizer per function used before cost two 64-bit vector multiplies per
+/// lane, which are slow or emulated (and the largest single cost of the statistics).
 #[inline(always)]
 fn minhash_add(sig: &mut [u32; MINHASH], x: u64) {
-    let a = x ^ (x >> 30);
-    for (s, &k) in sig.iter_mut().zip(&SEEDS_XS) {
-        let h = (mix_tail(a ^ k) >> 32) as u32;
-        *s = (*s).min(h);
+    let v = (x ^ (x >> 32)) as u32;
+    for (s, &k) in sig.iter_mut().zip(&SEEDS) {
+        *s = (*s).min(fmix32(v ^ k));
     }
 }
 
-/// [`ngrams`] and [`minhash`] of the same tokens in one pass (the same results): each
-/// bigram's hash is computed once for both (an n-gram hash is the top half of
-/// [`combine`], and the MinHash adds the whole of it).
+/// [`ngrams`] and [`minhash`] of the same tokens in one pass (the same results): the
+/// n-grams starting at a token are one hash chain ([`ngram_hash64`]), and each bigram's
+/// hash is computed once for both (an n-gram hash is the top half of it, and the
+/// MinHash adds the whole of it).
 ///
 /// Compiled also for AVX-512 and AVX2 and chosen at run time (`multiversion`): the 16
-/// MinHash functions per bigram are independent 64-bit multiply chains that those
-/// instruction sets compute side by side, and they were the largest single cost of the
-/// statistics. The results are the same on every path (integer arithmetic only).
+/// MinHash functions per bigram are independent lanes that those instruction sets
+/// compute side by side. The results are the same on every path (integer arithmetic
+/// only).
 #[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512dq+avx512vl+avx2+avx+sse4.2+sse4.1+ssse3+sse3",
+    "x86_64+avx512f+avx512vl+avx2+avx+sse4.2+sse4.1+ssse3+sse3",
     "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
 ))]
 pub fn ngrams_minhash(toks: &[u64], max: usize, out: &mut Vec<u32>) -> [u32; MINHASH] {
@@ -505,20 +655,20 @@ pub fn ngrams_minhash(toks: &[u64], max: usize, out: &mut Vec<u32>) -> [u32; MIN
         minhash_add(&mut sig, *t);
     }
     let mut full = false;
-    for i in 0..toks.len() {
-        let bigram = toks.get(i..i + 2).map(|w| combine(2, w));
+    for (i, &t) in toks.iter().enumerate() {
+        let uni = ngram_step(NGRAM_SEED, t);
+        let bigram = toks.get(i + 1).map(|&t1| ngram_step(uni, t1));
         if let Some(b) = bigram {
             minhash_add(&mut sig, b);
         }
         if full {
             continue;
         }
-        let grams = [
-            toks.get(i..i + 1).map(ngram_hash),
-            bigram.map(|b| (b >> 32) as u32),
-            toks.get(i..i + 3).map(ngram_hash),
-        ];
-        for g in grams.into_iter().map_while(|g| g) {
+        let trigram = bigram
+            .zip(toks.get(i + 2))
+            .map(|(b, &t2)| ngram_step(b, t2));
+        let grams = [Some(uni), bigram, trigram];
+        for g in grams.into_iter().map_while(|g| g.map(|h| (h >> 32) as u32)) {
             out.push(g);
             if out.len() >= max {
                 full = true;
@@ -845,10 +995,57 @@ mod tests {
         ] {
             assert_eq!(
                 token_hash(t),
-                hash_bytes(t.to_lowercase().as_bytes()),
+                hash_lower(t.to_lowercase().as_bytes()),
                 "{t:?}"
             );
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_token_hash_is_hash_lower(
+            tok in "[a-zA-Z0-9]{0,40}",
+            pre in "[ .,a-z]{0,9}",
+            post in "[ .,a-z]{0,9}",
+        ) {
+            // The token inside a longer text: the bytes around it must not leak in.
+            let text = format!("{pre}{tok}{post}");
+            let (s, e) = (pre.len(), pre.len() + tok.len());
+            let want = hash_lower(tok.to_ascii_lowercase().as_bytes());
+            proptest::prop_assert_eq!(ascii_token_hash(text.as_bytes(), s, e), want);
+            proptest::prop_assert_eq!(token_hash(&tok), want);
+        }
+
+        #[test]
+        fn fused_token_hashes_match_the_reference_on_ascii(
+            text in proptest::prop_oneof![
+                "[a-zA-Z0-9 .,!?'\\-\\t\\n]{0,300}",
+                "([a-zA-Z0-9]{0,70}[ .@\\x00\\x7f]{1,3}){0,12}",
+            ],
+        ) {
+            proptest::prop_assert_eq!(fused(&text), token_hashes_reference(&text));
+        }
+    }
+
+    #[test]
+    fn token_hashes_differ() {
+        // One mix per word is a bijection of the word for a given length: no two tokens
+        // of up to eight bytes share a hash; longer ones are chained.
+        let words = [
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "a0",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefgha",
+        ];
+        let mut hs: Vec<u64> = words.iter().map(|w| token_hash(w)).collect();
+        hs.sort_unstable();
+        hs.dedup();
+        assert_eq!(hs.len(), words.len());
     }
 
     /// The byte loop [`for_each_sentence_span`] replaced.
