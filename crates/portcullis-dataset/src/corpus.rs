@@ -648,12 +648,21 @@ pub fn near_duplicates(
     // all its partners, and the first records' n-gram lists are read in the order they
     // lie in memory. (Reading the partners' lists a few pairs ahead gained nothing
     // measurable.) Batches bound the memory on files with millions of candidate pairs.
+    let mut buckets = BucketCounts::new(n);
     let mut check = |verify: &mut Vec<(u32, u32)>, record: &mut dyn FnMut(u32, u32, Similarity)| {
         verify.sort_unstable();
         for &(a, b) in verify.iter() {
             let (Some(sa), Some(sb)) = (stats.get(a as usize), stats.get(b as usize)) else {
                 continue;
             };
+            // Most pairs are settled by the bucket bound, without probing.
+            let total = sa.ngrams.len() + sb.ngrams.len();
+            if buckets
+                .common_bound((a, sa), (b, sb))
+                .is_some_and(|most| most < common_needed(total, cfg.near_dup_jaccard))
+            {
+                continue;
+            }
             record(a, b, exact_similarity((a, sa), sb, cfg, &mut set));
         }
         verify.clear();
@@ -1046,9 +1055,7 @@ impl NgramSet {
     /// stops their probing early.
     fn jaccard_at_least(&self, loaded: usize, other: &[u32], bar: f32) -> Result<f32, f32> {
         let total = loaded + other.len();
-        // J = c / (total - c) >= bar  <=>  c >= bar * total / (1 + bar). Rounded down, so
-        // float error can only delay the stop, never reject a pair at the bar.
-        let need = (bar.max(0.0) * total as f32 / (1.0 + bar.max(0.0))).floor() as usize;
+        let need = common_needed(total, bar);
         let mut common = 0;
         for (k, &x) in other.iter().enumerate() {
             common += usize::from(self.contains(x));
@@ -1063,6 +1070,76 @@ impl NgramSet {
         } else {
             common as f32 / union as f32
         })
+    }
+}
+
+/// The fewest items two sets of `total` items together must share for a Jaccard
+/// similarity of `bar`: J = c / (total - c) >= bar  <=>  c >= bar * total / (1 + bar).
+/// Rounded down, so float error can only let a pair through to the exact count, never
+/// reject a pair at the bar.
+fn common_needed(total: usize, bar: f32) -> usize {
+    (bar.max(0.0) * total as f32 / (1.0 + bar.max(0.0))).floor() as usize
+}
+
+/// Buckets of [`BucketCounts`].
+const BUCKETS: usize = 64;
+
+/// Per record, how many of its input n-grams fall in each of [`BUCKETS`] ranges of hash
+/// values (by their top bits), computed when a record is first checked. Two sets share
+/// at most `min(a, b)` items per bucket, so the sum of the minima bounds what they have in
+/// common: for most candidate pairs, which share a MinHash band and little else, that
+/// bound is already below what the 0.7 bar needs, found from two 64-byte rows (vector
+/// minimum and sum) instead of about a hundred table probes.
+struct BucketCounts {
+    counts: Vec<[u8; BUCKETS]>,
+    /// Per record: 0 not counted yet, 1 counted, 2 a bucket over 255 (no bound).
+    state: Vec<u8>,
+}
+
+impl BucketCounts {
+    fn new(n: usize) -> Self {
+        Self {
+            counts: vec![[0; BUCKETS]; n],
+            state: vec![0; n],
+        }
+    }
+
+    /// Counts record `i` if it is not counted yet; whether it has a bound.
+    fn ensure(&mut self, i: u32, s: &Stats) -> bool {
+        let i = i as usize;
+        match self.state.get(i).copied() {
+            Some(1) => return true,
+            Some(0) => {}
+            _ => return false,
+        }
+        let mut c = [0u16; BUCKETS];
+        for &g in &s.ngrams {
+            if let Some(x) = c.get_mut((g >> (32 - BUCKETS.trailing_zeros())) as usize) {
+                *x += 1;
+            }
+        }
+        let fits = c.iter().all(|&x| x <= u16::from(u8::MAX));
+        if let (Some(row), Some(st)) = (self.counts.get_mut(i), self.state.get_mut(i)) {
+            for (r, &x) in row.iter_mut().zip(&c) {
+                *r = x.min(u16::from(u8::MAX)) as u8;
+            }
+            *st = if fits { 1 } else { 2 };
+        }
+        fits
+    }
+
+    /// An upper bound on the n-grams records `a` and `b` share (`None`: no bound).
+    fn common_bound(&mut self, (a, sa): (u32, &Stats), (b, sb): (u32, &Stats)) -> Option<usize> {
+        if !(self.ensure(a, sa) & self.ensure(b, sb)) {
+            return None;
+        }
+        let (ra, rb) = (self.counts.get(a as usize)?, self.counts.get(b as usize)?);
+        Some(
+            ra.iter()
+                .zip(rb)
+                .map(|(&x, &y)| usize::from(x.min(y)))
+                .sum(),
+        )
     }
 }
 
@@ -1395,6 +1472,42 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn bucket_bound_is_at_least_the_intersection(
+            sets in proptest::collection::vec(
+                proptest::collection::hash_set(
+                    // Few distinct top bits too, so buckets fill past 255.
+                    proptest::prop_oneof![0u32..64, 0u32..1024, proptest::num::u32::ANY],
+                    0..400,
+                ),
+                2..6,
+            ),
+        ) {
+            let stats: Vec<Stats> = sets
+                .iter()
+                .map(|x| Stats { ngrams: x.iter().copied().collect(), ..Stats::default() })
+                .collect();
+            let mut b = BucketCounts::new(stats.len());
+            for i in 0..stats.len() {
+                for j in 0..stats.len() {
+                    let common = sets[i].intersection(&sets[j]).count();
+                    let bound = b.common_bound((i as u32, &stats[i]), (j as u32, &stats[j]));
+                    // No bound only when a bucket overflows a byte.
+                    let full = |x: &std::collections::HashSet<u32>| {
+                        let mut c = [0usize; BUCKETS];
+                        for &g in x {
+                            c[(g >> (32 - BUCKETS.trailing_zeros())) as usize] += 1;
+                        }
+                        c.iter().any(|&k| k > 255)
+                    };
+                    match bound {
+                        Some(m) => proptest::prop_assert!(m >= common, "{m} < {common}"),
+                        None => proptest::prop_assert!(full(&sets[i]) || full(&sets[j])),
+                    }
+                }
+            }
+        }
+
         #[test]
         fn ngram_set_jaccard_is_set_jaccard(
             sets in proptest::collection::vec(
