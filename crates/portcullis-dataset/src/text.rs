@@ -318,7 +318,7 @@ fn ascii_tokens(
     mut f: impl FnMut(usize, usize, u64),
 ) -> Option<usize> {
     let mut start = from;
-    let mut prev = 0u64; // The last block's top bit: whether a token is open.
+    let mut prev = 0u64; // The previous block's last bit: whether a token is open.
     let part = b.get(from..to).unwrap_or_default();
     for (k, chunk) in part.chunks(64).enumerate() {
         let mut block = [0u8; 64];
@@ -409,6 +409,8 @@ pub fn token_spans_long(
     collect_tokens(text, out, Some(starts), long);
 }
 
+/// The token hashes of `text` into `out`, their starts into `starts` when given, and the
+/// hashes of content words (4+ characters) into `long`.
 #[inline(always)]
 fn collect_tokens(
     text: &str,
@@ -425,13 +427,15 @@ fn collect_tokens(
     if b.is_ascii() {
         // Every hash is written to `long` and kept by advancing its length when the token
         // has 4+ bytes, without a branch on it (a third of the tokens are short, in no
-        // pattern a predictor learns). Tokens are at most one per two bytes, plus one.
-        long.resize(b.len() / 2 + 1, 0);
+        // pattern a predictor learns); `long` grows ahead of the write, by doubling.
         let mut kept = 0;
         for_each_ascii_token_hash(b, |s, e, h| {
             out.push(h);
             if let Some(v) = starts.as_deref_mut() {
                 v.push(s);
+            }
+            if kept == long.len() {
+                long.resize(2 * kept + 64, 0);
             }
             if let Some(x) = long.get_mut(kept) {
                 *x = h;
