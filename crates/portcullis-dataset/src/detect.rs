@@ -810,11 +810,7 @@ fn digit_count(b: &[u8]) -> usize {
     "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
 ))]
 fn digit_mask(block: &[u8; 64]) -> u64 {
-    let mut m = 0u64;
-    for (i, &c) in block.iter().enumerate() {
-        m |= u64::from(c.wrapping_sub(b'0') < 10) << i;
-    }
-    m
+    text::byte_mask(block, |c| c.wrapping_sub(b'0') < 10)
 }
 
 /// Whether text holds something the guards' normalizer rewrites beyond case: a run of

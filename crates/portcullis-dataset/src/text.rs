@@ -351,11 +351,19 @@ fn ascii_tokens(
     "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
 ))]
 fn alnum_mask(block: &[u8; 64]) -> u64 {
+    byte_mask(block, |c| {
+        (c.wrapping_sub(b'0') < 10) | ((c | 0x20).wrapping_sub(b'a') < 26)
+    })
+}
+
+/// Bit `i` set when `hit(block[i])`: the loop the `multiversion` mask functions share.
+/// Written without branches, so the compiler turns it into vector compares and a mask
+/// move when it is inlined into a function compiled for AVX2 or AVX-512.
+#[inline(always)]
+pub(crate) fn byte_mask(block: &[u8; 64], hit: impl Fn(u8) -> bool) -> u64 {
     let mut m = 0u64;
     for (i, &c) in block.iter().enumerate() {
-        let l = c | 0x20;
-        let hit = (c.wrapping_sub(b'0') < 10) | (l.wrapping_sub(b'a') < 26);
-        m |= u64::from(hit) << i;
+        m |= u64::from(hit(c)) << i;
     }
     m
 }
@@ -798,12 +806,9 @@ pub fn for_each_sentence_span(text: &str, mut f: impl FnMut(usize, usize)) {
     "x86_64+avx2+avx+sse4.2+sse4.1+ssse3+sse3"
 ))]
 fn sentence_end_mask(block: &[u8; 64]) -> u64 {
-    let mut m = 0u64;
-    for (i, &c) in block.iter().enumerate() {
-        let hit = (c == b'.') | (c == b'!') | (c == b'?') | (c == b'\n');
-        m |= u64::from(hit) << i;
-    }
-    m
+    byte_mask(block, |c| {
+        (c == b'.') | (c == b'!') | (c == b'?') | (c == b'\n')
+    })
 }
 
 /// `http(s)://` URLs in `text` (ASCII case-insensitive scheme), as byte ranges.
